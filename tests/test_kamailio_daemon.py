@@ -1,0 +1,342 @@
+"""The rendered kamailio config run for real: kamailio (and rtpengine) in a network namespace
+carrying the node's addresses, probed from inside it with `python -m voipctl.probe.sip`.
+
+The rendered /etc/kamailio tree is written to /etc/netns/<ns>/kamailio, which `ip netns exec`
+bind-mounts over /etc/kamailio, so kamailio reads exactly the paths the config names.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from test_kamailio_render import secrets_for, solo_site
+
+from voipctl.netns import NETNS_ETC, Netns, exec_argv
+from voipctl.plan.build import build_plan
+from voipctl.plan.model import CertPlan, KamailioPlan, NodePlan, RtpenginePlan
+from voipctl.render.kamailio import SUBSCRIBERS_SQL_PATH, render_kamailio
+from voipctl.site.load import load_site
+
+CLIENT, PEER, FLOODER = "198.51.100.50", "198.51.100.51", "198.51.100.66"
+ORIGIN = "https://app.solo.voipctl.test"
+
+pytestmark = [
+    pytest.mark.daemon,
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
+    pytest.mark.skipif(not (shutil.which("kamailio") and shutil.which("rtpengine") and shutil.which("ip")),
+                       reason="needs kamailio, rtpengine and iproute2"),
+]
+
+
+def kamailio_argv(cfg: str, rundir: Path, kam: KamailioPlan) -> list[str]:
+    """Foreground kamailio logging to stderr, memory sizes from the plan, as the unit would pass them."""
+    return ["kamailio", "-DD", "-E", "-f", cfg, "-Y", str(rundir), "-m", str(kam.shm_mb), "-M", str(kam.pkg_mb)]
+
+
+def rtpengine_argv(rtp: RtpenginePlan) -> list[str]:
+    return [
+        "rtpengine", "--config-file=none", "--foreground", "--log-stderr", f"--table={rtp.table}",
+        f"--interface={rtp.interface_address}", f"--listen-ng={rtp.ng_address}:{rtp.ng_port}",
+        f"--port-min={rtp.port_min}", f"--port-max={rtp.port_max}",
+    ]
+
+
+def test_argvs(tmp_path: Path) -> None:
+    node = build_plan(load_site(solo_site(tmp_path))).nodes[0]
+    assert node.kamailio is not None and node.rtpengine is not None
+    argv = kamailio_argv("/etc/kamailio/kamailio.cfg", Path("/run/x"), node.kamailio)
+    assert argv[-4:] == ["-m", "64", "-M", "8"]
+    assert "--listen-ng=127.0.0.1:2223" in rtpengine_argv(node.rtpengine)
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def make_pki(plan_cert: CertPlan) -> dict[str, bytes]:
+    """A throwaway CA and a leaf for the plan's names and addresses, keyed by CertPlan path."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "voipctl test CA")])
+    ca = (
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans: list[x509.GeneralName] = [x509.DNSName(d) for d in plan_cert.dns_names]
+    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in plan_cert.ip_addresses]
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, plan_cert.common_name)]))
+        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+                       critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return {
+        plan_cert.key_path: key_pem,
+        plan_cert.cert_path: _pem(leaf),
+        plan_cert.chain_path: _pem(leaf) + _pem(ca),
+        plan_cert.ca_path: _pem(ca),
+    }
+
+
+def install_etc(etc: Path, files: dict[str, bytes]) -> None:
+    """Write absolute /etc/... paths under the namespace's /etc/netns/<ns> directory."""
+    for path, content in files.items():
+        assert path.startswith("/etc/"), path
+        target = etc / path.removeprefix("/etc/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+
+
+@dataclass
+class Lab:
+    ns: Netns
+    node: NodePlan
+    kam: KamailioPlan
+    rendered: dict[str, bytes]
+    ca_file: Path
+    passwords: dict[str, Path]
+    log: Path
+
+    def probe(self, action: str, *args: str, bind: str = CLIENT) -> dict[str, Any]:
+        argv = [sys.executable, "-m", "voipctl.probe.sip", action, "--bind", bind, *args]
+        res = self.ns.run(argv, timeout=60)
+        assert res.stdout, res.stderr.decode()[-2000:]
+        out: dict[str, Any] = json.loads(res.stdout)
+        return out
+
+    def at(self, transport: str, bind: str = CLIENT) -> list[str]:
+        """Probe arguments reaching this node's listener for `transport` (TLS/WS settings always
+        given: a call's callee leg shares them)."""
+        lst = next(x for x in self.kam.listeners if x.proto == transport)
+        return ["--transport", transport, "--host", lst.address, "--port", str(lst.port), "--timeout", "3",
+                "--server-name", self.kam.wss_host, "--ca-file", str(self.ca_file), "--origin", ORIGIN]
+
+    def log_tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+
+def _wait_udp_port(ns: Netns, port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = ns.run(["ss", "-Hlun", f"sport = :{port}"]).stdout
+        if out.strip():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on udp port {port}")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    tmp = tmp_path_factory.mktemp("vk-kamailio")
+    site = solo_site(tmp, sqlite_path=str(tmp / "kamailio.sqlite"),
+                     flood={"max_requests": 30, "sampling_seconds": 2, "ban_seconds": 60})
+    plan = build_plan(load_site(site))
+    node = plan.nodes[0]
+    kam, rtp = node.kamailio, node.rtpengine
+    assert kam is not None and rtp is not None
+    secrets = secrets_for(plan)
+    files = {f.path: f.content for f in render_kamailio(plan, node, secrets)}
+    db = sqlite3.connect(kam.db.sqlite_path)
+    db.executescript(files[SUBSCRIBERS_SQL_PATH].decode())
+    db.close()
+    pki = make_pki(kam.tls.cert)
+    ca_file = tmp / "ca.pem"
+    ca_file.write_bytes(pki[kam.tls.cert.ca_path])
+    passwords = {}
+    for user in ("alice", "bob"):
+        passwords[user] = tmp / f"{user}.pw"
+        passwords[user].write_text(secrets.subscriber(user))
+        passwords[user].chmod(0o600)
+    (tmp / "wrong.pw").write_text("not-the-password")
+    passwords["wrong"] = tmp / "wrong.pw"
+    rundir = tmp / "run"
+    rundir.mkdir()
+    log = tmp / "kamailio.log"
+    with Netns([node.public or node.private, node.private, CLIENT, PEER, FLOODER], prefix="vk") as ns:
+        install_etc(NETNS_ETC / ns.name, {p: c for p, c in files.items() if p.startswith("/etc/kamailio/")} | pki)
+        ns.popen(rtpengine_argv(rtp), log=tmp / "rtpengine.log")
+        _wait_udp_port(ns, rtp.ng_port)
+        proc = ns.popen(kamailio_argv(kam.cfg_path, rundir, kam), log=log)
+        found = Lab(ns, node, kam, files, ca_file, passwords, log)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and proc.poll() is None:
+            if found.probe("options", *found.at("udp"))["status"] == 200:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, f"kamailio exited {proc.returncode}:\n{found.log_tail()}"
+        yield found
+        assert proc.poll() is None, f"kamailio died during the tests:\n{found.log_tail()}"
+
+
+def test_namespace_sees_the_rendered_tree(lab: Lab) -> None:
+    shown = lab.ns.run(["cat", lab.kam.cfg_path, lab.kam.tls_cfg_path], check=True).stdout
+    assert shown == lab.rendered[lab.kam.cfg_path] + lab.rendered[lab.kam.tls_cfg_path]
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp", "tls", "wss", "ws"])
+def test_options_answered_on_every_transport(lab: Lab, transport: str) -> None:
+    out = lab.probe("options", *lab.at(transport))
+    assert (out["status"], out["reason"]) == (200, "OK"), (out, lab.log_tail())
+    names = {name.lower() for name, _ in out["headers"]}
+    assert "server" not in names and "user-agent" not in names
+    assert "kamailio" not in json.dumps(out["headers"] + out["http_headers"]).lower()
+    if transport in ("tls", "wss"):
+        assert out["tls_version"] in ("TLSv1.2", "TLSv1.3")
+
+
+@pytest.mark.parametrize("transport", ["udp", "wss"])
+def test_register_with_right_password(lab: Lab, transport: str) -> None:
+    out = lab.probe("register", *lab.at(transport), "--domain", lab.kam.domain, "--user", "alice",
+                    "--password-file", str(lab.passwords["alice"]))
+    assert out["details"]["challenge"] == {"status": 401, "reason": "Unauthorized"}
+    assert out["status"] == 200, (out, lab.log_tail())
+    contact = {k.lower(): v for k, v in out["headers"]}["contact"]
+    assert "expires=60" in contact
+
+
+def test_wrong_password_and_unknown_user_get_the_same_answer(lab: Lab) -> None:
+    args = [*lab.at("udp"), "--domain", lab.kam.domain, "--password-file", str(lab.passwords["wrong"])]
+    wrong = lab.probe("register", *args, "--user", "alice")
+    unknown = lab.probe("register", *args, "--user", "mallory")
+    assert wrong["status"] == unknown["status"] == 401
+    assert wrong["reason"] == unknown["reason"]
+    assert [n for n, _ in wrong["headers"]] == [n for n, _ in unknown["headers"]]
+    assert wrong["details"] == unknown["details"]
+
+
+def test_websocket_handshake_checks_origin_and_host(lab: Lab) -> None:
+    good = lab.at("wss")
+    for change, value in (("--origin", "https://evil.example"), ("--server-name", lab.kam.domain)):
+        args = list(good)
+        args[args.index(change) + 1] = value
+        out = lab.probe("options", *args)
+        assert out["http_status"] == 403 and not out["answered"], out
+    assert lab.probe("options", *good)["status"] == 200
+
+
+def test_scanner_user_agent_gets_silence(lab: Lab) -> None:
+    out = lab.probe("options", *lab.at("udp"), "--user-agent", "friendly-scanner")
+    assert not out["answered"] and out["error"] == "no answer"
+    assert lab.probe("options", *lab.at("udp"), "--user-agent", "Linphone/5.2")["status"] == 200
+
+
+def test_plain_sip_on_the_wss_port_is_forbidden(lab: Lab) -> None:
+    wss = next(x for x in lab.kam.listeners if x.proto == "wss")
+    args = lab.at("tls")
+    args[args.index("--port") + 1] = str(wss.port)
+    out = lab.probe("options", *args)
+    assert out["status"] == 403
+
+
+def test_oversized_request_is_refused(lab: Lab) -> None:
+    pad = "x" * (lab.kam.max_message_bytes + 100)
+    big = lab.probe("options", *lab.at("udp"), "--header", f"X-Pad: {pad}")
+    assert (big["status"], big["reason"]) == (513, "Message Too Large")
+    small = lab.probe("options", *lab.at("udp"), "--header", f"X-Pad: {pad[:1000]}")
+    assert small["status"] == 200
+
+
+def test_no_open_relay_and_local_users_must_authenticate(lab: Lab) -> None:
+    foreign = lab.probe("options", *lab.at("udp"), "--uri", "sip:someone@example.com", "--domain", lab.kam.domain)
+    assert (foreign["status"], foreign["reason"]) == (403, "Relaying Forbidden")
+    local = lab.probe("options", *lab.at("udp"), "--uri", f"sip:bob@{lab.kam.domain}", "--domain", lab.kam.domain)
+    assert local["status"] == 407
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_tls_floor_is_1_2(lab: Lab) -> None:
+    lst = next(x for x in lab.kam.listeners if x.proto == "tls")
+    results = {}
+    for version in ("-tls1_1", "-tls1_2"):
+        argv = ["openssl", "s_client", "-connect", f"{lst.address}:{lst.port}", version,
+                "-cipher", "DEFAULT@SECLEVEL=0", "-CAfile", str(lab.ca_file)]
+        res = subprocess.run(exec_argv(lab.ns.name, argv), stdin=subprocess.DEVNULL, capture_output=True,
+                             text=True, timeout=20, check=False)
+        results[version] = res
+    assert results["-tls1_1"].returncode != 0
+    assert "protocol version" in results["-tls1_1"].stderr
+    assert results["-tls1_2"].returncode == 0, results["-tls1_2"].stderr
+    assert "Verify return code: 0 (ok)" in results["-tls1_2"].stdout
+
+
+def test_probe_refuses_a_wrong_server_name(lab: Lab) -> None:
+    args = lab.at("tls")
+    args[args.index("--server-name") + 1] = "impostor.example"
+    out = lab.probe("options", *args)
+    assert not out["answered"] and "TLS" in out["error"]
+
+
+def test_flooding_source_is_banned(lab: Lab) -> None:
+    burst = lab.probe("burst", *lab.at("udp"), "--count", "200", bind=FLOODER)
+    assert burst["details"]["sent"] == 200
+    assert 0 < burst["details"]["answered"] < 200
+    assert not lab.probe("options", *lab.at("udp"), bind=FLOODER)["answered"]
+    assert lab.probe("options", *lab.at("udp"))["status"] == 200
+
+
+WEBRTC = {"proto": "UDP/TLS/RTP/SAVPF", "ice": True, "fingerprint": True, "rtcp_mux": True}
+PLAIN = {"proto": "RTP/AVP", "ice": False, "fingerprint": False, "rtcp_mux": False, "candidates": 0}
+
+
+@pytest.mark.parametrize(
+    ("caller", "caller_media", "callee", "callee_media", "bye_from"),
+    [
+        ("wss", "webrtc", "udp", "plain", "caller"),
+        ("wss", "webrtc", "udp", "plain", "callee"),
+        ("udp", "plain", "wss", "webrtc", "caller"),
+        ("udp", "plain", "wss", "webrtc", "callee"),
+        ("udp", "webrtc", "tcp", "plain", "callee"),
+        ("tcp", "plain", "udp", "plain", "caller"),
+    ],
+)
+def test_call_media_is_shaped_for_each_recipient(
+    lab: Lab, caller: str, caller_media: str, callee: str, callee_media: str, bye_from: str
+) -> None:
+    """SDP each side receives is rewritten for it; in-dialog requests reach WebSocket and NATed legs."""
+    peer = lab.at(callee)
+    out = lab.probe(
+        "call", *lab.at(caller), "--media", caller_media, "--domain", lab.kam.domain,
+        "--user", "alice", "--password-file", str(lab.passwords["alice"]),
+        "--peer-transport", callee, "--peer-host", peer[peer.index("--host") + 1],
+        "--peer-port", peer[peer.index("--port") + 1], "--peer-bind", PEER, "--peer-media", callee_media,
+        "--peer-user", "bob", "--peer-password-file", str(lab.passwords["bob"]), "--bye-from", bye_from,
+    )
+    assert out["status"] == 200, (out, lab.log_tail())
+    details = out["details"]
+    assert details["challenge"] == 407
+    assert details["callee_got_ack"] and details["bye"] == 200
+    relay = lab.node.rtpengine.interface_address if lab.node.rtpengine else None
+    for side, media in (("callee_sdp", callee_media), ("caller_sdp", caller_media)):
+        seen = details[side]
+        want = WEBRTC if media == "webrtc" else PLAIN
+        assert {k: seen[k] for k in want} == want, (side, seen)
+        assert seen["address"] == relay, "media must be anchored in rtpengine"

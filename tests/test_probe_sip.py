@@ -1,0 +1,262 @@
+"""Unit tests of the SIP probe's pure parts: message building and parsing, digest, WebSocket, SDP.
+
+The daemon tests (test_kamailio_daemon.py) run the same code against a real kamailio.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from voipctl.probe import sdp
+from voipctl.probe import websocket as ws
+from voipctl.probe.call import route_set
+from voipctl.probe.dialog import ack_for
+from voipctl.probe.sip import main, parser
+from voipctl.probe.sipmsg import (
+    DigestChallenge,
+    Request,
+    SipParseError,
+    angle_uri,
+    build_request,
+    build_response,
+    digest_authorization,
+    header_param,
+    message_length,
+    parse_challenge,
+    parse_message,
+)
+
+BASE = Request(
+    method="OPTIONS", uri="sip:example.test", from_uri="sip:probe@example.test", from_tag="ft",
+    to_uri="sip:example.test", call_id="cid-1", cseq=1, via_transport="udp", via_host="192.0.2.1",
+    via_port=5062, branch="z9hG4bKabc",
+)
+
+
+def _request(**kw: Any) -> Request:
+    return replace(BASE, **kw)
+
+
+def test_build_request_has_the_mandatory_headers_in_order() -> None:
+    raw = build_request(_request(user_agent="ua", contact="<sip:probe@192.0.2.1:5062>"))
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "OPTIONS sip:example.test SIP/2.0"
+    assert lines[1] == "Via: SIP/2.0/UDP 192.0.2.1:5062;branch=z9hG4bKabc;rport"
+    assert "Max-Forwards: 70" in lines
+    assert "From: <sip:probe@example.test>;tag=ft" in lines
+    assert "To: <sip:example.test>" in lines
+    assert "CSeq: 1 OPTIONS" in lines
+    assert lines[-1] == "Content-Length: 0"
+    assert body == b""
+
+
+def test_build_request_with_body_counts_bytes_and_websocket_via_has_no_port() -> None:
+    payload = "v=0\r\ns=é\r\n".encode()
+    raw = build_request(_request(via_transport="wss", via_host="abc.invalid", via_port=None, body=payload,
+                                 content_type="application/sdp", to_tag="tt", routes=("<sip:10.0.0.1;lr>",)))
+    msg = parse_message(raw)
+    assert msg.header("Via") == "SIP/2.0/WSS abc.invalid;branch=z9hG4bKabc;rport"
+    assert msg.header("Content-Length") == str(len(payload))
+    assert msg.body == payload
+    assert msg.header("Route") == "<sip:10.0.0.1;lr>"
+    assert header_param(msg.header("To") or "", "tag") == "tt"
+
+
+def test_header_injection_is_refused() -> None:
+    with pytest.raises(ValueError, match="line break"):
+        build_request(_request(user_agent="ua\r\nX-Evil: 1"))
+
+
+RESPONSE = (
+    b"SIP/2.0 401 Unauthorized\r\n"
+    b"v: SIP/2.0/UDP 192.0.2.1:5062;branch=z9hG4bKabc;rport=5062;received=192.0.2.1\r\n"
+    b"f: <sip:alice@example.test>;tag=ft\r\n"
+    b"t: <sip:alice@example.test>;tag=srv\r\n"
+    b"i: cid-1\r\n"
+    b"CSeq: 1 REGISTER\r\n"
+    b'WWW-Authenticate: Digest realm="example.test",\r\n nonce="n, o", qop="auth,auth-int"\r\n'
+    b"l: 4\r\n\r\nbodyEXTRA"
+)
+
+
+def test_parse_response_compact_headers_folding_and_body_cut() -> None:
+    msg = parse_message(RESPONSE)
+    assert msg.is_response
+    assert (msg.status, msg.reason) == (401, "Unauthorized")
+    assert msg.header("Call-ID") == "cid-1"
+    assert msg.header("via") is not None
+    assert msg.header("To") == "<sip:alice@example.test>;tag=srv"
+    assert msg.cseq_method == "REGISTER"
+    assert msg.body == b"body"
+    challenge = parse_challenge(msg.header("WWW-Authenticate") or "")
+    assert challenge.realm == "example.test"
+    assert challenge.nonce == "n, o"
+    assert challenge.qop == ("auth", "auth-int")
+
+
+def test_parse_request_line() -> None:
+    msg = parse_message(b"INVITE sip:bob@example.test SIP/2.0\r\nCall-ID: x\r\n\r\n")
+    assert (msg.method, msg.uri, msg.status) == ("INVITE", "sip:bob@example.test", None)
+
+
+@pytest.mark.parametrize("data", [b"garbage", b"HTTP/1.1 200 OK\r\n\r\n", b"SIP/2.0 200 OK\r\nno colon\r\n\r\n"])
+def test_parse_rejects_non_sip(data: bytes) -> None:
+    with pytest.raises(SipParseError):
+        parse_message(data)
+
+
+def test_message_length_frames_a_stream() -> None:
+    first = b"SIP/2.0 200 OK\r\nl: 3\r\n\r\nabc"
+    second = b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"
+    assert message_length(first[:10]) is None
+    assert message_length(first[:-1]) is None
+    assert message_length(first + second) == len(first)
+    assert message_length(second) == len(second)
+    with pytest.raises(SipParseError):
+        message_length(b"SIP/2.0 200 OK\r\nContent-Length: x\r\n\r\n")
+
+
+def test_digest_matches_rfc2617_example() -> None:
+    # RFC 2617 section 3.5: the response for this challenge is 6629fae49393a05397450978507c4ef1.
+    ch = DigestChallenge(realm="testrealm@host.com", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", qop=("auth",),
+                         opaque="5ccc069c403ebaf9f0171e9517f40e41")
+    value = digest_authorization(ch, "GET", "/dir/index.html", "Mufasa", "Circle Of Life", "0a4f113b", 1)
+    assert 'response="6629fae49393a05397450978507c4ef1"' in value
+    assert "nc=00000001" in value
+    assert 'opaque="5ccc069c403ebaf9f0171e9517f40e41"' in value
+
+
+def test_digest_without_qop_and_unknown_algorithm() -> None:
+    ch = parse_challenge('Digest realm="r", nonce="n"')
+    value = digest_authorization(ch, "REGISTER", "sip:r", "u", "p", "c")
+    assert "qop" not in value and "cnonce" not in value
+    with pytest.raises(ValueError, match="algorithm"):
+        digest_authorization(DigestChallenge("r", "n", algorithm="SHA-512-256"), "REGISTER", "sip:r", "u", "p", "c")
+    with pytest.raises(SipParseError):
+        parse_challenge('Basic realm="r"')
+
+
+def test_build_response_copies_transaction_headers_and_adds_tag() -> None:
+    req = parse_message(
+        b"INVITE sip:bob@example.test SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\n"
+        b"Via: SIP/2.0/UDP b;branch=z9hG4bK2\r\nRecord-Route: <sip:p1;lr>, <sip:p2;lr>\r\n"
+        b"From: <sip:alice@example.test>;tag=1\r\nTo: <sip:bob@example.test>\r\nCall-ID: c\r\n"
+        b"CSeq: 2 INVITE\r\nContent-Length: 0\r\n\r\n"
+    )
+    resp = parse_message(build_response(req, 200, "OK", "tt", "<sip:bob@192.0.2.9>", b"x", "application/sdp"))
+    assert resp.header_all("Via") == ["SIP/2.0/UDP a;branch=z9hG4bK1", "SIP/2.0/UDP b;branch=z9hG4bK2"]
+    assert resp.header("To") == "<sip:bob@example.test>;tag=tt"
+    assert resp.header("CSeq") == "2 INVITE"
+    assert route_set(resp) == ("<sip:p2;lr>", "<sip:p1;lr>")
+    assert angle_uri(resp.header("Contact") or "") == "sip:bob@192.0.2.9"
+
+
+def test_ack_for_negative_reply_keeps_the_branch() -> None:
+    invite = _request(method="INVITE", body=b"sdp", content_type="application/sdp")
+    reply = parse_message(b"SIP/2.0 407 Proxy Authentication Required\r\nTo: <sip:x>;tag=zz\r\n\r\n")
+    ack = ack_for(invite, reply)
+    assert (ack.method, ack.branch, ack.cseq, ack.to_tag, ack.body) == ("ACK", invite.branch, 1, "zz", b"")
+
+
+def test_websocket_accept_matches_rfc6455_example() -> None:
+    assert ws.accept_for("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def test_websocket_handshake_request_carries_host_origin_and_sip_protocol() -> None:
+    raw = ws.handshake_request("sip.example.test", "/", "k==", "https://app.example.test").decode()
+    assert raw.startswith("GET / HTTP/1.1\r\n")
+    for line in ("Host: sip.example.test", "Origin: https://app.example.test", "Sec-WebSocket-Protocol: sip",
+                 "Upgrade: websocket", "Sec-WebSocket-Version: 13"):
+        assert f"\r\n{line}\r\n" in raw
+    assert raw.endswith("\r\n\r\n")
+
+
+def test_websocket_handshake_problems() -> None:
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    good = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: sip")
+    assert ws.handshake_problem(ws.parse_http_response(good), key) is None
+    assert ws.handshake_problem(ws.parse_http_response(good), "other") == "wrong Sec-WebSocket-Accept"
+    refused = ws.parse_http_response(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0")
+    assert ws.handshake_problem(refused, key) == "HTTP 403 Forbidden"
+    no_proto = ws.parse_http_response(good.replace(b"\r\nSec-WebSocket-Protocol: sip", b""))
+    assert "subprotocol" in (ws.handshake_problem(no_proto, key) or "")
+    with pytest.raises(ws.WebSocketError):
+        ws.parse_http_response(b"SIP/2.0 200 OK")
+
+
+@pytest.mark.parametrize("size", [0, 5, 125, 126, 65535, 65536])
+def test_websocket_frames_round_trip(size: int) -> None:
+    payload = bytes(i % 251 for i in range(size))
+    frame = ws.encode_frame(payload, mask=b"\x01\x02\x03\x04")
+    assert frame[1] & 0x80, "client frames must be masked"
+    assert ws.decode_frame(frame[:-1] if size else frame[:1]) is None
+    decoded = ws.decode_frame(frame + b"next")
+    assert decoded is not None
+    got, used = decoded
+    assert (got.fin, got.opcode, got.payload, used) == (True, ws.OP_TEXT, payload, len(frame))
+
+
+def test_websocket_decodes_unmasked_server_frame() -> None:
+    frame = bytes([0x81, 3]) + b"abc"
+    assert ws.decode_frame(frame) == (ws.Frame(True, ws.OP_TEXT, b"abc"), 5)
+
+
+def test_sdp_bodies_and_summary() -> None:
+    offer = sdp.summarize(sdp.body("webrtc", "192.0.2.5", 40000, offer=True))
+    assert (offer.proto, offer.address, offer.port) == ("UDP/TLS/RTP/SAVPF", "192.0.2.5", 40000)
+    assert offer.ice and offer.fingerprint and offer.rtcp_mux and offer.candidates == 1
+    assert offer.setup == "actpass"
+    answer = sdp.summarize(sdp.body("webrtc", "192.0.2.5", 40000, offer=False, mid="1"))
+    assert (answer.setup, answer.mid) == ("active", "1")
+    plain = sdp.summarize(sdp.body("plain", "192.0.2.6", 30000, offer=True))
+    assert (plain.proto, plain.ice, plain.fingerprint, plain.rtcp_mux) == ("RTP/AVP", False, False, False)
+
+
+def test_cli_needs_a_password_source_and_never_takes_one_on_argv() -> None:
+    names = {a.dest for a in parser()._actions}
+    assert "password" not in names
+    with pytest.raises(SystemExit):
+        parser().parse_args(["options", "--transport", "sctp", "--host", "x", "--port", "1"])
+
+
+def test_cli_rejects_a_malformed_header(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["options", "--transport", "udp", "--host", "127.0.0.1", "--port", "9", "--header", "nocolon"])
+    assert rc == 2
+    assert "NAME:VALUE" in json.loads(capsys.readouterr().out)["error"]
+
+
+def test_cli_reports_register_without_password_as_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["register", "--transport", "udp", "--host", "127.0.0.1", "--port", "9", "--domain", "d.test"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 2
+    assert "password" in out["error"]
+
+
+def _closed_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_cli_json_on_unreachable_server() -> None:
+    # A subprocess, as tests and verify run it; loopback only.
+    port = _closed_tcp_port()
+    res = subprocess.run(
+        [sys.executable, "-m", "voipctl.probe.sip", "options", "--transport", "tcp", "--host", "127.0.0.1",
+         "--port", str(port), "--timeout", "1"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )
+    assert res.returncode == 1
+    out = json.loads(res.stdout)
+    assert out["answered"] is False
+    assert out["status"] is None
+    assert "cannot reach" in out["error"]

@@ -1,0 +1,95 @@
+"""`voipctl pki init|issue|status`: the site's private CA and its certificates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from voipctl import pipeline
+from voipctl.cli import err_console, out_console
+from voipctl.cli.options import PKI_OPT, SITE_ARG
+from voipctl.pki import keys
+from voipctl.pki.ca import init_ca
+from voipctl.pki.issue import issue_site
+from voipctl.pki.status import CertStatus, collect_status, require_healthy
+from voipctl.pki.store import layout, load_cert
+
+
+def _say(text: str) -> None:
+    out_console.print(text, markup=False)
+
+
+@click.group()
+def pki() -> None:
+    """Private two-tier CA and TLS certificates for kamailio, coturn and Openfire."""
+
+
+@pki.command()
+@SITE_ARG
+@PKI_OPT
+def init(site: Path, pki_dir: Path) -> None:
+    """Create the root and intermediate CA (once; an existing CA is left unchanged)."""
+    loaded, plan = pipeline.load_and_plan(site)
+    passphrase = None
+    if loaded.spec.pki.encrypt_root:
+        passphrase = pipeline.secrets_for(loaded, plan)["pki_root_passphrase"]
+    lay = layout(pki_dir, loaded.name)
+    done = init_ca(lay, loaded.name, loaded.spec.pki.root_key, passphrase, datetime.now(UTC))
+    for line in done:
+        _say(f"{line} under {lay.root}")
+    if not done:
+        _say(f"CA for site {loaded.name} already exists under {lay.root}; nothing changed")
+    have = keys.kind_of(load_cert(lay.root_cert).public_key())
+    if have != loaded.spec.pki.root_key:
+        err_console.print(f"note: the existing root key is {have}; pki.root_key {loaded.spec.pki.root_key} "
+                          "only applies when a new CA is created", markup=False)
+
+
+@pki.command()
+@SITE_ARG
+@PKI_OPT
+def issue(site: Path, pki_dir: Path) -> None:
+    """Issue or renew every leaf the plan needs (or install bring-your-own material)."""
+    loaded, plan = pipeline.load_and_plan(site)
+    secrets = pipeline.secrets_for(loaded, plan)
+    password = secrets["openfire_keystore_password"] if any(n.openfire for n in plan.nodes) else None
+    results = issue_site(loaded, plan, layout(pki_dir, loaded.name), password, datetime.now(UTC))
+    for r in results:
+        _say(f"{r.action:9} {r.node:14} {r.service:9} {r.reason}")
+    changed = sum(1 for r in results if r.written)
+    _say(f"{len(results)} certificates, {changed} changed")
+
+
+def _row_lines(row: CertStatus) -> list[str]:
+    if row.not_after is None:
+        return [f"{row.label:22} {row.state.upper():8} {row.note}"]
+    head = (f"{row.label:22} {row.state.upper():8} {row.days_left:>5} days left  "
+            f"not after {row.not_after:%Y-%m-%d %H:%M} UTC  subject {row.subject}  issuer {row.issuer}")
+    lines = [head]
+    if row.sans:
+        lines.append(f"{'':22} SANs: {', '.join(row.sans)}")
+    if row.note:
+        lines.append(f"{'':22} note: {row.note}")
+    return lines
+
+
+@pki.command()
+@SITE_ARG
+@PKI_OPT
+@click.option(
+    "--strict", is_flag=True, help="Exit 1 if any certificate is expired, expires within 30 days or is missing.")
+def status(site: Path, pki_dir: Path, strict: bool) -> None:
+    """List every certificate of the site with its names, issuer and days left."""
+    loaded, plan = pipeline.load_and_plan(site)
+    rows = collect_status(plan, layout(pki_dir, loaded.name), datetime.now(UTC))
+    for row in rows:
+        for line in _row_lines(row):
+            _say(line)
+    if strict:
+        require_healthy(rows)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(pki)

@@ -1,0 +1,115 @@
+"""All-or-nothing writes of a rendered tree.
+
+The new tree is staged beside DIR (unchanged files hard-linked so their mtime
+survives), then swapped in with one rename. Any failure removes the staging
+dir and leaves DIR exactly as it was.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from voipctl.errors import RenderError, UsageError
+from voipctl.output.manifest import MANIFEST, manifest_bytes, read_manifest
+from voipctl.render.tree import RenderedTree
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+@dataclass(frozen=True)
+class WriteReport:
+    written: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+def _owned_or_new(out: Path) -> None:
+    """Refuse to replace a directory voipctl did not write."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise UsageError(f"{out}: exists and is not a directory")
+    if any(out.iterdir()) and read_manifest(out) is None:
+        raise UsageError(
+            f"{out}: not empty and has no {MANIFEST}; refusing to replace a directory voipctl did not write"
+        )
+
+
+def _same(path: Path, content: bytes) -> bool:
+    try:
+        return path.is_file() and not path.is_symlink() and path.read_bytes() == content
+    except OSError:
+        return False
+
+
+def _put(staging: Path, old: Path, rel: str, content: bytes) -> bool:
+    """Place one file in staging; returns True when its content changed."""
+    dest = staging / rel
+    dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    prev = old / rel
+    if _same(prev, content):
+        os.link(prev, dest)
+        return False
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(content)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return True
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2); False when unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return False
+    libc = ctypes.CDLL(libc_name, use_errno=True)
+    if not hasattr(libc, "renameat2"):
+        return False
+    res = libc.renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return bool(res == 0)
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    if not out.exists():
+        staging.rename(out)
+        return
+    if _exchange(staging, out):
+        shutil.rmtree(staging)
+        return
+    old = out.with_name(f".{out.name}.voipctl-old-{os.getpid()}")
+    out.rename(old)
+    staging.rename(out)
+    shutil.rmtree(old)
+
+
+def write_tree(tree: RenderedTree, out: Path) -> WriteReport:
+    """Write `tree` under `out` (NODE/abs/path files + manifest.json), all or nothing."""
+    out = out.absolute()
+    _owned_or_new(out)
+    previous = {e["rel"] for e in (read_manifest(out) or {}).get("files", []) if isinstance(e, dict) and "rel" in e}
+    staging = out.with_name(f".{out.name}.voipctl-staging-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    written: list[str] = []
+    unchanged: list[str] = []
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging.mkdir(mode=0o700)
+        for f in tree.files:
+            (written if _put(staging, out, f.rel, f.content) else unchanged).append(f.rel)
+        _put(staging, out, MANIFEST, manifest_bytes(tree))
+        _swap_in(staging, out)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise RenderError(f"writing {out} failed, nothing changed: {exc}") from exc
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    current = {f.rel for f in tree.files}
+    return WriteReport(tuple(written), tuple(unchanged), tuple(sorted(previous - current)))

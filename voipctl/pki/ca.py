@@ -1,0 +1,143 @@
+"""The site's two-tier CA: an offline-able root and the intermediate that signs leaves.
+
+The root signs only the intermediate, so once the intermediate exists the root
+key may be moved off the machine; `issue` never touches it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.x509.oid import NameOID
+
+from voipctl.errors import UsageError
+from voipctl.pki import keys
+from voipctl.pki.store import KEY_MODE, PUBLIC_MODE, PkiError, PkiLayout, cert_pem, key_pem, load_cert, load_key
+from voipctl.pki.store import write_atomic as _write
+
+ROOT_DAYS = 3652  # ten years, leap days included
+INTERMEDIATE_DAYS = 1826  # five years at most; clamped to the root's end
+BACKDATE = timedelta(minutes=5)  # tolerate small clock skew between hosts
+
+
+@dataclass(frozen=True)
+class CertificateAuthority:
+    """What issuing leaves needs: the intermediate's key, and both certificates for chains."""
+
+    root: x509.Certificate
+    intermediate: x509.Certificate
+    intermediate_key: keys.SigningKey
+
+
+def _name(site: str, common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "voipctl"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"site {site}"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _ca_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=False, content_commitment=False, key_encipherment=False, data_encipherment=False,
+        key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False,
+    )
+
+
+def build_root(site: str, key: keys.SigningKey, now: datetime) -> x509.Certificate:
+    """Self-signed root: CA:TRUE pathlen 1 (it signs only the intermediate level)."""
+    name = _name(site, f"voipctl {site} Root CA")
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    start = now - BACKDATE
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=ROOT_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+        .add_extension(_ca_usage(), critical=True)
+        .add_extension(ski, critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+    )
+    return builder.sign(key, keys.signature_hash(key))
+
+
+def build_intermediate(
+    site: str, key: keys.SigningKey, root: x509.Certificate, root_key: keys.SigningKey, now: datetime
+) -> x509.Certificate:
+    """Intermediate: CA:TRUE pathlen 0, never outliving the root."""
+    start = now - BACKDATE
+    end = min(start + timedelta(days=INTERMEDIATE_DAYS), root.not_valid_after_utc)
+    root_ski = root.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(site, f"voipctl {site} Intermediate CA"))
+        .issuer_name(root.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_ca_usage(), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski), critical=False)
+    )
+    return builder.sign(root_key, keys.signature_hash(root_key))
+
+
+def init_ca(
+    lay: PkiLayout, site: str, root_kind: keys.KeyKind, passphrase: str | None, now: datetime
+) -> list[str]:
+    """Create whatever part of the CA is missing; an existing CA is left exactly as it is.
+
+    A certificate's presence marks its part complete (keys are written first),
+    so a run interrupted half-way is finished by the next one.
+    """
+    done: list[str] = []
+    if lay.root_cert.exists():
+        root = load_cert(lay.root_cert)
+        root_key: keys.SigningKey | None = None
+    else:
+        if lay.intermediate_cert.exists():
+            raise PkiError(f"{lay.intermediate_cert} exists without its root {lay.root_cert}; "
+                           "restore the root or remove the CA directory")
+        root_key = keys.generate(root_kind)
+        _write(lay.root_key, key_pem(root_key, passphrase), KEY_MODE)
+        root = build_root(site, root_key, now)
+        _write(lay.root_cert, cert_pem(root), PUBLIC_MODE)
+        done.append(f"created root CA ({root_kind}, encrypted key)" if passphrase else f"created root CA ({root_kind})")
+    if not lay.intermediate_cert.exists():
+        if root_key is None:
+            if not lay.root_key.exists():
+                raise PkiError(f"{lay.root_key} is missing: the root key is needed to create the intermediate")
+            root_key = keys.as_signing_key(load_key(lay.root_key, passphrase), str(lay.root_key))
+        inter_key = keys.generate("ecdsa-p384")
+        _write(lay.intermediate_key, key_pem(inter_key), KEY_MODE)
+        _write(lay.intermediate_cert, cert_pem(build_intermediate(site, inter_key, root, root_key, now)),
+               PUBLIC_MODE)
+        done.append("created intermediate CA (ecdsa-p384)")
+    return done
+
+
+def load_ca(lay: PkiLayout, site: str) -> CertificateAuthority:
+    """The CA for issuing; a usage error pointing at `pki init` when there is none."""
+    if not lay.root_cert.exists() or not lay.intermediate_cert.exists():
+        raise UsageError(f"no CA for site {site} under {lay.root}: run `voipctl pki init` first")
+    root = load_cert(lay.root_cert)
+    inter = load_cert(lay.intermediate_cert)
+    try:
+        inter.verify_directly_issued_by(root)
+    except (ValueError, TypeError, InvalidSignature):
+        raise PkiError(f"{lay.intermediate_cert} was not issued by {lay.root_cert}") from None
+    key = keys.as_signing_key(load_key(lay.intermediate_key), str(lay.intermediate_key))
+    if not keys.same_public_key(key.public_key(), inter.public_key()):
+        raise PkiError(f"{lay.intermediate_key} does not match {lay.intermediate_cert}")
+    return CertificateAuthority(root=root, intermediate=inter, intermediate_key=key)

@@ -1,0 +1,113 @@
+"""`pki status`: every certificate of the site, how long it has left, and what needs attention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from voipctl.errors import VoipctlError
+from voipctl.pki.leaf import common_name, plan_mismatch, san_names
+from voipctl.pki.store import CERT_FILE, PkiError, PkiLayout, load_cert, read_origin
+from voipctl.plan.model import Plan
+
+WARN_DAYS = 30
+State = Literal["ok", "expiring", "expired", "missing"]
+FAILING: frozenset[State] = frozenset({"expiring", "expired", "missing"})
+
+
+@dataclass(frozen=True)
+class CertStatus:
+    """One row of `pki status`."""
+
+    label: str
+    path: Path
+    subject: str
+    sans: tuple[str, ...]
+    issuer: str
+    not_after: datetime | None
+    days_left: int | None
+    state: State
+    note: str = ""
+
+
+def _days_left(not_after: datetime, now: datetime) -> int:
+    """Whole days remaining, rounded down; negative once expired."""
+    return (not_after - now) // timedelta(days=1)
+
+
+def _state(not_after: datetime, now: datetime, warn_days: int) -> State:
+    if not_after <= now:
+        return "expired"
+    if not_after - now <= timedelta(days=warn_days):
+        return "expiring"
+    return "ok"
+
+
+def _row(label: str, path: Path, now: datetime, warn_days: int, note: str = "") -> CertStatus:
+    if not path.exists():
+        return CertStatus(label, path, "", (), "", None, None, "missing", note or "not issued yet")
+    cert = load_cert(path)
+    dns, ips = san_names(cert)
+    end = cert.not_valid_after_utc
+    return CertStatus(
+        label=label,
+        path=path,
+        subject=common_name(cert.subject),
+        sans=(*dns, *ips),
+        issuer=common_name(cert.issuer),
+        not_after=end,
+        days_left=_days_left(end, now),
+        state=_state(end, now, warn_days),
+        note=note,
+    )
+
+
+def _leaf_note(origin: str | None, want_note: str | None) -> str:
+    if origin == "byo":
+        return "bring-your-own"
+    return f"{want_note}: run `voipctl pki issue`" if want_note else ""
+
+
+def collect_status(plan: Plan, lay: PkiLayout, now: datetime, warn_days: int = WARN_DAYS) -> list[CertStatus]:
+    """Root, intermediate and every leaf the plan needs, in plan order."""
+    rows = [
+        _row("root CA", lay.root_cert, now, warn_days, "" if lay.root_cert.exists() else "run `voipctl pki init`"),
+        _row("intermediate CA", lay.intermediate_cert, now, warn_days,
+             "" if lay.intermediate_cert.exists() else "run `voipctl pki init`"),
+    ]
+    for node in plan.nodes:
+        for want in node.certs:
+            path = lay.leaf_dir(want.node, want.service) / CERT_FILE
+            origin = read_origin(lay, want.node, want.service)
+            mismatch: str | None = None
+            if path.exists() and origin != "byo":
+                try:
+                    mismatch = plan_mismatch(load_cert(path), want)
+                except PkiError as exc:
+                    mismatch = str(exc)
+            rows.append(_row(f"{want.node} {want.service}", path, now, warn_days,
+                             _leaf_note(origin, mismatch)))
+    return rows
+
+
+def failing(rows: list[CertStatus]) -> list[CertStatus]:
+    """Rows that make `pki status --strict` fail: expired, expiring soon, or missing."""
+    return [r for r in rows if r.state in FAILING]
+
+
+class CertificatesNeedAttention(VoipctlError):
+    """`pki status --strict` found certificates that are expired, expiring soon or missing."""
+
+    exit_code = 1
+
+
+def require_healthy(rows: list[CertStatus], warn_days: int = WARN_DAYS) -> None:
+    """Raise (exit 1) when any row is expired, expires within `warn_days`, or is missing."""
+    bad = failing(rows)
+    if bad:
+        listed = ", ".join(f"{r.label} ({r.state})" for r in bad)
+        raise CertificatesNeedAttention(
+            f"{len(bad)} certificate(s) expired, expiring within {warn_days} days or missing: {listed}"
+        )

@@ -1,0 +1,1 @@
+"""The render plan: every derived value, computed once from the Site."""

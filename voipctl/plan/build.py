@@ -1,0 +1,336 @@
+"""Build the Plan from a Site: the one place where derived values are computed."""
+
+from __future__ import annotations
+
+from ipaddress import ip_address, ip_network
+from urllib.parse import urlsplit
+
+from voipctl.plan.model import (
+    Binding,
+    CertPlan,
+    CertService,
+    CoturnPlan,
+    DbPlan,
+    KamailioPlan,
+    Listener,
+    NodePlan,
+    OpenfirePlan,
+    Plan,
+    RtpenginePlan,
+    SipProto,
+    TlsPlan,
+)
+from voipctl.plan.ranges import DENIED_PEER_NETWORKS
+from voipctl.site.model import Site
+from voipctl.site.spec import ExternalDb, NodeSpec, Transport
+
+TLS_CIPHERS = ":".join(
+    [
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+    ]
+)
+_TCP_BASED = {"tcp", "tls", "ws", "wss"}
+
+
+def _fqdn(site: Site, node: NodeSpec) -> str:
+    return node.fqdn or f"{node.name}.{site.spec.domain}"
+
+
+def _client_address(node: NodeSpec) -> str:
+    """The interface address clients reach (directly, or through the 1:1 NAT)."""
+    return str(node.public if node.public is not None else node.private)
+
+
+def _advertised(node: NodeSpec) -> str:
+    return str(node.nat if node.nat is not None else _client_address(node))
+
+
+def _is_public(node: NodeSpec, address: str) -> bool:
+    """Whether a control socket on `address` would face clients directly.
+
+    A 1:1 NAT node's private address is its management address (the cloud's
+    security groups guard it); a node with only a private address has no other.
+    """
+    if node.public is not None:
+        return address == str(node.public)
+    return node.nat is None and address == str(node.private)
+
+
+def _cert(site: Site, node: NodeSpec, service: CertService, owner: str, dns: list[str], client_auth: bool) -> CertPlan:
+    base = {
+        "kamailio": "/etc/kamailio/tls",
+        "coturn": "/etc/coturn/tls",
+        "openfire": "/etc/openfire/security",
+    }[service]
+    ips = sorted({_client_address(node), _advertised(node)}, key=lambda a: ip_address(a).packed)
+    names = tuple(dict.fromkeys(d for d in dns))
+    return CertPlan(
+        service=service,
+        node=node.name,
+        common_name=names[0],
+        dns_names=names,
+        ip_addresses=tuple(ips),
+        client_auth=client_auth,
+        key_path=f"{base}/privkey.pem",
+        cert_path=f"{base}/cert.pem",
+        chain_path=f"{base}/fullchain.pem",
+        ca_path=f"{base}/ca.pem",
+        owner=owner,
+        group=owner,
+    )
+
+
+def _tls(site: Site, cert: CertPlan) -> TlsPlan:
+    verify = site.spec.kamailio.tls_peer_verify
+    return TlsPlan(min_version="TLSv1.2", ciphers=TLS_CIPHERS, verify_peer=verify, cert=cert)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def ng_address(site: Site, media: NodeSpec) -> str:
+    """rtpengine's control address: loopback when Kamailio is on the same node only."""
+    sip_nodes = site.nodes_with("sip")
+    if all(n.name == media.name for n in sip_nodes):
+        return "127.0.0.1"
+    return str(media.private)
+
+
+def _kamailio(site: Site, node: NodeSpec) -> tuple[KamailioPlan, list[Binding]]:
+    spec = site.spec.kamailio
+    advertise = str(node.nat) if node.nat is not None else None
+    listeners: list[Listener] = []
+    bindings: list[Binding] = []
+    tr = spec.transports
+    main: tuple[tuple[SipProto, Transport], ...] = (("udp", tr.udp), ("tcp", tr.tcp), ("tls", tr.tls), ("wss", tr.wss))
+    for proto, transport in main:
+        if transport.enabled:
+            listeners.append(Listener(proto, _client_address(node), transport.port, advertise))
+    ws = spec.transports.ws
+    if ws.enabled:
+        address = _client_address(node) if ws.public else str(node.private)
+        listeners.append(Listener("ws", address, ws.port, advertise if ws.public else None))
+    for lst in listeners:
+        bindings.append(
+            Binding(
+                service="kamailio",
+                what=f"kamailio {lst.proto}",
+                proto="tcp" if lst.proto in _TCP_BASED else "udp",
+                address=lst.address,
+                port_min=lst.port,
+                port_max=lst.port,
+                public=lst.address == _client_address(node),
+                site_path=("kamailio", "transports", lst.proto, "port"),
+            )
+        )
+    wss_host = spec.wss_host or _fqdn(site, node)
+    origins = tuple(_origin(str(o)) for o in spec.ws_origins) or (f"https://{wss_host}",)
+    auth = spec.auth
+    user, _, rest = (auth.dsn or "@/").partition("@")
+    host, _, database = rest.partition("/")
+    db = DbPlan(
+        backend=auth.backend,
+        module={"sqlite": "db_sqlite", "postgres": "db_postgres", "mysql": "db_mysql"}[auth.backend],
+        sqlite_path=auth.sqlite_path,
+        user=user,
+        host=host,
+        database=database,
+    )
+    sizing = spec.sizing
+    children = sizing.children or max(4, min(16, node.cores * 2))
+    dns = [wss_host, site.spec.domain, _fqdn(site, node)]
+    plan = KamailioPlan(
+        domain=site.spec.domain,
+        listeners=tuple(listeners),
+        ws_ports=tuple(sorted({lst.port for lst in listeners if lst.proto in ("ws", "wss")})),
+        wss_host=wss_host,
+        ws_origins=origins,
+        rtpengine_sockets=tuple(
+            _rtp_socket(ng_address(site, m), site.spec.rtpengine.ng_port) for m in site.nodes_with("media")
+        ),
+        db=db,
+        children=children,
+        tcp_children=sizing.tcp_children or children,
+        shm_mb=sizing.shm_mb or max(64, min(1024, node.memory_mb // 8)),
+        pkg_mb=sizing.pkg_mb or 16,
+        min_expires=spec.registrar.min_expires,
+        default_expires=spec.registrar.default_expires,
+        max_expires=spec.registrar.max_expires,
+        flood_sampling=spec.flood.sampling_seconds,
+        flood_max_requests=spec.flood.max_requests,
+        flood_ban_seconds=spec.flood.ban_seconds,
+        scanner_user_agents=tuple(spec.flood.scanner_user_agents),
+        max_message_bytes=spec.max_message_bytes,
+        tls=_tls(site, _cert(site, node, "kamailio", "kamailio", dns, client_auth=True)),
+    )
+    return plan, bindings
+
+
+def _rtp_socket(address: str, port: int) -> str:
+    host = f"[{address}]" if ":" in address else address
+    return f"udp:{host}:{port}"
+
+
+def _rtpengine(site: Site, node: NodeSpec) -> tuple[RtpenginePlan, list[Binding]]:
+    spec = site.spec.rtpengine
+    plan = RtpenginePlan(
+        interface_address=_client_address(node),
+        advertise=str(node.nat) if node.nat is not None else None,
+        ng_address=ng_address(site, node),
+        ng_port=spec.ng_port,
+        cli_port=spec.cli_port,
+        port_min=spec.port_min,
+        port_max=spec.port_max,
+        timeout=spec.timeout,
+        silent_timeout=spec.silent_timeout,
+        final_timeout=spec.final_timeout,
+        table=0 if spec.kernel else -1,
+        threads=spec.threads or node.cores,
+        log_level=spec.log_level,
+    )
+    path = ("rtpengine",)
+    bindings = [
+        Binding("rtpengine", "rtpengine RTP", "udp", plan.interface_address, plan.port_min, plan.port_max,
+                True, (*path, "port_min")),
+        Binding("rtpengine", "rtpengine ng", "udp", plan.ng_address, plan.ng_port, plan.ng_port,
+                _is_public(node, plan.ng_address), (*path, "ng_port")),
+        Binding("rtpengine", "rtpengine cli", "tcp", "127.0.0.1", plan.cli_port, plan.cli_port,
+                False, (*path, "cli_port")),
+    ]
+    return plan, bindings
+
+
+def _media_peers(site: Site) -> tuple[str, ...]:
+    """Media addresses of the site that fall in a denied range: TURN must still reach them."""
+    denied = [ip_network(n) for n in DENIED_PEER_NETWORKS]
+    found = set()
+    for media in site.nodes_with("media"):
+        for addr in {_client_address(media), _advertised(media)}:
+            ip = ip_address(addr)
+            if any(ip.version == net.version and ip in net for net in denied):
+                found.add(addr)
+    return tuple(sorted(found, key=lambda a: ip_address(a).packed))
+
+
+def _coturn(site: Site, node: NodeSpec) -> tuple[CoturnPlan, list[Binding]]:
+    spec = site.spec.coturn
+    host = spec.host or _fqdn(site, node)
+    listen = _client_address(node)
+    plan = CoturnPlan(
+        realm=spec.realm or site.spec.domain,
+        host=host,
+        listen_address=listen,
+        relay_address=listen,
+        external_ip=f"{node.nat}/{node.private}" if node.nat is not None else None,
+        port=spec.port,
+        tls_port=spec.tls_port,
+        relay_min=spec.relay_min,
+        relay_max=spec.relay_max,
+        user_quota=spec.user_quota,
+        total_quota=spec.total_quota,
+        stale_nonce=spec.stale_nonce,
+        credential_ttl=spec.credential_ttl,
+        denied_peers=DENIED_PEER_NETWORKS,
+        allowed_peers=_media_peers(site),
+        tls=_tls(site, _cert(site, node, "coturn", "turnserver", [host, _fqdn(site, node)], client_auth=False)),
+    )
+    path = ("coturn",)
+    bindings = [
+        Binding("coturn", f"coturn {what}", proto, listen, port, port, True, (*path, key))
+        for what, key, port in (("stun/turn", "port", plan.port), ("turn-tls", "tls_port", plan.tls_port))
+        for proto in ("udp", "tcp")
+    ]
+    bindings.append(
+        Binding("coturn", "coturn relay", "udp", plan.relay_address, plan.relay_min, plan.relay_max, True,
+                (*path, "relay_min"))
+    )
+    return plan, bindings
+
+
+def _openfire(site: Site, node: NodeSpec) -> tuple[OpenfirePlan, list[Binding]]:
+    spec = site.spec.openfire
+    domain = spec.domain or site.spec.domain
+    fqdn = _fqdn(site, node)
+    db = spec.database if isinstance(spec.database, ExternalDb) else None
+    subdomains = tuple(f"{s}.{domain}" for s in spec.service_subdomains)
+    plan = OpenfirePlan(
+        domain=domain,
+        fqdn=fqdn,
+        admin_address=str(node.private),
+        client_address=_client_address(node),
+        client_port=spec.client_port,
+        client_tls_port=spec.client_tls_port,
+        admin_port=spec.admin_port,
+        admin_tls_port=spec.admin_tls_port,
+        admin_user=spec.admin_user,
+        admin_email=spec.admin_email,
+        db_url=db.url if db else None,
+        db_user=db.username if db else None,
+        s2s=spec.s2s,
+        package=spec.package,
+        service_subdomains=subdomains,
+        cert=_cert(site, node, "openfire", "openfire", [domain, fqdn, *subdomains], client_auth=spec.s2s),
+    )
+    bindings = [
+        Binding("openfire", f"openfire {what}", "tcp", addr, port, port, _is_public(node, addr), ("openfire", key))
+        for what, key, addr, port in (
+            ("c2s", "client_port", plan.client_address, plan.client_port),
+            ("c2s-tls", "client_tls_port", plan.client_address, plan.client_tls_port),
+            ("admin", "admin_port", plan.admin_address, plan.admin_port),
+            ("admin-tls", "admin_tls_port", plan.admin_address, plan.admin_tls_port),
+        )
+    ]
+    return plan, bindings
+
+
+def build_plan(site: Site) -> Plan:
+    """Derive every node's services, sockets and certificates from the site."""
+    nodes: list[NodePlan] = []
+    for node in site.spec.nodes:
+        bindings: list[Binding] = []
+        kam = rtp = turn = xmpp = None
+        if "sip" in node.roles:
+            kam, b = _kamailio(site, node)
+            bindings += b
+        if "media" in node.roles:
+            rtp, b = _rtpengine(site, node)
+            bindings += b
+        if "turn" in node.roles:
+            turn, b = _coturn(site, node)
+            bindings += b
+        if "xmpp" in node.roles and site.spec.openfire.enabled:
+            xmpp, b = _openfire(site, node)
+            bindings += b
+        nodes.append(
+            NodePlan(
+                name=node.name,
+                fqdn=_fqdn(site, node),
+                roles=tuple(node.roles),
+                private=str(node.private),
+                public=str(node.public) if node.public is not None else None,
+                nat=str(node.nat) if node.nat is not None else None,
+                client_address=_client_address(node),
+                advertised=_advertised(node),
+                cores=node.cores,
+                memory_mb=node.memory_mb,
+                kamailio=kam,
+                rtpengine=rtp,
+                coturn=turn,
+                openfire=xmpp,
+                bindings=tuple(bindings),
+            )
+        )
+    return Plan(
+        site=site.name,
+        domain=site.spec.domain,
+        model_hash=site.model_hash,
+        nodes=tuple(nodes),
+        subscribers=tuple(s.user for s in site.subscribers),
+    )

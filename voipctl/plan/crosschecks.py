@@ -1,0 +1,215 @@
+"""Checks across components: what one daemon's config assumes about another's.
+
+Several guard invariants that plan/build.py establishes today (kamailio's
+rtpengine sockets, advertised addresses, SANs). They are kept as checks so a
+future per-node override or a build change cannot silently break them; each
+names the site key to look at. Decisions documented here:
+
+- TURN realm: must equal the site domain or be a subdomain of it, so a realm
+  never names another organisation's zone and sites sharing one secret store
+  stay apart.
+- Relay and RTP ranges: on one node they must not overlap even on different
+  addresses (firewall rules and kernel forwarding match ports per host). The
+  same-address case is already reported by port_collisions, so it is skipped
+  here to avoid two lines for one mistake.
+"""
+
+from __future__ import annotations
+
+from ipaddress import ip_address, ip_network
+
+from voipctl.errors import Problem
+from voipctl.plan.checks import PlanCheck
+from voipctl.plan.model import CertPlan, NodePlan, Plan
+from voipctl.site.model import Site
+
+
+def _node_path(site: Site, node: NodePlan, key: str) -> tuple[str | int, ...]:
+    return ("nodes", site.node_index(node.name), key)
+
+
+def rtpengine_sockets(site: Site, plan: Plan) -> list[Problem]:
+    """Every kamailio drives exactly the rtpengine ng listeners, and loopback only on its own node."""
+    listeners = {n.rtpengine.ng_socket: n for n in plan.nodes if n.rtpengine is not None}
+    out: list[Problem] = []
+    for node in plan.nodes:
+        if node.kamailio is None:
+            continue
+        used = set(node.kamailio.rtpengine_sockets)
+        missing, unknown = sorted(set(listeners) - used), sorted(used - set(listeners))
+        if missing or unknown:
+            detail = "; ".join(
+                part for part in (
+                    f"missing {', '.join(missing)}" if missing else "",
+                    f"no rtpengine listens on {', '.join(unknown)}" if unknown else "",
+                ) if part
+            )
+            out.append(site.problem(("rtpengine", "ng_port"),
+                                    f"node {node.name}: kamailio's rtpengine sockets differ from the ng listeners: "
+                                    f"{detail}"))
+        for sock in sorted(used & set(listeners)):
+            media = listeners[sock]
+            rtp = media.rtpengine
+            if rtp is not None and ip_address(rtp.ng_address).is_loopback and media.name != node.name:
+                out.append(site.problem(_node_path(site, media, "private"),
+                                        f"node {node.name}: kamailio would reach rtpengine of node {media.name} "
+                                        f"on loopback ({sock})"))
+    return out
+
+
+def _own(node: NodePlan) -> set[str]:
+    return {a for a in (node.private, node.public) if a is not None}
+
+
+def advertised_addresses(site: Site, plan: Plan) -> list[Problem]:
+    """Daemons bind only the node's interface addresses and advertise only them or its 1:1 NAT."""
+    out: list[Problem] = []
+    for node in plan.nodes:
+        own = _own(node)
+        advertisable = own | ({node.nat} if node.nat else set())
+        binds: list[tuple[str, str]] = []
+        adverts: list[tuple[str, str]] = []
+        if node.kamailio is not None:
+            for lst in node.kamailio.listeners:
+                binds.append((f"kamailio {lst.proto} listener", lst.address))
+                if lst.advertise is not None:
+                    adverts.append((f"kamailio {lst.proto} advertise", lst.advertise))
+        if node.rtpengine is not None:
+            binds.append(("rtpengine interface", node.rtpengine.interface_address))
+            if node.rtpengine.advertise is not None:
+                adverts.append(("rtpengine advertised address", node.rtpengine.advertise))
+        if node.coturn is not None:
+            binds += [("coturn listening-ip", node.coturn.listen_address),
+                      ("coturn relay-ip", node.coturn.relay_address)]
+            if node.coturn.external_ip is not None:
+                public, _, private = node.coturn.external_ip.partition("/")
+                adverts.append(("coturn external-ip", public))
+                if private and private not in own:
+                    out.append(site.problem(_node_path(site, node, "nat"),
+                                            f"node {node.name}: coturn external-ip maps {public} to {private}, "
+                                            f"which is not an address of the node"))
+        if node.openfire is not None:
+            binds += [("openfire client interface", node.openfire.client_address),
+                      ("openfire admin interface", node.openfire.admin_address)]
+        for what, addr in binds:
+            if addr not in own and not ip_address(addr).is_loopback:
+                out.append(site.problem(_node_path(site, node, "private"),
+                                        f"node {node.name}: {what} {addr} is not an address of the node"))
+        advert_key = "nat" if node.nat else "public" if node.public else "private"
+        for what, addr in adverts:
+            if addr not in advertisable:
+                out.append(site.problem(_node_path(site, node, advert_key),
+                                        f"node {node.name}: {what} {addr} is neither an address of the node "
+                                        f"nor its nat mapping"))
+    return out
+
+
+def turn_consumers(site: Site, plan: Plan) -> list[Problem]:
+    """All coturn nodes validate the one REST secret the same way: same realm, same credential lifetime.
+
+    Credentials are minted once per site (secret `turn_secret`) and a client may
+    be sent to any TURN node, so nodes disagreeing would reject valid credentials.
+    """
+    turns = [(n, n.coturn) for n in plan.nodes if n.coturn is not None]
+    out: list[Problem] = []
+    if not turns:
+        return out
+    first_node, first = turns[0]
+    for node, tc in turns[1:]:
+        if tc.realm != first.realm:
+            out.append(site.problem(("coturn", "realm"),
+                                    f"node {node.name}: TURN realm {tc.realm} differs from {first.realm} on node "
+                                    f"{first_node.name}; every TURN node must accept the same credentials"))
+        if tc.credential_ttl != first.credential_ttl:
+            out.append(site.problem(("coturn", "credential_ttl"),
+                                    f"node {node.name}: TURN credential lifetime differs between TURN nodes"))
+    return out
+
+
+def turn_realm(site: Site, plan: Plan) -> list[Problem]:
+    """The TURN realm is the site domain or a subdomain of it."""
+    out: list[Problem] = []
+    realms = sorted({n.coturn.realm for n in plan.nodes if n.coturn is not None})
+    for realm in realms:
+        if realm != plan.domain and not realm.endswith("." + plan.domain):
+            out.append(site.problem(("coturn", "realm"),
+                                    f"TURN realm {realm} is neither the site domain {plan.domain} nor a subdomain "
+                                    "of it"))
+    return out
+
+
+def relay_rtp_ranges(site: Site, plan: Plan) -> list[Problem]:
+    """coturn's relay range and rtpengine's RTP range never overlap on one node."""
+    out: list[Problem] = []
+    for node in plan.nodes:
+        rtp, tc = node.rtpengine, node.coturn
+        if rtp is None or tc is None or rtp.interface_address == tc.relay_address:
+            continue  # same address: port_collisions reports it
+        if rtp.port_min <= tc.relay_max and tc.relay_min <= rtp.port_max:
+            out.append(site.problem(("coturn", "relay_min"),
+                                    f"node {node.name}: coturn relay ports {tc.relay_min}-{tc.relay_max} overlap "
+                                    f"rtpengine RTP ports {rtp.port_min}-{rtp.port_max}"))
+    return out
+
+
+def san_covers(cert: CertPlan, name: str) -> bool:
+    """Whether a DNS SAN of the certificate matches `name` (one-label `*.` wildcards, RFC 6125)."""
+    name = name.lower().rstrip(".")
+    for san in (s.lower().rstrip(".") for s in cert.dns_names):
+        if san == name:
+            return True
+        if san.startswith("*.") and "." in name and name.split(".", 1)[1] == san[2:]:
+            return True
+    return False
+
+
+def tls_names(site: Site, plan: Plan) -> list[Problem]:
+    """Every name a client dials over TLS is in the SANs of the certificate that answers it."""
+    out: list[Problem] = []
+    for node in plan.nodes:
+        wanted: list[tuple[CertPlan, str, tuple[str | int, ...]]] = []
+        if node.kamailio is not None:
+            cert = node.kamailio.tls.cert
+            wanted.append((cert, node.kamailio.domain, ("domain",)))
+            wanted.append((cert, node.kamailio.wss_host, ("kamailio", "wss_host")))
+        if node.coturn is not None:
+            wanted.append((node.coturn.tls.cert, node.coturn.host, ("coturn", "host")))
+        if node.openfire is not None:
+            cert = node.openfire.cert
+            wanted.append((cert, node.openfire.domain, ("openfire", "domain")))
+            wanted += [(cert, sub, ("openfire", "service_subdomains")) for sub in node.openfire.service_subdomains]
+        for cert, name, path in wanted:
+            if not san_covers(cert, name):
+                out.append(site.problem(path, f"node {node.name}: clients dial {name} but the {cert.service} "
+                                              f"certificate only names {', '.join(cert.dns_names)}"))
+    return out
+
+
+def turn_reaches_media(site: Site, plan: Plan) -> list[Problem]:
+    """coturn may relay to every media address, even one inside a denied range (e.g. a lab's 198.51.100.0/24)."""
+    out: list[Problem] = []
+    media = sorted({a for n in plan.nodes if n.rtpengine is not None
+                    for a in (n.rtpengine.interface_address, n.rtpengine.advertise) if a is not None})
+    for node in plan.nodes:
+        tc = node.coturn
+        if tc is None:
+            continue
+        denied = [ip_network(d) for d in tc.denied_peers]
+        allowed = set(tc.allowed_peers)
+        for addr in media:
+            ip = ip_address(addr)
+            if addr not in allowed and any(ip.version == net.version and ip in net for net in denied):
+                out.append(site.problem(("coturn",),
+                                        f"node {node.name}: coturn denies relaying to media address {addr}"))
+    return out
+
+
+CROSS_CHECKS: tuple[PlanCheck, ...] = (
+    rtpengine_sockets,
+    advertised_addresses,
+    turn_consumers,
+    turn_realm,
+    relay_rtp_ranges,
+    tls_names,
+    turn_reaches_media,
+)

@@ -1,0 +1,228 @@
+"""Plan dataclasses: what each node runs, on which sockets, with which files.
+
+Templates, the PKI, checks, the lab and deploy read these; none of them derive
+addresses, SANs or sockets again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from voipctl.site.yamlsource import PathPart
+
+SipProto = Literal["udp", "tcp", "tls", "ws", "wss"]
+Service = Literal["kamailio", "rtpengine", "coturn", "openfire"]
+CertService = Literal["kamailio", "coturn", "openfire"]
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A socket a daemon binds, for collision checks and verify's listener checks."""
+
+    service: Service
+    what: str
+    proto: Literal["udp", "tcp"]
+    address: str
+    port_min: int
+    port_max: int
+    public: bool
+    site_path: tuple[PathPart, ...]
+
+    def overlaps(self, other: Binding) -> bool:
+        return (
+            self.proto == other.proto
+            and self.address == other.address
+            and self.port_min <= other.port_max
+            and other.port_min <= self.port_max
+        )
+
+    @property
+    def ports(self) -> str:
+        if self.port_min == self.port_max:
+            return str(self.port_min)
+        return f"{self.port_min}-{self.port_max}"
+
+
+@dataclass(frozen=True)
+class CertPlan:
+    """One leaf certificate for one service on one node, and where it lives on the host."""
+
+    service: CertService
+    node: str
+    common_name: str
+    dns_names: tuple[str, ...]
+    ip_addresses: tuple[str, ...]
+    client_auth: bool
+    key_path: str
+    cert_path: str
+    chain_path: str
+    ca_path: str
+    owner: str
+    group: str
+
+
+@dataclass(frozen=True)
+class Listener:
+    proto: SipProto
+    address: str
+    port: int
+    advertise: str | None
+
+    @property
+    def socket(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{self.proto}:{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class DbPlan:
+    """Subscriber DB; the password is added at render time from the secrets store."""
+
+    backend: Literal["sqlite", "postgres", "mysql"]
+    module: str
+    sqlite_path: str
+    user: str
+    host: str
+    database: str
+
+
+@dataclass(frozen=True)
+class TlsPlan:
+    min_version: Literal["TLSv1.2", "TLSv1.3"]
+    ciphers: str
+    verify_peer: bool
+    cert: CertPlan
+
+
+@dataclass(frozen=True)
+class KamailioPlan:
+    domain: str
+    listeners: tuple[Listener, ...]
+    ws_ports: tuple[int, ...]
+    wss_host: str
+    ws_origins: tuple[str, ...]
+    rtpengine_sockets: tuple[str, ...]
+    db: DbPlan
+    children: int
+    tcp_children: int
+    shm_mb: int
+    pkg_mb: int
+    min_expires: int
+    default_expires: int
+    max_expires: int
+    flood_sampling: int
+    flood_max_requests: int
+    flood_ban_seconds: int
+    scanner_user_agents: tuple[str, ...]
+    max_message_bytes: int
+    tls: TlsPlan
+    cfg_path: str = "/etc/kamailio/kamailio.cfg"
+    tls_cfg_path: str = "/etc/kamailio/tls.cfg"
+
+
+@dataclass(frozen=True)
+class RtpenginePlan:
+    interface_address: str
+    advertise: str | None
+    ng_address: str
+    ng_port: int
+    cli_port: int
+    port_min: int
+    port_max: int
+    timeout: int
+    silent_timeout: int
+    final_timeout: int
+    table: int
+    threads: int
+    log_level: int
+    conf_path: str = "/etc/rtpengine/rtpengine.conf"
+
+    @property
+    def ng_socket(self) -> str:
+        host = f"[{self.ng_address}]" if ":" in self.ng_address else self.ng_address
+        return f"udp:{host}:{self.ng_port}"
+
+
+@dataclass(frozen=True)
+class CoturnPlan:
+    realm: str
+    host: str
+    listen_address: str
+    relay_address: str
+    external_ip: str | None
+    port: int
+    tls_port: int
+    relay_min: int
+    relay_max: int
+    user_quota: int
+    total_quota: int
+    stale_nonce: int
+    credential_ttl: int
+    denied_peers: tuple[str, ...]
+    allowed_peers: tuple[str, ...]
+    tls: TlsPlan
+    conf_path: str = "/etc/turnserver.conf"
+
+
+@dataclass(frozen=True)
+class OpenfirePlan:
+    domain: str
+    fqdn: str
+    admin_address: str
+    client_address: str
+    client_port: int
+    client_tls_port: int
+    admin_port: int
+    admin_tls_port: int
+    admin_user: str
+    admin_email: str
+    db_url: str | None
+    db_user: str | None
+    s2s: bool
+    package: str | None
+    service_subdomains: tuple[str, ...]
+    cert: CertPlan
+    keystore_path: str = "/etc/openfire/security/keystore.p12"
+    conf_path: str = "/etc/openfire/openfire.xml"
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    name: str
+    fqdn: str
+    roles: tuple[str, ...]
+    private: str
+    public: str | None
+    nat: str | None
+    client_address: str
+    advertised: str
+    cores: int
+    memory_mb: int
+    kamailio: KamailioPlan | None = None
+    rtpengine: RtpenginePlan | None = None
+    coturn: CoturnPlan | None = None
+    openfire: OpenfirePlan | None = None
+    bindings: tuple[Binding, ...] = ()
+
+    @property
+    def certs(self) -> tuple[CertPlan, ...]:
+        found: list[CertPlan] = []
+        for svc in (self.kamailio, self.coturn):
+            if svc is not None:
+                found.append(svc.tls.cert)
+        if self.openfire is not None:
+            found.append(self.openfire.cert)
+        return tuple(found)
+
+
+@dataclass(frozen=True)
+class Plan:
+    site: str
+    domain: str
+    model_hash: str
+    nodes: tuple[NodePlan, ...]
+    subscribers: tuple[str, ...] = field(default=())
+
+    def node(self, name: str) -> NodePlan:
+        return next(n for n in self.nodes if n.name == name)

@@ -1,0 +1,189 @@
+"""SIP probes (OPTIONS, REGISTER with digest, a flood burst, a call) and their JSON command line.
+
+Run inside a namespace as `python -m voipctl.probe.sip options --transport wss ...`.
+It prints one JSON object saying what came back; deciding whether that is
+right is the caller's job. Passwords come from a file or an environment
+variable, never from argv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from voipctl.probe.call import Leg, probe_call
+from voipctl.probe.dialog import DEFAULT_UA, Identity, default_uri, exchange, make_request, read_message, register
+from voipctl.probe.result import ProbeResult, recording
+from voipctl.probe.sdp import MediaKind
+from voipctl.probe.sipmsg import build_request, new_token
+from voipctl.probe.transport import TRANSPORTS, Channel, ProbeError, Target, connect
+
+
+def _start(ch: Channel, result: ProbeResult) -> None:
+    result.tls_version = ch.tls_version
+    result.http_headers = list(ch.http_headers)
+
+
+def probe_options(
+    target: Target, ident: Identity, uri: str | None = None, timeout: float = 3.0,
+    extra: tuple[tuple[str, str], ...] = (),
+) -> ProbeResult:
+    """One OPTIONS (with `extra` headers); to the server itself (no user part) a keepalive answers 200."""
+    ruri = uri or default_uri(target, ident.domain)
+    result = ProbeResult.for_target("options", target)
+    with recording(result), connect(target, timeout) as ch:
+        _start(ch, result)
+        req = make_request(ch, "OPTIONS", ruri, ident, ruri, new_token(), new_token(), 1, extra=extra)
+        result.answer(exchange(ch, req, timeout))
+    return result
+
+
+def probe_register(
+    target: Target, ident: Identity, domain: str, password: str, expires: int = 60, timeout: float = 3.0
+) -> ProbeResult:
+    """REGISTER, answer the digest challenge once, report the final answer (and the challenge)."""
+    result = ProbeResult.for_target("register", target)
+    with recording(result), connect(target, timeout) as ch:
+        _start(ch, result)
+        challenge, final = register(ch, ident, domain, password, expires, timeout)
+        if challenge is not None:
+            result.details["challenge"] = {"status": challenge.status, "reason": challenge.reason}
+        result.answer(final)
+    return result
+
+
+def probe_burst(
+    target: Target, ident: Identity, count: int, uri: str | None = None, timeout: float = 2.0
+) -> ProbeResult:
+    """`count` OPTIONS back to back (a flood), counting how many were answered."""
+    ruri = uri or default_uri(target, ident.domain)
+    result = ProbeResult.for_target("burst", target)
+    with recording(result), connect(target, timeout) as ch:
+        _start(ch, result)
+        sent: set[str] = set()
+        for _ in range(count):
+            req = make_request(ch, "OPTIONS", ruri, ident, ruri, new_token(), new_token(), 1)
+            ch.send(build_request(req))
+            sent.add(req.call_id)
+        answered: set[str] = set()
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0 and (msg := read_message(ch, remaining)):
+            call_id = msg.header("Call-ID")
+            if msg.is_response and call_id in sent:
+                answered.add(str(call_id))
+                result.answer(msg)
+        result.details = {"sent": len(sent), "answered": len(answered)}
+    return result
+
+
+def _headers(values: list[str]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for value in values:
+        name, colon, rest = value.partition(":")
+        if not colon or not name.strip():
+            raise ProbeError(f"--header wants NAME:VALUE, got {value[:40]!r}")
+        pairs.append((name.strip(), rest.strip()))
+    return tuple(pairs)
+
+
+def _secret(file: str | None, env: str | None, what: str) -> str:
+    if file:
+        return Path(file).read_text().strip()
+    if env:
+        value = os.environ.get(env)
+        if value is None:
+            raise ProbeError(f"environment variable {env} is not set")
+        return value
+    raise ProbeError(f"{what} needs a password file or environment variable")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m voipctl.probe.sip", description=str(__doc__).splitlines()[0])
+    p.add_argument("action", choices=("options", "register", "burst", "call"))
+    p.add_argument("--transport", choices=TRANSPORTS, required=True)
+    p.add_argument("--host", required=True, help="address to connect to")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--server-name", help="TLS server name to verify, and the WebSocket Host")
+    p.add_argument("--ca-file", help="CA bundle that must have signed the server certificate")
+    p.add_argument("--origin", help="WebSocket Origin header")
+    p.add_argument("--ws-path", default="/")
+    p.add_argument("--bind", help="local source address")
+    p.add_argument("--timeout", type=float, default=3.0)
+    p.add_argument("--domain", help="SIP domain (From/To host, REGISTER and call target)")
+    p.add_argument("--uri", help="request URI (default sip:DOMAIN or sip:HOST:PORT)")
+    p.add_argument("--user", default="probe")
+    p.add_argument("--user-agent", default=DEFAULT_UA)
+    p.add_argument("--header", action="append", default=[], metavar="NAME:VALUE",
+                   help="options: extra header (repeatable)")
+    p.add_argument("--password-file")
+    p.add_argument("--password-env", help="name of the environment variable holding the password")
+    p.add_argument("--expires", type=int, default=60)
+    p.add_argument("--count", type=int, default=50, help="burst: requests to send")
+    p.add_argument("--media", choices=("webrtc", "plain"), help="call: caller SDP (default by transport)")
+    callee = p.add_argument_group("call: the callee (same server name, CA and origin)")
+    callee.add_argument("--peer-transport", choices=TRANSPORTS)
+    callee.add_argument("--peer-host")
+    callee.add_argument("--peer-port", type=int)
+    callee.add_argument("--peer-bind")
+    callee.add_argument("--peer-user")
+    callee.add_argument("--peer-password-file")
+    callee.add_argument("--peer-password-env")
+    callee.add_argument("--peer-media", choices=("webrtc", "plain"))
+    callee.add_argument("--bye-from", choices=("caller", "callee"), default="caller", help="who hangs up")
+    return p
+
+
+def _media(transport: str, chosen: str | None) -> MediaKind:
+    """Explicit choice, else what a client on that transport usually is (browsers use WS/WSS)."""
+    if chosen is None:
+        return "webrtc" if transport in ("ws", "wss") else "plain"
+    return "webrtc" if chosen == "webrtc" else "plain"
+
+
+def _call(args: argparse.Namespace, target: Target, ident: Identity) -> ProbeResult:
+    if not (args.domain and args.peer_transport and args.peer_host and args.peer_port and args.peer_user):
+        raise ProbeError("call needs --domain and --peer-transport/--peer-host/--peer-port/--peer-user")
+    peer = Target(args.peer_transport, args.peer_host, args.peer_port, args.server_name, args.ca_file,
+                  args.origin, args.ws_path, args.peer_bind)
+    caller = Leg(target, ident, _secret(args.password_file, args.password_env, "call"),
+                 _media(args.transport, args.media), 40000)
+    callee = Leg(peer, Identity(args.peer_user, args.domain, ident.user_agent),
+                 _secret(args.peer_password_file, args.peer_password_env, "call"),
+                 _media(args.peer_transport, args.peer_media), 42000)
+    return probe_call(caller, callee, args.domain, args.bye_from, args.timeout)
+
+
+def run(argv: Sequence[str]) -> ProbeResult:
+    args = parser().parse_args(argv)
+    target = Target(args.transport, args.host, args.port, args.server_name, args.ca_file, args.origin,
+                    args.ws_path, args.bind)
+    ident = Identity(args.user, args.domain, args.user_agent or None)
+    if args.action == "options":
+        return probe_options(target, ident, args.uri, args.timeout, _headers(args.header))
+    if args.action == "burst":
+        return probe_burst(target, ident, args.count, args.uri, args.timeout)
+    if args.action == "call":
+        return _call(args, target, ident)
+    if not args.domain:
+        raise ProbeError("register needs --domain")
+    password = _secret(args.password_file, args.password_env, "register")
+    return probe_register(target, ident, args.domain, password, args.expires, args.timeout)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the result as one JSON line; exit 0 when a final SIP answer came back, 1 if not, 2 on bad use."""
+    try:
+        result = run(sys.argv[1:] if argv is None else argv)
+    except ProbeError as exc:
+        print(ProbeResult("error", "", "", error=str(exc)).to_json())
+        return 2
+    print(result.to_json())
+    return 0 if result.answered else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,241 @@
+"""How to reach a SIP server: UDP, TCP, TLS, WS and WSS channels that carry whole messages.
+
+Each channel sends one SIP message and returns one SIP message per recv, so
+the exchange logic in `voipctl.probe.sip` never sees transport details. TLS
+always verifies the server against a CA file and a server name, TLS >= 1.2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Literal
+
+from voipctl.errors import VoipctlError
+from voipctl.probe import websocket as ws
+from voipctl.probe.sipmsg import message_length
+
+Transport = Literal["udp", "tcp", "tls", "ws", "wss"]
+TRANSPORTS: tuple[Transport, ...] = ("udp", "tcp", "tls", "ws", "wss")
+MAX_MESSAGE = 65535
+
+
+class ProbeError(VoipctlError):
+    """The probe could not reach the server or the server broke the protocol."""
+
+    exit_code = 3
+
+
+class HandshakeRefused(ProbeError):
+    """The server answered the WebSocket upgrade with something other than 101."""
+
+    def __init__(self, problem: str, http_status: int | None) -> None:
+        super().__init__(f"websocket handshake refused: {problem}")
+        self.http_status = http_status
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the server is and how to talk to it; `server_name` is the TLS name and WS Host."""
+
+    transport: Transport
+    host: str
+    port: int
+    server_name: str | None = None
+    ca_file: str | None = None
+    origin: str | None = None
+    ws_path: str = "/"
+    bind: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.server_name or self.host
+
+    @property
+    def secure(self) -> bool:
+        return self.transport in ("tls", "wss")
+
+    @property
+    def websocket(self) -> bool:
+        return self.transport in ("ws", "wss")
+
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """Verify the server chain and name; refuse anything older than TLS 1.2."""
+    ctx = ssl.create_default_context(cafile=ca_file)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.check_hostname = True
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+class Channel:
+    """One connection (or UDP flow) to the target that yields whole SIP messages."""
+
+    def __init__(self, target: Target, sock: socket.socket) -> None:
+        self.target = target
+        self.sock = sock
+        self.buffer = b""
+        self.tls_version: str | None = sock.version() if isinstance(sock, ssl.SSLSocket) else None
+        addr = sock.getsockname()
+        self.local: tuple[str, int] = (str(addr[0]), int(addr[1]))
+        # A WebSocket client has no reachable address of its own (RFC 7118): it names
+        # itself with one stable .invalid host so transactions still match.
+        self.invalid_host = f"{secrets.token_hex(6)}.invalid"
+        self.http_headers: tuple[tuple[str, str], ...] = ()
+
+    def __enter__(self) -> Channel:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    def send(self, data: bytes) -> None:
+        if self.target.websocket:
+            self.sock.sendall(ws.encode_frame(data))
+        elif self.target.transport == "udp":
+            self.sock.send(data)
+        else:
+            self.sock.sendall(data)
+
+    def recv(self, timeout: float) -> bytes | None:
+        """The next SIP message, or None when nothing (more) arrives within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        if self.target.transport == "udp":
+            return self._recv_datagram(deadline)
+        if self.target.websocket:
+            return self._recv_ws(deadline)
+        return self._recv_stream(deadline)
+
+    def _read(self, deadline: float, size: int = 65536) -> bytes | None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        self.sock.settimeout(remaining)
+        try:
+            data = self.sock.recv(size)
+        except TimeoutError:
+            return None
+        if not data:
+            raise ProbeError("server closed the connection")
+        return data
+
+    def _recv_datagram(self, deadline: float) -> bytes | None:
+        return self._read(deadline, MAX_MESSAGE)
+
+    def _recv_stream(self, deadline: float) -> bytes | None:
+        while True:
+            self.buffer = self.buffer.lstrip(b"\r\n")  # CRLF keepalives between messages
+            size = message_length(self.buffer)
+            if size is not None:
+                msg, self.buffer = self.buffer[:size], self.buffer[size:]
+                return msg
+            data = self._read(deadline)
+            if data is None:
+                return None
+            self.buffer += data
+
+    def _recv_ws(self, deadline: float) -> bytes | None:
+        parts: list[bytes] = []
+        while True:
+            decoded = ws.decode_frame(self.buffer)
+            if decoded is None:
+                data = self._read(deadline)
+                if data is None:
+                    return None
+                self.buffer += data
+                continue
+            frame, used = decoded
+            self.buffer = self.buffer[used:]
+            if frame.opcode == ws.OP_PING:
+                self.sock.sendall(ws.encode_frame(frame.payload, ws.OP_PONG))
+            elif frame.opcode == ws.OP_CLOSE:
+                raise ProbeError("server closed the websocket")
+            elif frame.opcode in (ws.OP_TEXT, ws.OP_BINARY, ws.OP_CONT):
+                parts.append(frame.payload)
+                if frame.fin:
+                    return b"".join(parts)
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _ws_handshake(sock: socket.socket, target: Target, timeout: float) -> tuple[ws.HttpResponse, bytes]:
+    """Upgrade the connection; returns the 101 and any bytes that followed it (already frames)."""
+    key = ws.new_key()
+    default_port = 443 if target.secure else 80
+    host = target.name if target.port == default_port else f"{target.name}:{target.port}"
+    sock.sendall(ws.handshake_request(host, target.ws_path, key, target.origin))
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while b"\r\n\r\n" not in buf:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ProbeError("no answer to the websocket handshake")
+        sock.settimeout(remaining)
+        try:
+            data = sock.recv(4096)
+        except TimeoutError as exc:
+            raise ProbeError("no answer to the websocket handshake") from exc
+        if not data:
+            raise HandshakeRefused("connection closed during the handshake", None)
+        buf += data
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    resp = ws.parse_http_response(head)
+    problem = ws.handshake_problem(resp, key)
+    if problem is not None:
+        raise HandshakeRefused(problem, resp.status)
+    return resp, rest
+
+
+def _open(target: Target, timeout: float) -> socket.socket:
+    if target.transport == "udp":
+        sock = socket.socket(_family(target.host), socket.SOCK_DGRAM)
+        try:
+            if target.bind:
+                sock.bind((target.bind, 0))
+            sock.connect((target.host, target.port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+    source = (target.bind, 0) if target.bind else None
+    sock = socket.create_connection((target.host, target.port), timeout=timeout, source_address=source)
+    if target.secure:
+        try:
+            return tls_context(target.ca_file).wrap_socket(sock, server_hostname=target.name)
+        except OSError:
+            sock.close()
+            raise
+    return sock
+
+
+def connect(target: Target, timeout: float) -> Channel:
+    """Open a channel to `target`; raises ProbeError (or HandshakeRefused) when that fails."""
+    try:
+        sock = _open(target, timeout)
+    except ssl.SSLError as exc:
+        raise ProbeError(f"TLS with {target.name} failed: {exc.reason or exc}") from exc
+    except OSError as exc:
+        raise ProbeError(f"cannot reach {target.transport}:{target.host}:{target.port}: {exc}") from exc
+    channel = Channel(target, sock)
+    if target.websocket:
+        try:
+            resp, channel.buffer = _ws_handshake(sock, target, timeout)
+        except (ProbeError, OSError, ws.WebSocketError) as exc:
+            channel.close()
+            if isinstance(exc, ProbeError):
+                raise
+            raise ProbeError(f"websocket handshake with {target.name} failed: {exc}") from exc
+        channel.http_headers = resp.headers
+    return channel

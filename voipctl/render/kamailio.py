@@ -1,0 +1,306 @@
+"""Kamailio: kamailio.cfg, tls.cfg, the subscriber SQL and the memory sizes of one node.
+
+Every feature choice (modules, listeners, rtpengine flags per direction, the
+WebSocket policy, SQL dialect) is made here from the plan; the templates only
+print what this module decided, so one rendered kamailio.cfg holds no #!ifdef.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from voipctl.errors import RenderError
+from voipctl.plan.model import DbPlan, KamailioPlan, Listener, NodePlan, Plan
+from voipctl.render.engine import provenance, render
+from voipctl.render.tree import PlannedFile
+from voipctl.secrets import Secrets
+
+SUBSCRIBERS_SQL_PATH = "/etc/kamailio/voipctl-subscribers.sql"
+MEMORY_ENV_PATH = "/etc/default/kamailio.d/voipctl-memory"
+
+# Table versions auth_db of kamailio 5.6 checks at startup (see
+# /usr/share/kamailio/*/standard-create.sql and auth_db-create.sql).
+TABLE_VERSIONS: tuple[tuple[str, int], ...] = (("version", 1), ("subscriber", 7))
+
+# Kamailio has no ws/wss socket type: WebSocket listeners are plain TCP/TLS
+# sockets whose HTTP upgrade is taken by the xhttp event route.
+_SOCKET_PROTO = {"udp": "udp", "tcp": "tcp", "tls": "tls", "ws": "tcp", "wss": "tls"}
+
+# nat_uac_test bits: Contact in a private range, Via host != source address,
+# Via port != source port, and "arrived over a WebSocket" (whose Contact is a
+# made-up .invalid host that can never be reached directly).
+NAT_TEST_BITS = {"contact_private": 1, "via_host_differs": 2, "via_port_differs": 16, "websocket": 64}
+
+# rtpengine flags, named for the recipient of the SDP. rtcp-mux: a WebRTC
+# recipient gets it offered (and accepted if the other side offered it); a
+# plain SIP recipient gets RTCP split back onto its own port.
+RTP_TO_WEBRTC = (
+    "UDP/TLS/RTP/SAVPF ICE=force DTLS=passive SDES-off rtcp-mux-offer rtcp-mux-accept generate-mid replace-origin"
+)
+RTP_TO_PLAIN = "RTP/AVP ICE=remove DTLS=off SDES-off rtcp-mux-demux replace-origin"
+
+# kamailio 5.6's tls module knows methods up to "TLSv1.2+" (TLS 1.2 and newer);
+# it has no TLS-1.3-only method, so a TLSv1.3 floor cannot be honoured.
+_TLS_METHOD = {"TLSv1.2": "TLSv1.2+"}
+_SAFE_CFG = re.compile(r"^[^\"\\\r\n]*$")
+_SAFE_DB_PASSWORD = re.compile(r"^[A-Za-z0-9_.~-]+$")
+
+
+@dataclass(frozen=True)
+class ListenLine:
+    socket: str
+    advertise: str | None
+
+
+@dataclass(frozen=True)
+class SubscriberRow:
+    username: str
+    domain: str
+    ha1: str
+    ha1b: str
+
+
+def _kam(node: NodePlan) -> KamailioPlan:
+    if node.kamailio is None:
+        raise RenderError(f"node {node.name} runs no kamailio")
+    return node.kamailio
+
+
+def cfg_str(value: str) -> str:
+    """A value safe inside a kamailio double-quoted string (nothing needs escaping)."""
+    if not _SAFE_CFG.match(value):
+        raise RenderError(f"value {value!r} cannot be written into kamailio.cfg")
+    return value
+
+
+def listen_line(lst: Listener) -> ListenLine:
+    """`listen=` for one plan listener; the advertised address keeps the listener's port."""
+    host = f"[{lst.address}]" if ":" in lst.address else lst.address
+    advertise = None
+    if lst.advertise is not None:
+        adv = f"[{lst.advertise}]" if ":" in lst.advertise else lst.advertise
+        advertise = f"{adv}:{lst.port}"
+    return ListenLine(f"{_SOCKET_PROTO[lst.proto]}:{host}:{lst.port}", advertise)
+
+
+def aliases(plan: Plan, node: NodePlan) -> tuple[str, ...]:
+    """Names requests may carry for us: the SIP domain, the WSS host, the node, NAT addresses."""
+    kam = _kam(node)
+    names = [kam.domain, kam.wss_host, node.fqdn]
+    names += [f"[{a}]" if ":" in a else a for a in (lst.advertise for lst in kam.listeners) if a is not None]
+    return tuple(cfg_str(n) for n in dict.fromkeys(names))
+
+
+def scanner_regex(user_agents: tuple[str, ...]) -> str | None:
+    """One lower-case POSIX regex matching any listed scanner User-Agent (dots literal); None: no check."""
+    parts = [cfg_str(ua.lower()).replace(".", "[.]") for ua in user_agents]
+    return "|".join(parts) if parts else None
+
+
+def nat_test_flags() -> int:
+    return sum(NAT_TEST_BITS.values())
+
+
+def _or(terms: list[str]) -> str:
+    return " || ".join(terms)
+
+
+def ws_port_expr(kam: KamailioPlan) -> str | None:
+    """Condition true when a message arrived on a WebSocket port; None without WebSocket."""
+    if not kam.ws_ports:
+        return None
+    return _or([f"$Rp == {port}" for port in kam.ws_ports])
+
+
+def ws_host_expr(kam: KamailioPlan) -> str:
+    """Accepted Host headers: the WSS host name, bare or with a WebSocket port."""
+    host = cfg_str(kam.wss_host.lower())
+    values = [host, *(f"{host}:{port}" for port in kam.ws_ports)]
+    return _or([f'$(hdr(Host){{s.tolower}}) == "{v}"' for v in values])
+
+
+def ws_origin_expr(kam: KamailioPlan) -> str:
+    values = dict.fromkeys(cfg_str(o.lower()) for o in kam.ws_origins)
+    return _or([f'$(hdr(Origin){{s.tolower}}) == "{v}"' for v in values])
+
+
+def db_url(db: DbPlan, secrets: Secrets) -> str:
+    """auth_db's db_url; for a server DB it embeds secrets['db_password'] (file is 0640)."""
+    if db.backend == "sqlite":
+        return cfg_str(f"sqlite://{db.sqlite_path}")
+    password = secrets["db_password"]
+    if not _SAFE_DB_PASSWORD.match(password):
+        raise RenderError("db_password must use only letters, digits and _.~- to fit a kamailio db_url")
+    scheme = {"postgres": "postgres", "mysql": "mysql"}[db.backend]
+    return cfg_str(f"{scheme}://{db.user}:{password}@{db.host}/{db.database}")
+
+
+def modules(kam: KamailioPlan) -> tuple[str, ...]:
+    """Modules in load order; tls first (it hooks TCP), xhttp before websocket."""
+    tls = any(lst.proto in ("tls", "wss") for lst in kam.listeners)
+    ws = bool(kam.ws_ports)
+    mods = ["tls"] if tls else []
+    mods += [
+        "jsonrpcs", "kex", "corex", "tm", "tmx", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog",
+        "sanity", "usrloc", "registrar", kam.db.module, "auth", "auth_db", "nathelper", "rtpengine",
+        "pike", "htable",
+    ]
+    if ws:
+        mods += ["xhttp", "websocket"]
+    return tuple(mods)
+
+
+def kamailio_context(plan: Plan, node: NodePlan, secrets: Secrets) -> dict[str, Any]:
+    """Everything kamailio.cfg.j2 prints, decided here."""
+    kam = _kam(node)
+    protos = {lst.proto for lst in kam.listeners}
+    ws_ports = ws_port_expr(kam)
+    return {
+        "header": provenance("#", plan.site, plan.model_hash),
+        "site": plan.site,
+        "node": node.name,
+        "domain": kam.domain,
+        "realm": cfg_str(kam.domain),
+        "children": kam.children,
+        "tcp_children": kam.tcp_children,
+        "shm_mb": kam.shm_mb,
+        "enable_tcp": bool(protos & {"tcp", "tls", "ws", "wss"}),
+        "enable_tls": bool(protos & {"tls", "wss"}),
+        "use_ws": ws_ports is not None,
+        # a TCP/WS client's connection must outlive its longest registration
+        "tcp_connection_lifetime": kam.max_expires + 5,
+        "tcp_rd_buf_size": min(65536, max(16384, kam.max_message_bytes + 1024)),
+        "listeners": tuple(listen_line(lst) for lst in kam.listeners),
+        "aliases": aliases(plan, node),
+        "modules": modules(kam),
+        "registrar": {"min_expires": kam.min_expires, "default_expires": kam.default_expires,
+                      "max_expires": kam.max_expires},
+        "flood": {"sampling": kam.flood_sampling, "max_requests": kam.flood_max_requests,
+                  "ban_seconds": kam.flood_ban_seconds},
+        "db_url": db_url(kam.db, secrets),
+        "sipping_from": cfg_str(f"sip:pinger@{kam.domain}"),
+        "rtpengine_sock": cfg_str(" ".join(kam.rtpengine_sockets)),
+        "tls_cfg_path": cfg_str(kam.tls_cfg_path),
+        "scanner_regex": scanner_regex(kam.scanner_user_agents),
+        "max_message_bytes": kam.max_message_bytes,
+        "nat_test_flags": nat_test_flags(),
+        "rtp_to_webrtc": RTP_TO_WEBRTC,
+        "rtp_to_plain": RTP_TO_PLAIN,
+        "ws_port_expr": ws_ports,
+        "ws_host_expr": ws_host_expr(kam) if ws_ports else None,
+        "ws_origin_expr": ws_origin_expr(kam) if ws_ports else None,
+    }
+
+
+def tls_context(plan: Plan, node: NodePlan) -> dict[str, Any]:
+    kam = _kam(node)
+    tls = kam.tls
+    if tls.min_version not in _TLS_METHOD:
+        raise RenderError(f"kamailio 5.6 cannot require {tls.min_version} as the minimum TLS version")
+    return {
+        "header": provenance("#", plan.site, plan.model_hash),
+        "node": node.name,
+        "min_version": tls.min_version,
+        "method": _TLS_METHOD[tls.min_version],
+        "verify": "yes" if tls.verify_peer else "no",
+        "cert": tls.cert,
+        "ciphers": tls.ciphers,
+    }
+
+
+def digest_ha1(user: str, realm: str, password: str) -> str:
+    """HA1 as RFC 2617 defines it; kamailio compares against this, never the password."""
+    return hashlib.md5(f"{user}:{realm}:{password}".encode(), usedforsecurity=False).hexdigest()
+
+
+def _sql_str(value: str) -> str:
+    if "\\" in value or "\x00" in value:
+        raise RenderError(f"value {value!r} cannot be written into SQL")
+    return value.replace("'", "''")
+
+
+def subscriber_rows(plan: Plan, kam: KamailioPlan, secrets: Secrets) -> tuple[SubscriberRow, ...]:
+    rows = []
+    for user in plan.subscribers:
+        password = secrets.subscriber(user)
+        rows.append(
+            SubscriberRow(
+                username=_sql_str(user),
+                domain=_sql_str(kam.domain),
+                ha1=digest_ha1(user, kam.domain, password),
+                ha1b=digest_ha1(f"{user}@{kam.domain}", kam.domain, password),
+            )
+        )
+    return tuple(rows)
+
+
+def sql_context(plan: Plan, node: NodePlan, secrets: Secrets) -> dict[str, Any]:
+    """The SQL dialect bits: sqlite and postgres share ON CONFLICT; mysql has its own forms."""
+    kam = _kam(node)
+    backend = kam.db.backend
+    rows = subscriber_rows(plan, kam, secrets)
+    ctx: dict[str, Any] = {
+        "header": provenance("--", plan.site, plan.model_hash),
+        "backend": backend,
+        "realm": kam.domain,
+        "rows": rows,
+        "domain": _sql_str(kam.domain),
+        "table_versions": TABLE_VERSIONS,
+    }
+    if backend == "mysql":
+        ctx |= {
+            "begin": "START TRANSACTION",
+            "id_column": "INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL",
+            "table_suffix": " ENGINE=InnoDB",
+            "subscriber_inline_index": ",\n    KEY subscriber_username_idx (username)",
+            "subscriber_index": None,
+            "version_upsert": "ON DUPLICATE KEY UPDATE table_version = VALUES(table_version)",
+            "subscriber_upsert": "ON DUPLICATE KEY UPDATE password = '', ha1 = VALUES(ha1), ha1b = VALUES(ha1b)",
+        }
+    else:
+        ctx |= {
+            "begin": "BEGIN",
+            "id_column": "SERIAL PRIMARY KEY NOT NULL" if backend == "postgres" else "INTEGER PRIMARY KEY NOT NULL",
+            "table_suffix": "",
+            "subscriber_inline_index": "",
+            "subscriber_index": "CREATE INDEX IF NOT EXISTS subscriber_username_idx ON subscriber (username)",
+            "version_upsert": "ON CONFLICT (table_name) DO UPDATE SET table_version = excluded.table_version",
+            "subscriber_upsert": "ON CONFLICT (username, domain) DO UPDATE SET password = '', "
+            "ha1 = excluded.ha1, ha1b = excluded.ha1b",
+        }
+    return ctx
+
+
+def memory_env(plan: Plan, node: NodePlan) -> str:
+    """Debian's kamailio.service passes -m/-M from these variables.
+
+    pkg memory can only be set with -M; shm is also in kamailio.cfg (which wins over -m
+    in 5.6, measured), and is repeated here so the two never disagree.
+    """
+    kam = _kam(node)
+    return (
+        f"{provenance('#', plan.site, plan.model_hash)}\n"
+        f"# kamailio memory (MB) for node {node.name}; read by kamailio.service (EnvironmentFile)\n"
+        f"SHM_MEMORY={kam.shm_mb}\nPKG_MEMORY={kam.pkg_mb}\n"
+    )
+
+
+def render_kamailio(plan: Plan, node: NodePlan, secrets: Secrets) -> list[PlannedFile]:
+    """kamailio.cfg and tls.cfg (root:kamailio 0640), the subscriber SQL (kamailio 0600), memory sizes."""
+    kam = _kam(node)
+    cfg = render("kamailio/kamailio.cfg.j2", **kamailio_context(plan, node, secrets))
+    tls = render("kamailio/tls.cfg.j2", **tls_context(plan, node))
+    sql = render("kamailio/subscribers.sql.j2", **sql_context(plan, node, secrets))
+
+    def planned(path: str, owner: str, group: str, mode: int, text: str) -> PlannedFile:
+        return PlannedFile(node.name, path, owner, group, mode, text.encode(), "kamailio")
+
+    return [
+        planned(kam.cfg_path, "root", "kamailio", 0o640, cfg),
+        planned(kam.tls_cfg_path, "root", "kamailio", 0o640, tls),
+        planned(SUBSCRIBERS_SQL_PATH, "kamailio", "kamailio", 0o600, sql),
+        planned(MEMORY_ENV_PATH, "root", "root", 0o644, memory_env(plan, node)),
+    ]

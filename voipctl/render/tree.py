@@ -1,0 +1,38 @@
+"""The rendered tree: every file for every node, with owner, group and mode."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """One file destined for `path` on `node`. `service` names the daemon that reads it."""
+
+    node: str
+    path: str
+    owner: str
+    group: str
+    mode: int
+    content: bytes
+    service: str
+
+    @property
+    def rel(self) -> str:
+        """Location inside the output directory: NODE/absolute/path/without/leading/slash."""
+        return f"{self.node}/{self.path.lstrip('/')}"
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+@dataclass(frozen=True)
+class RenderedTree:
+    site: str
+    model_hash: str
+    files: tuple[PlannedFile, ...]
+
+    def for_node(self, node: str) -> tuple[PlannedFile, ...]:
+        return tuple(f for f in self.files if f.node == node)

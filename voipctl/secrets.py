@@ -1,0 +1,107 @@
+"""The secrets store: generated once, kept in a 0600 YAML file beside the site.
+
+Values are never printed or logged; `Secrets.__repr__` is redacted so an
+accidental print or traceback shows key names only.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as pysecrets
+import stat
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+from voipctl.errors import Problem, SiteError
+from voipctl.plan.model import Plan
+from voipctl.site.model import Site
+
+_KEY_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_.-:")
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Read-only mapping of secret name -> value."""
+
+    values: Mapping[str, str] = field(repr=False)
+
+    def __getitem__(self, key: str) -> str:
+        return self.values[key]
+
+    def __repr__(self) -> str:
+        return f"Secrets(keys={sorted(self.values)})"
+
+    def subscriber(self, user: str) -> str:
+        return self.values[f"subscriber:{user}"]
+
+
+def required_keys(site: Site, plan: Plan) -> list[str]:
+    """Every secret this site needs, derived from what the plan runs."""
+    keys = ["turn_secret", "topology_key"]
+    if site.spec.kamailio.auth.backend != "sqlite":
+        keys.append("db_password")
+    if any(n.openfire for n in plan.nodes):
+        keys += ["openfire_admin_password", "openfire_keystore_password"]
+        if any(n.openfire and n.openfire.db_url for n in plan.nodes):
+            keys.append("openfire_db_password")
+    if site.spec.pki.encrypt_root:
+        keys.append("pki_root_passphrase")
+    keys += [f"subscriber:{u}" for u in plan.subscribers]
+    return keys
+
+
+def _generate() -> str:
+    return pysecrets.token_urlsafe(24)
+
+
+def _read(path: Path) -> dict[str, str]:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise SiteError(
+            [Problem(str(path), 1, "", f"secrets file is mode {mode:04o}; it must be 0600 (chmod 600 {path})")]
+        )
+    doc = YAML(typ="safe").load(path.read_text())
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in doc.items()
+    ):
+        raise SiteError([Problem(str(path), 1, "", "secrets file must map names to non-empty strings")])
+    return dict(doc)
+
+
+def _write(path: Path, values: Mapping[str, str]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write("# voipctl secrets: generated once, keep private (0600), never commit.\n")
+            for key in sorted(values):
+                fh.write(f"{key}: '{values[key]}'\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def peek_secrets(path: Path) -> Secrets | None:
+    """Existing secrets without creating any (for read-only commands)."""
+    return Secrets(_read(path)) if path.exists() else None
+
+
+def ensure_secrets(path: Path, keys: Iterable[str]) -> Secrets:
+    """Load the store, generating (once) any missing key; existing values never change."""
+    current = _read(path) if path.exists() else {}
+    missing = [k for k in keys if k not in current]
+    bad = [k for k in missing if not set(k) <= _KEY_CHARS]
+    if bad:
+        raise ValueError(f"invalid secret names: {bad}")
+    if missing:
+        current.update({k: _generate() for k in missing})
+        _write(path, current)
+    return Secrets(current)

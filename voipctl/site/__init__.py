@@ -1,0 +1,1 @@
+"""Site file: loading, parse model, validation into the frozen Site object."""

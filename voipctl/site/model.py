@@ -1,0 +1,59 @@
+"""The frozen Site: the validated spec plus where it came from.
+
+Everything after loading takes a `Site`; nothing re-reads the YAML.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from voipctl.errors import Problem
+from voipctl.site.spec import NodeSpec, Role, SiteSpec, Subscriber
+from voipctl.site.yamlsource import PathPart, SourceMap
+
+REQUIRED_ROLES: tuple[Role, ...] = ("sip", "media", "turn")
+
+
+@dataclass(frozen=True)
+class Site:
+    """A loaded, validated site. `model_hash` identifies its content in provenance lines."""
+
+    spec: SiteSpec
+    path: Path
+    source: SourceMap
+    subscribers: tuple[Subscriber, ...]
+    model_hash: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.site
+
+    @property
+    def secrets_path(self) -> Path:
+        if self.spec.secrets_file:
+            return (self.path.parent / self.spec.secrets_file).resolve()
+        return self.path.with_name(f"{self.path.stem}.secrets.yml")
+
+    def nodes_with(self, role: Role) -> tuple[NodeSpec, ...]:
+        return tuple(n for n in self.spec.nodes if role in n.roles)
+
+    def node_index(self, name: str) -> int:
+        return next(i for i, n in enumerate(self.spec.nodes) if n.name == name)
+
+    def problem(self, path: Sequence[PathPart], message: str) -> Problem:
+        """A problem located in the site file."""
+        return self.source.problem(path, message)
+
+
+def model_hash(spec: SiteSpec, subscribers: Sequence[Subscriber]) -> str:
+    """Stable content hash of the validated model (no secrets, no paths, no time)."""
+    doc = {
+        "spec": spec.model_dump(mode="json"),
+        "subscribers": [s.model_dump(mode="json") for s in subscribers],
+    }
+    blob = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()

@@ -1,0 +1,288 @@
+"""The parse model: exactly what a site file may say, with defaults.
+
+Values that depend on other parts of the site (WSS host, TURN realm, Kamailio
+process counts, ...) are left `None` here and derived once, in the plan.
+"""
+
+from __future__ import annotations
+
+import re
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+    model_validator,
+)
+
+
+def _ip(value: Any) -> IPv4Address | IPv6Address:
+    if isinstance(value, IPv4Address | IPv6Address):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not an IP address (write it as a string)")
+    try:
+        return ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a valid IPv4 or IPv6 address") from None
+
+
+IPAddress = Annotated[
+    IPv4Address | IPv6Address,
+    PlainValidator(_ip),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string", "format": "ip-address"}),
+]
+Role = Literal["sip", "media", "turn", "xmpp"]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+
+
+def _domain(value: str) -> str:
+    value = value.lower().rstrip(".")
+    if len(value) > 253 or not re.fullmatch(rf"({_LABEL}\.)+[a-z]{{2,63}}", value):
+        raise ValueError(f"{value!r} is not a valid DNS domain (e.g. sip.example.com)")
+    return value
+
+
+Domain = Annotated[str, AfterValidator(_domain)]
+Name = Annotated[str, Field(pattern=rf"^{_LABEL}$", max_length=63)]
+SipUser = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")]
+
+
+class Spec(BaseModel):
+    """Strict base: unknown keys are errors and loaded objects never change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NodeSpec(Spec):
+    """One host. `private` is always on an interface; `public` too when set.
+
+    `nat` is the external address of a 1:1 NAT onto `private` (cloud style):
+    daemons listen on `private` and advertise `nat`.
+    """
+
+    name: Name
+    roles: Annotated[list[Role], Field(min_length=1)]
+    private: IPAddress
+    public: IPAddress | None = None
+    nat: IPAddress | None = None
+    fqdn: Domain | None = None
+    cores: Annotated[int, Field(ge=1, le=512)] = 2
+    memory_mb: Annotated[int, Field(ge=256, le=4_194_304)] = 2048
+
+    @model_validator(mode="after")
+    def _addresses(self) -> NodeSpec:
+        if len(set(self.roles)) != len(self.roles):
+            raise ValueError("roles: each role may be listed once")
+        if self.public is not None and self.nat is not None:
+            raise ValueError("set either public (address on an interface) or nat (1:1 NAT), not both")
+        for other in (self.public, self.nat):
+            if other is not None and other == self.private:
+                raise ValueError(f"{other} is both the private and the public address")
+        return self
+
+
+class Transport(Spec):
+    enabled: bool = True
+    port: Port
+
+
+class PlainWs(Spec):
+    """Plain WebSocket: off by default; never on a public address unless `public`."""
+
+    enabled: bool = False
+    port: Port = 8080
+    public: bool = False
+
+
+class Transports(Spec):
+    udp: Transport = Transport(port=5060)
+    tcp: Transport = Transport(port=5060)
+    tls: Transport = Transport(port=5061)
+    wss: Transport = Transport(port=443)
+    ws: PlainWs = PlainWs()
+
+
+class Auth(Spec):
+    """Subscriber database. sqlite is embedded; postgres/mysql take a DSN without password."""
+
+    backend: Literal["sqlite", "postgres", "mysql"] = "sqlite"
+    dsn: str | None = Field(
+        default=None,
+        description="user@host[:port]/database; the password comes from secrets (db_password)",
+        pattern=r"^[A-Za-z0-9_.-]+@[A-Za-z0-9_.:\[\]-]+/[A-Za-z0-9_]+$",
+    )
+    sqlite_path: str = "/var/lib/kamailio/kamailio.sqlite"
+
+    @model_validator(mode="after")
+    def _dsn(self) -> Auth:
+        if self.backend != "sqlite" and self.dsn is None:
+            raise ValueError(f"backend {self.backend} needs dsn (user@host/database)")
+        if self.backend == "sqlite" and self.dsn is not None:
+            raise ValueError("dsn is only for postgres or mysql")
+        return self
+
+
+class Registrar(Spec):
+    min_expires: Annotated[int, Field(ge=10, le=86400)] = 60
+    default_expires: Annotated[int, Field(ge=10, le=86400)] = 600
+    max_expires: Annotated[int, Field(ge=10, le=86400)] = 3600
+
+    @model_validator(mode="after")
+    def _order(self) -> Registrar:
+        if not self.min_expires <= self.default_expires <= self.max_expires:
+            raise ValueError("need min_expires <= default_expires <= max_expires")
+        return self
+
+
+class Flood(Spec):
+    """pike limits; offenders are banned in an htable for `ban_seconds`."""
+
+    sampling_seconds: Annotated[int, Field(ge=1, le=60)] = 2
+    max_requests: Annotated[int, Field(ge=2, le=100_000)] = 40
+    ban_seconds: Annotated[int, Field(ge=10, le=86400)] = 300
+    scanner_user_agents: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9 ._/-]{3,64}$")]] = [
+        "friendly-scanner",
+        "sipvicious",
+        "sipcli",
+        "sip-scan",
+        "VaxSIPUserAgent",
+        "sundayddr",
+        "iWar",
+        "SIPBomber",
+    ]
+
+
+class Sizing(Spec):
+    """Process and memory sizing; `None` means derived from the node's cores and memory."""
+
+    children: Annotated[int, Field(ge=1, le=256)] | None = None
+    tcp_children: Annotated[int, Field(ge=1, le=256)] | None = None
+    shm_mb: Annotated[int, Field(ge=64, le=65536)] | None = None
+    pkg_mb: Annotated[int, Field(ge=8, le=1024)] | None = None
+
+
+class Kamailio(Spec):
+    transports: Transports = Transports()
+    wss_host: Domain | None = None
+    ws_origins: list[HttpUrl] = []
+    auth: Auth = Auth()
+    registrar: Registrar = Registrar()
+    flood: Flood = Flood()
+    sizing: Sizing = Sizing()
+    max_message_bytes: Annotated[int, Field(ge=1024, le=65535)] = 16384
+    tls_peer_verify: bool = False
+
+
+class Rtpengine(Spec):
+    port_min: Port = 20000
+    port_max: Port = 31999
+    ng_port: Port = 2223
+    cli_port: Port = 9900
+    timeout: Annotated[int, Field(ge=5, le=3600)] = 60
+    silent_timeout: Annotated[int, Field(ge=5, le=86400)] = 3600
+    final_timeout: Annotated[int, Field(ge=0, le=604800)] = 10800
+    kernel: bool = False
+    threads: Annotated[int, Field(ge=1, le=256)] | None = None
+    log_level: Annotated[int, Field(ge=0, le=7)] = 5
+
+    @model_validator(mode="after")
+    def _range(self) -> Rtpengine:
+        if self.port_max - self.port_min + 1 < 10000:
+            raise ValueError("RTP port range needs at least 10000 ports (port_min..port_max)")
+        return self
+
+
+class Coturn(Spec):
+    realm: Domain | None = None
+    host: Domain | None = None
+    port: Port = 3478
+    tls_port: Port = 5349
+    relay_min: Port = 40000
+    relay_max: Port = 49999
+    user_quota: Annotated[int, Field(ge=1, le=10000)] = 12
+    total_quota: Annotated[int, Field(ge=1, le=1_000_000)] = 1200
+    stale_nonce: Annotated[int, Field(ge=60, le=86400)] = 600
+    credential_ttl: Annotated[int, Field(ge=60, le=604800)] = 86400
+
+    @model_validator(mode="after")
+    def _range(self) -> Coturn:
+        if self.relay_max <= self.relay_min:
+            raise ValueError("relay_max must be greater than relay_min")
+        return self
+
+
+class ExternalDb(Spec):
+    url: Annotated[str, Field(pattern=r"^jdbc:(postgresql|mysql)://[^\s'\"<>]+$")]
+    username: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,63}$")]
+
+
+class Openfire(Spec):
+    enabled: bool = True
+    domain: Domain | None = None
+    database: Literal["embedded"] | ExternalDb = "embedded"
+    admin_user: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]{0,31}$")] = "admin"
+    admin_email: str = "admin@localhost"
+    s2s: bool = False
+    package: str | None = Field(default=None, description="URL or local path of the Openfire .deb")
+    client_port: Port = 5222
+    client_tls_port: Port = 5223
+    admin_port: Port = 9090
+    admin_tls_port: Port = 9091
+    service_subdomains: list[Name] = ["conference", "pubsub", "upload"]
+
+
+class ByoCert(Spec):
+    """Bring your own certificate (e.g. from an ACME client) for one service."""
+
+    key: str
+    cert: str
+    chain: str | None = None
+    ca: str
+
+
+class Pki(Spec):
+    root_key: Literal["ecdsa-p384", "rsa-3072"] = "ecdsa-p384"
+    leaf_key: Literal["ecdsa-p256", "rsa-2048"] = "ecdsa-p256"
+    leaf_days: Annotated[int, Field(ge=1, le=397)] = 90
+    encrypt_root: bool = False
+    byo: dict[Literal["kamailio", "coturn", "openfire"], ByoCert] = {}
+
+
+class Subscriber(Spec):
+    user: SipUser
+    display_name: Annotated[str, Field(max_length=64, pattern=r"^[^\"\\\r\n]*$")] | None = None
+
+
+class SubscribersFile(Spec):
+    subscribers: list[Subscriber]
+
+
+class SiteSpec(Spec):
+    """Top level of a site file."""
+
+    site: Name
+    domain: Domain
+    nodes: Annotated[list[NodeSpec], Field(min_length=1)]
+    kamailio: Kamailio = Kamailio()
+    rtpengine: Rtpengine = Rtpengine()
+    coturn: Coturn = Coturn()
+    openfire: Openfire = Openfire()
+    pki: Pki = Pki()
+    subscribers: list[Subscriber] = []
+    subscribers_file: str | None = Field(
+        default=None, description="YAML file (relative to the site) with a `subscribers:` list"
+    )
+    secrets_file: str | None = Field(
+        default=None, description="0600 secrets file; default <site>.secrets.yml beside the site"
+    )
