@@ -6,7 +6,6 @@ accidental print or traceback shows key names only.
 
 from __future__ import annotations
 
-import os
 import secrets as pysecrets
 import stat
 from collections.abc import Iterable, Mapping
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
+from voipctl.atomicfile import write_atomic
 from voipctl.errors import Problem, SiteError
 from voipctl.plan.model import Plan
 from voipctl.site.model import Site
@@ -74,19 +74,9 @@ def _read(path: Path) -> dict[str, str]:
 
 
 def _write(path: Path, values: Mapping[str, str]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write("# voipctl secrets: generated once, keep private (0600), never commit.\n")
-            for key in sorted(values):
-                fh.write(f"{key}: '{values[key]}'\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    lines = ["# voipctl secrets: generated once, keep private (0600), never commit.\n"]
+    lines += [f"{key}: '{values[key]}'\n" for key in sorted(values)]
+    write_atomic(path, "".join(lines).encode(), 0o600)
 
 
 def peek_secrets(path: Path) -> Secrets | None:

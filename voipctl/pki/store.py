@@ -7,8 +7,6 @@ skipped, so an idempotent run leaves every mtime alone.
 
 from __future__ import annotations
 
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
+from voipctl import atomicfile
 from voipctl.errors import VoipctlError
 
 KEY_MODE = 0o600
@@ -69,27 +68,9 @@ def layout(pki_dir: Path, site: str) -> PkiLayout:
 
 
 def write_atomic(path: Path, data: bytes, mode: int) -> bool:
-    """Write `data` to `path` with `mode` unless it already holds exactly that; True when written."""
-    try:
-        if path.read_bytes() == data and stat.S_IMODE(path.stat().st_mode) == mode:
-            return False
-    except FileNotFoundError:
-        pass
+    """Write `data` to `path` with `mode` (directories created 0700); True when written."""
     _make_dirs(path.parent)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        os.fchmod(fd, mode)  # the umask may have narrowed it; fix before any content exists
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return True
+    return atomicfile.write_atomic(path, data, mode)
 
 
 def _make_dirs(path: Path) -> None:
