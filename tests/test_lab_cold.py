@@ -1,0 +1,59 @@
+"""`voipctl lab up --cold`: hosts without the VoIP packages, which install through the proxy.
+
+This is what lets deploy's package tasks run for real against the lab.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from voipctl.lab import commands as cmd
+from voipctl.lab.state import LabPaths
+from voipctl.pipeline import load_and_plan
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (namespaces, bridges, mounts)"),
+]
+
+SITE = Path(__file__).resolve().parent.parent / "inventories" / "lab" / "site.yml"
+
+
+def _voipctl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "voipctl", *args], capture_output=True, text=True,
+                          timeout=900, check=False)
+
+
+def test_cold_hosts_lack_the_voip_packages_and_can_install_them() -> None:
+    plan = load_and_plan(SITE)[1]
+    paths = LabPaths.for_site(plan.site)
+    assert not paths.state_file.exists(), f"a {plan.site} lab is already up: run `voipctl lab down {plan.site}`"
+    up = _voipctl("lab", "up", "--cold", str(SITE))
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "cold image" in up.stdout
+        media = plan.node("media1").private
+
+        def ssh(*remote: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(cmd.ssh(paths.ssh_key, media, list(remote), timeout=5), capture_output=True,
+                                  text=True, timeout=300, check=False)
+
+        assert ssh("dpkg", "-s", "coturn").returncode != 0, "the cold image must not contain coturn"
+        assert ssh("systemctl", "is-system-running", "--wait").stdout.strip() == "running"
+        assert ssh("apt-get", "-q", "update").returncode == 0
+        install = ssh("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-q", "-y", "--no-install-recommends",
+                      "install", "coturn")
+        assert install.returncode == 0, install.stdout[-2000:] + install.stderr
+        assert ssh("dpkg", "-s", "coturn").returncode == 0
+        # A warm `up` on a cold lab is refused rather than silently keeping the cold hosts.
+        again = _voipctl("lab", "up", str(SITE))
+        assert again.returncode == 2 and "cold image" in again.stderr
+    finally:
+        down = _voipctl("lab", "down", plan.site)
+    assert down.returncode == 0, down.stderr
+    assert not paths.site_dir.exists()

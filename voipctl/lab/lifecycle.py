@@ -1,0 +1,236 @@
+"""`lab up`, `lab down`, `lab status`: the order things are made and unmade in.
+
+`up` records everything in the state file as it is created; any failure tears
+down exactly that record before the error propagates, as `down` does later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import time
+from dataclasses import dataclass, field
+from ipaddress import ip_address, ip_network
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from voipctl.errors import ToolError, UsageError
+from voipctl.lab import cgroups
+from voipctl.lab import commands as cmd
+from voipctl.lab.aptproxy import start_apt_proxy
+from voipctl.lab.hosts import HostReport, prepare_host, report, start_host, wait_ready
+from voipctl.lab.inventory import inventory, inventory_yaml
+from voipctl.lab.network import bring_up, route_conflicts
+from voipctl.lab.resolver import start_resolver
+from voipctl.lab.rootfs import MIRROR, ImageRecipe, ensure_image, unpack_image
+from voipctl.lab.run import alive, attempt, kill_pids, run, terminate
+from voipctl.lab.state import LabPaths, LabState
+from voipctl.lab.topology import LabTopology, lab_topology
+from voipctl.plan.model import Plan
+
+# Tool -> Debian package, for the message when one is missing.
+REQUIRED_TOOLS = {
+    "ip": "iproute2",
+    "nft": "nftables",
+    "systemd-nspawn": "systemd-container",
+    "debootstrap": "debootstrap",
+    "dnsmasq": "dnsmasq-base",
+    "apt-cacher-ng": "apt-cacher-ng",
+    "zstd": "zstd",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+}
+BOOT_TIMEOUT = 120.0
+HOST_STOP_GRACE = 15.0
+
+
+@dataclass
+class UpResult:
+    topology: LabTopology
+    paths: LabPaths
+    already_up: bool
+    image: str = ""
+    image_built: bool = False
+    systems: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    site: str
+    status: str
+    services: dict[str, bool]
+    hosts: tuple[HostReport, ...]
+
+
+def check_tools() -> None:
+    missing = sorted({pkg for tool, pkg in REQUIRED_TOOLS.items() if shutil.which(tool) is None})
+    if missing:
+        raise ToolError(f"the lab needs Debian packages: apt-get install {' '.join(missing)}")
+
+
+def _require_root() -> None:
+    if os.geteuid() != 0:
+        raise UsageError("the lab creates namespaces, bridges and mounts: run it as root")
+
+
+def up(plan: Plan, cold: bool) -> UpResult:
+    """Bring the site's lab up, or do nothing if it is already up and healthy."""
+    _require_root()
+    topo = lab_topology(plan)
+    check_tools()
+    paths = LabPaths.for_site(plan.site)
+    recipe = ImageRecipe(cold)
+    existing = LabState.load(paths.state_file)
+    if existing is not None:
+        if existing.status == "up" and _healthy(existing):
+            if existing.image != recipe.mode:
+                raise UsageError(f"the {plan.site} lab is up with the {existing.image} image: run `lab down` first")
+            return UpResult(topo, paths, already_up=True, image=existing.image)
+        teardown(existing, paths)
+    _preflight(topo)
+    paths.site_dir.mkdir(parents=True, exist_ok=True)
+    paths.site_dir.chmod(0o700)
+    state = LabState(plan.site, paths.state_file, image=recipe.mode)
+    state.save()
+    try:
+        return _bring_up(plan, topo, paths, state, recipe)
+    except BaseException:
+        with contextlib.suppress(ToolError):
+            teardown(state, paths)
+        raise
+
+
+def _preflight(topo: LabTopology) -> None:
+    """Refuse a private /24 that would hide a route or the package mirror from this machine."""
+    net = topo.addresses.private_net
+    conflicts = route_conflicts(run(cmd.routes()), net)
+    mirror = urlsplit(MIRROR).hostname or ""
+    try:
+        mirror_addrs = {str(ai[4][0]) for ai in socket.getaddrinfo(mirror, 80, proto=socket.IPPROTO_TCP)}
+    except OSError:
+        mirror_addrs = set()
+    conflicts += [f"{mirror} ({a})" for a in sorted(mirror_addrs) if ":" not in a and ip_address(a) in ip_network(net)]
+    if conflicts:
+        raise UsageError(f"the lab's private network {net} overlaps what this machine uses: {'; '.join(conflicts)}")
+
+
+def _bring_up(plan: Plan, topo: LabTopology, paths: LabPaths, state: LabState, recipe: ImageRecipe) -> UpResult:
+    result = UpResult(topo, paths, already_up=False, image=recipe.mode)
+    t = time.monotonic()
+
+    def lap(name: str) -> None:
+        nonlocal t
+        now = time.monotonic()
+        result.timings[name] = round(now - t, 1)
+        t = now
+
+    if not paths.ssh_key.exists():
+        run(cmd.ssh_keygen(paths.ssh_key, f"voipctl-lab-{plan.site}"))
+    paths.ssh_key.chmod(0o600)
+    bring_up(topo, state)
+    lap("network")
+    start_apt_proxy(topo, state, paths.site_dir, paths.logs)
+    start_resolver(topo, plan, state, paths.site_dir, paths.logs)
+    lap("services")
+    archive, result.image_built = ensure_image(recipe, topo.addresses.apt_proxy_url, paths.logs / "image-build.log")
+    lap("image build" if result.image_built else "image cache")
+    state.add("dir", str(paths.golden))
+    unpack_image(archive, paths.golden)
+    lap("unpack")
+    pubkey = paths.ssh_key.with_suffix(".pub").read_text()
+    for host in topo.hosts:
+        root = prepare_host(topo, host, paths, state, pubkey)
+        start_host(host, root, paths, state)
+    result.systems = wait_ready(topo, paths.ssh_key, paths, state, BOOT_TIMEOUT)
+    lap("boot")
+    paths.inventory.write_text(inventory_yaml(inventory(plan, topo, paths.ssh_key)))
+    state.status = "up"
+    state.save()
+    return result
+
+
+def _healthy(state: LabState) -> bool:
+    return bool(state.processes) and all(alive(p.pid, p.start) for p in state.processes)
+
+
+def down(site: str) -> bool:
+    """Remove the site's lab; False when there was nothing to remove."""
+    _require_root()
+    paths = LabPaths.for_site(site)
+    state = LabState.load(paths.state_file)
+    if state is None:
+        return False
+    teardown(state, paths)
+    return True
+
+
+def teardown(state: LabState, paths: LabPaths) -> None:
+    """Undo everything recorded, in reverse; raise after trying all if something stays."""
+    problems: list[str] = []
+    for proc in reversed(state.processes):
+        grace = HOST_STOP_GRACE if proc.name.startswith("host:") else 5.0
+        terminate(proc.pid, proc.start, grace)
+        if alive(proc.pid, proc.start):
+            problems.append(f"process {proc.name} ({proc.pid}) did not stop")
+    netns = state.of_kind("netns")
+    for ns in netns:
+        # Anything still inside a lab namespace belongs to the lab (e.g. an orphaned container).
+        pids = attempt(cmd.netns_pids(ns)).stdout.split()
+        kill_pids([int(p) for p in pids])
+    for group in reversed(state.of_kind("cgroup")):
+        if not cgroups.remove(Path(group)):
+            problems.append(f"could not remove cgroup {group}")
+    for mount in reversed(state.of_kind("mount")):
+        if not _unmount(Path(mount)):
+            problems.append(f"could not unmount {mount}")
+    for ns in reversed(netns):
+        if Path(f"/run/netns/{ns}").exists() and attempt(cmd.netns_delete(ns)).returncode != 0:
+            problems.append(f"could not delete namespace {ns}")
+    for link in reversed(state.of_kind("link")):
+        if Path(f"/sys/class/net/{link}").exists() and attempt(cmd.link_delete(link)).returncode != 0:
+            problems.append(f"could not delete link {link}")
+    if problems:
+        state.save()
+        raise ToolError("lab teardown incomplete: " + "; ".join(problems))
+    for d in reversed(state.of_kind("dir")):
+        shutil.rmtree(d, ignore_errors=True)
+    if not _mounted_under(paths.site_dir):
+        shutil.rmtree(paths.site_dir, ignore_errors=True)
+
+
+def _unmount(target: Path) -> bool:
+    for _ in range(20):
+        if not _is_mountpoint(target):
+            return True
+        attempt(cmd.umount(target))
+        if not _is_mountpoint(target):
+            return True
+        time.sleep(0.1)
+    return not _is_mountpoint(target)
+
+
+def _mountpoints() -> list[str]:
+    return [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+
+
+def _is_mountpoint(target: Path) -> bool:
+    return str(target) in _mountpoints()
+
+
+def _mounted_under(base: Path) -> bool:
+    prefix = f"{base}/"
+    return any(m.startswith(prefix) for m in _mountpoints())
+
+
+def status(plan: Plan) -> StatusResult | None:
+    """What runs of the site's lab and how its hosts answer; None if it is not up."""
+    paths = LabPaths.for_site(plan.site)
+    state = LabState.load(paths.state_file)
+    if state is None:
+        return None
+    services = {p.name: alive(p.pid, p.start) for p in state.processes if not p.name.startswith("host:")}
+    hosts = tuple(report(h, paths.ssh_key, state) for h in lab_topology(plan).hosts)
+    return StatusResult(plan.site, state.status, services, hosts)
