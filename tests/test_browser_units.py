@@ -1,0 +1,310 @@
+"""The browser probe's pure parts: targets, credentials, argv lists, parsers and verdicts."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ssl
+import threading
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from voipctl.browser import argv, judge, media, phone
+from voipctl.browser.bed.network import ROLES, BedNames, bed_steps, nat_ruleset
+from voipctl.browser.config import ProbeUnavailable, ice_servers, page_config, page_origin, site_targets
+from voipctl.browser.driver import driver_env
+from voipctl.browser.scenario import CallRecord
+from voipctl.browser.serve import make_server
+from voipctl.browser.trust import page_cert_plan, write_page_pki
+from voipctl.lab.topology import lab_addresses
+from voipctl.pki.ca import init_ca
+from voipctl.pki.store import layout
+from voipctl.plan.build import build_plan
+from voipctl.plan.model import Plan
+from voipctl.probe.ng import BValue
+from voipctl.probe.sdp import summarize
+from voipctl.site.load import load_site
+
+REPO = Path(__file__).resolve().parent.parent
+SECRET = "turn-secret-for-tests"
+PASSWORD = "pw_for-tests.1"
+
+
+@pytest.fixture(scope="module")
+def plan() -> Plan:
+    return build_plan(load_site(REPO / "inventories" / "lab" / "site.yml"))
+
+
+def test_targets_come_from_the_plan(plan: Plan) -> None:
+    t = site_targets(plan)
+    assert t.ws_url == "wss://sip1.lab.voipctl.test/"
+    assert (t.page_origin, t.page_host, t.page_port) == ("https://web.lab.voipctl.test", "web.lab.voipctl.test", 443)
+    assert t.page_url == "https://web.lab.voipctl.test/index.html"
+    assert t.sip_udp == ("198.51.100.11", 5060)
+    assert t.ng == ("10.77.0.12", 2223)
+    assert (t.browser_user, t.phone_user) == ("alice", "bob")
+    assert [(x.host, x.address, x.relay_min, x.relay_max) for x in t.turn] == [
+        ("turn.lab.voipctl.test", "198.51.100.12", 40000, 49999)]
+    assert t.site_names() == {"sip1.lab.voipctl.test": "198.51.100.11", "turn.lab.voipctl.test": "198.51.100.12"}
+
+
+def test_targets_refuse_what_cannot_host_the_scenario(plan: Plan) -> None:
+    with pytest.raises(ProbeUnavailable, match="two different subscribers"):
+        site_targets(plan, "alice", "alice")
+    with pytest.raises(ProbeUnavailable, match="two different subscribers"):
+        site_targets(plan, "alice", "mallory")
+    with pytest.raises(ProbeUnavailable, match="https"):
+        page_origin(("http://web.example", "wss://x"))
+    assert page_origin(("https://web.example:8443/",)) == ("https://web.example:8443", "web.example", 8443)
+
+
+def test_ice_servers_carry_turn_rest_credentials(plan: Plan) -> None:
+    now = 1_700_000_000.0
+    servers = ice_servers(site_targets(plan), SECRET, now=now)
+    assert servers[0] == {"urls": ["stun:turn.lab.voipctl.test:3478"]}
+    turn = servers[1]
+    assert turn["urls"] == ["turn:turn.lab.voipctl.test:3478?transport=udp"]
+    username = str(turn["username"])
+    assert username == f"{int(now) + 600}:alice"
+    digest = hmac.new(SECRET.encode(), username.encode(), hashlib.sha1).digest()
+    assert turn["credential"] == base64.b64encode(digest).decode()
+    by_address = ice_servers(site_targets(plan), SECRET, by_address=True, now=now)
+    assert by_address[1]["urls"] == ["turn:198.51.100.12:3478?transport=udp"]
+
+
+def test_page_config_holds_what_the_page_needs(plan: Plan) -> None:
+    cfg = page_config(site_targets(plan), PASSWORD, [])
+    assert cfg["uri"] == "sip:alice@lab.voipctl.test"
+    assert cfg["wsUrl"] == "wss://sip1.lab.voipctl.test/"
+    assert cfg["password"] == PASSWORD
+
+
+def test_chromium_flags_verify_certificates_and_stay_quiet() -> None:
+    args = argv.chromium_args({"web.x.test": "127.0.0.1", "sip1.x.test": "198.51.100.11"})
+    for flag in ("--headless=new", "--no-sandbox", "--use-fake-device-for-media-stream",
+                 "--use-fake-ui-for-media-stream", "--disable-background-networking"):
+        assert flag in args
+    assert not [a for a in args if "certificate" in a or "insecure" in a or "allow-running" in a]
+    assert args[-1] == "--host-resolver-rules=MAP sip1.x.test 198.51.100.11, MAP web.x.test 127.0.0.1"
+
+
+def test_nssdb_and_server_argvs() -> None:
+    db = Path("/h/.pki/nssdb")
+    assert argv.nssdb_create_argv(db) == ["certutil", "-N", "-d", "sql:/h/.pki/nssdb", "--empty-password"]
+    assert argv.nssdb_add_ca_argv(db, Path("/r.pem"))[-4:] == ["-t", "C,,", "-i", "/r.pem"]
+    serve = argv.serve_argv(Path("/d"), Path("/c"), Path("/k"), "127.0.0.1", 443, python="py")
+    assert serve == ["py", "-m", "voipctl.browser.serve", "--root", "/d", "--cert", "/c", "--key", "/k",
+                     "--bind", "127.0.0.1", "--port", "443"]
+    assert argv.driver_argv(Path("/w")) == ["node", "/w/driver.mjs"]
+    assert "-p" in argv.relay_sockets_argv("198.51.100.12", 40000, 49999)
+
+
+def test_driver_environment_has_no_debug_logging(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEBUG", "pw:api")
+    env = driver_env(Path("/tmp/home"))
+    assert "DEBUG" not in env
+    assert env["HOME"] == "/tmp/home"
+
+
+def _run(tmp: Path) -> phone.PhoneRun:
+    return phone.PhoneRun(phone.CALL, 5092, 16100, phone.phone_keys("lab.test", callee="alice"),
+                          tmp / "t.msg", tmp / "t.err", tmp / "t.log")
+
+
+def test_sipp_password_goes_through_a_0600_file(tmp_path: Path) -> None:
+    creds = phone.write_credentials(tmp_path / "c.csv", "bob", PASSWORD)
+    assert creds.stat().st_mode & 0o777 == 0o600
+    assert creds.read_text() == f"SEQUENTIAL\nbob;[authentication username=bob password={PASSWORD}]\n"
+    cmd = phone.sipp_argv(_run(tmp_path), "198.51.100.253", "bob", ("198.51.100.11", 5060), creds)
+    assert PASSWORD not in " ".join(cmd)
+    assert "-ap" not in cmd
+    assert cmd[cmd.index("-inf") + 1] == str(creds)
+    assert cmd[-1] == "198.51.100.11:5060"
+    assert cmd[cmd.index("-key") + 1: cmd.index("-key") + 3] == ["domain", "lab.test"]
+    assert cmd[cmd.index("-mi"):cmd.index("-mi") + 5] == ["-mi", "198.51.100.253", "-mp", "16100", "-rtp_echo"]
+    with pytest.raises(Exception, match="injection file"):
+        phone.credentials_csv("bob", "a;b")
+
+
+def test_scenario_files_exist_and_use_the_injected_credentials() -> None:
+    for name in (phone.REGISTER, phone.ANSWER, phone.CALL):
+        assert (phone.SCENARIOS / name).is_file()
+    for name in (phone.REGISTER, phone.CALL):
+        text = (phone.SCENARIOS / name).read_text()
+        assert "[field1]" in text and "password=" not in text
+
+
+TRACE = """----------------------------------------------- 2026-01-01 00:00:00.000001
+UDP message received [300] bytes :
+
+INVITE sip:bob@198.51.100.253:5090 SIP/2.0
+Via: SIP/2.0/UDP 198.51.100.11;branch=z9hG4bK1
+Content-Type: application/sdp
+
+v=0
+o=- 1 2 IN IP4 198.51.100.12
+s=-
+c=IN IP4 198.51.100.12
+t=0 0
+m=audio 20000 RTP/AVP 0 8
+a=rtpmap:0 PCMU/8000
+a=rtcp:20001
+
+----------------------------------------------- 2026-01-01 00:00:00.000002
+UDP message sent (200 bytes):
+
+SIP/2.0 200 OK
+Content-Type: application/sdp
+
+v=0
+c=IN IP4 198.51.100.253
+m=audio 16000 UDP/TLS/RTP/SAVPF 0
+a=candidate:1 1 udp 1 198.51.100.253 16000 typ host
+
+"""
+
+
+def test_sdp_the_phone_received_is_read_from_the_sipp_trace() -> None:
+    msgs = phone.received_messages(TRACE)
+    assert len(msgs) == 1 and msgs[0].startswith("INVITE ")
+    sdp = phone.received_sdp(TRACE, "INVITE ")
+    assert sdp is not None
+    assert (sdp.proto, sdp.address, sdp.port, sdp.candidates, sdp.ice) == ("RTP/AVP", "198.51.100.12", 20000, 0,
+                                                                           False)
+    assert phone.received_sdp(TRACE, "SIP/2.0 200") is None  # sent, not received
+
+
+def _stream(address: str, port: int, packets: int, flags: list[bytes]) -> dict[bytes, BValue]:
+    return {b"endpoint": {b"address": address.encode(), b"port": port}, b"flags": list[BValue](flags),
+            b"stats": {b"packets": packets, b"bytes": packets * 172}}
+
+
+def ng_reply(web_from: tuple[str, int], web_packets: int, plain_packets: int) -> dict[bytes, BValue]:
+    """Shaped like rtpengine 10.5's `query` answer (recorded from a real call)."""
+    web: dict[bytes, BValue] = {b"type": b"audio", b"protocol": b"UDP/TLS/RTP/SAVPF", b"streams": [
+        _stream(*web_from, web_packets, [b"RTP", b"RTCP", b"ICE"]),
+        _stream("198.51.100.12", 9, 0, [b"RTCP", b"fallback RTCP"])]}
+    plain: dict[bytes, BValue] = {b"type": b"audio", b"protocol": b"RTP/AVP", b"streams": [
+        _stream("198.51.100.253", 16000, plain_packets, [b"RTP"]),
+        _stream("198.51.100.253", 16001, 0, [b"RTCP"])]}
+    return {b"result": b"ok", b"tags": {b"webtag": {b"medias": [web]}, b"phonetag": {b"medias": [plain]}}}
+
+
+def test_leg_flows_read_rtp_streams_per_party() -> None:
+    flows = media.leg_flows(ng_reply(("198.51.100.254", 5555), 300, 299))
+    assert [(f.tag, f.webrtc, f.address, f.port, f.packets) for f in flows] == [
+        ("phonetag", False, "198.51.100.253", 16000, 299), ("webtag", True, "198.51.100.254", 5555, 300)]
+    assert media.in_relay_range(flows[1], "198.51.100.254", 5000, 6000)
+    assert not media.in_relay_range(flows[1], "198.51.100.12", 40000, 49999)
+    assert media.leg_flows({b"result": b"ok"}) == []
+
+
+def test_relay_sockets_are_counted_for_turnserver_only() -> None:
+    out = ('UNCONN 0 0 198.51.100.12:40001 0.0.0.0:* users:(("turnserver",pid=9,fd=30))\n'
+           'UNCONN 0 0 198.51.100.12:40002 0.0.0.0:* users:(("python3",pid=8,fd=3))\n')
+    assert media.count_relay_sockets(out) == 1
+
+
+def good_record(plan: Plan, relay: bool = False) -> CallRecord:
+    web_from = ("198.51.100.12", 41000) if relay else ("198.51.100.254", 5555)
+    rec = CallRecord("c", "outbound", "relay" if relay else "all", call_id="x", held=6.0, hangup="local: Terminated",
+                     phone_rc=0, relay_sockets=1 if relay else 0)
+    rec.stats = {"dtlsState": "connected", "srtpCipher": "SRTP_AEAD_AES_256_GCM", "packetsSent": 300,
+                 "packetsReceived": 300, "local": {"type": "relay" if relay else "prflx"}}
+    rec.flows = media.leg_flows(ng_reply(web_from, 300, 300))
+    rec.phone_sdp = summarize(b"v=0\r\nc=IN IP4 198.51.100.12\r\nm=audio 20000 RTP/AVP 0\r\n")
+    return rec
+
+
+def _failed(rec: CallRecord, plan: Plan) -> set[str]:
+    return {o.name.split(": ", 1)[1] for o in judge.judge_call(rec, site_targets(plan)) if not o.ok}
+
+
+def test_a_call_with_media_both_ways_passes(plan: Plan) -> None:
+    assert _failed(good_record(plan), plan) == set()
+    assert _failed(good_record(plan, relay=True), plan) == set()
+
+
+def test_verdicts_fail_without_positive_evidence(plan: Plan) -> None:
+    rec = good_record(plan)
+    rec.flows = media.leg_flows(ng_reply(("198.51.100.254", 5555), 300, 0))
+    assert _failed(rec, plan) == {"rtpengine media both legs, both ways"}
+    rec = good_record(plan)
+    rec.stats["packetsReceived"] = 0
+    assert _failed(rec, plan) == {"browser leg DTLS-SRTP", "rtpengine media both legs, both ways"}
+    rec = good_record(plan)
+    rec.held = 3.0
+    assert _failed(rec, plan) == {"call"}
+    rec = good_record(plan)
+    rec.hangup = "remote: Terminated"
+    assert _failed(rec, plan) == {"call"}
+    rec = good_record(plan)
+    rec.stats["dtlsState"] = "new"
+    assert _failed(rec, plan) == {"browser leg DTLS-SRTP"}
+    rec = good_record(plan)
+    rec.phone_sdp = summarize(b"v=0\r\nm=audio 1 UDP/TLS/RTP/SAVPF 0\r\na=ice-ufrag:x\r\n"
+                              b"a=candidate:1 1 udp 1 h 1 typ host\r\n")
+    assert _failed(rec, plan) == {"plain leg SDP"}
+    rec = good_record(plan)
+    rec.ng_error = "rtpengine does not know the call"
+    assert _failed(rec, plan) == {"rtpengine media both legs, both ways"}
+
+
+def test_relay_verdicts_need_relay_candidate_and_coturn_evidence(plan: Plan) -> None:
+    rec = good_record(plan, relay=True)
+    rec.stats["local"] = {"type": "srflx"}
+    assert _failed(rec, plan) == {"browser used a relay candidate"}
+    rec = good_record(plan, relay=True)
+    rec.relay_sockets = 0
+    assert _failed(rec, plan) == {"media relayed by coturn"}
+    rec = good_record(plan, relay=True)
+    rec.flows = media.leg_flows(ng_reply(("198.51.100.254", 5555), 300, 300))
+    assert _failed(rec, plan) == {"media relayed by coturn"}
+
+
+def test_bed_steps_stay_inside_the_beds_namespaces(plan: Plan) -> None:
+    names = BedNames("vb-1")
+    steps = bed_steps(names, plan, lab_addresses(plan))
+    created = [s.argv[3] for s in steps if s.argv[:3] == ["ip", "netns", "add"]]
+    assert created == [names.ns(r) for r in ROLES]
+    for step in steps[len(created):]:
+        assert step.argv[:2] == ["ip", "-n"] or step.argv[:3] == ["ip", "netns", "exec"], step.argv
+        assert step.argv[2] in names.all or step.argv[3] in names.all
+    assert "masquerade fully-random" in nat_ruleset("192.168.77.0/24")
+
+
+def test_page_certificate_is_signed_by_the_site_ca_and_served(tmp_path: Path) -> None:
+    lay = layout(tmp_path / "pki", "t")
+    now = datetime.now(UTC)
+    init_ca(lay, "t", "ecdsa-p256", None, now)
+    out = tmp_path / "run"
+    out.mkdir()
+    pki = write_page_pki(lay, "t", page_cert_plan("web.t.test", "sip1"), out, now)
+    assert pki.key.stat().st_mode & 0o777 == 0o600
+    assert pki.root.read_bytes() == lay.root_cert.read_bytes()
+    site = tmp_path / "dist"
+    site.mkdir()
+    (site / "index.html").write_text("<p>probe</p>")
+    (site / "sub").mkdir()
+    server = make_server(site, pki.chain, pki.key, "127.0.0.1", 0)
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ctx = ssl.create_default_context(cafile=str(pki.root))
+        ctx.check_hostname = False  # the name is web.t.test; loopback has no such name
+        with urllib.request.urlopen(f"https://127.0.0.1:{port}/index.html", context=ctx, timeout=5) as resp:
+            assert resp.read() == b"<p>probe</p>"
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            urllib.request.urlopen(f"https://127.0.0.1:{port}/sub/", context=ctx, timeout=5)
+        strict = ssl.create_default_context()  # the machine's roots do not know the site CA
+        strict.check_hostname = False
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            urllib.request.urlopen(f"https://127.0.0.1:{port}/index.html", context=strict, timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,151 @@
+"""What the probe talks to, read once from the plan, and the page's configuration.
+
+Everything here is pure. `page_config` holds a SIP password and TURN credentials:
+it goes to the page through the driver's stdin only, never onto argv or into logs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from voipctl.plan.model import Listener, NodePlan, Plan
+from voipctl.probe.turn import rest_credentials
+
+# The probe's credentials live at most this long, whatever the site's own TTL.
+PROBE_CREDENTIAL_TTL = 600
+REGISTER_EXPIRES = 120
+
+
+class ProbeUnavailable(Exception):
+    """The site cannot host the browser scenario (no WSS, no coturn, too few subscribers)."""
+
+
+@dataclass(frozen=True)
+class TurnTarget:
+    node: str
+    host: str
+    address: str
+    port: int
+    relay_address: str
+    relay_min: int
+    relay_max: int
+
+
+@dataclass(frozen=True)
+class SiteTargets:
+    """The sockets and names of one site that the browser scenario uses."""
+
+    domain: str
+    kamailio_node: str
+    wss_host: str
+    wss_port: int
+    wss_address: str
+    sip_udp: tuple[str, int]
+    page_origin: str
+    page_host: str
+    page_port: int
+    rtpengine_node: str
+    ng: tuple[str, int]
+    turn: tuple[TurnTarget, ...]
+    browser_user: str
+    phone_user: str
+
+    @property
+    def ws_url(self) -> str:
+        port = "" if self.wss_port == 443 else f":{self.wss_port}"
+        return f"wss://{self.wss_host}{port}/"
+
+    @property
+    def page_url(self) -> str:
+        return f"{self.page_origin}/index.html"
+
+    def site_names(self) -> dict[str, str]:
+        """Every site name the browser resolves, mapped to the address a client reaches."""
+        names = {self.wss_host: self.wss_address}
+        names.update({t.host: t.address for t in self.turn})
+        return names
+
+
+def _listener(node: NodePlan, proto: str) -> Listener | None:
+    if node.kamailio is None:
+        return None
+    return next((lst for lst in node.kamailio.listeners if lst.proto == proto), None)
+
+
+def _reach(lst: Listener) -> str:
+    return lst.advertise or lst.address
+
+
+def page_origin(origins: tuple[str, ...]) -> tuple[str, str, int]:
+    """The first https origin kamailio accepts WebSockets from: (origin, host, port)."""
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.scheme == "https" and parts.hostname:
+            return origin.rstrip("/"), parts.hostname, parts.port or 443
+    raise ProbeUnavailable("kamailio.ws_origins has no https:// origin for the probe page")
+
+
+def site_targets(plan: Plan, browser_user: str | None = None, phone_user: str | None = None) -> SiteTargets:
+    """Pick the WSS edge, rtpengine and coturn nodes and the two subscribers the scenario uses."""
+    sip = next((n for n in plan.nodes if _listener(n, "wss") is not None), None)
+    if sip is None or sip.kamailio is None:
+        raise ProbeUnavailable("no node has a kamailio WSS listener")
+    wss, udp = _listener(sip, "wss"), _listener(sip, "udp")
+    if wss is None or udp is None:
+        raise ProbeUnavailable(f"node {sip.name} needs both WSS and UDP listeners (browser and phone)")
+    media = next((n for n in plan.nodes if n.rtpengine is not None), None)
+    if media is None or media.rtpengine is None:
+        raise ProbeUnavailable("no node runs rtpengine")
+    turns = tuple(
+        TurnTarget(n.name, n.coturn.host, n.client_address, n.coturn.port, n.coturn.relay_address,
+                   n.coturn.relay_min, n.coturn.relay_max)
+        for n in plan.nodes if n.coturn is not None
+    )
+    if not turns:
+        raise ProbeUnavailable("no node runs coturn")
+    users = list(plan.subscribers)
+    browser = browser_user or (users[0] if users else None)
+    phone = phone_user or next((u for u in users if u != browser), None)
+    if browser is None or phone is None or browser == phone or {browser, phone} - set(users):
+        raise ProbeUnavailable("the scenario needs two different subscribers of the site")
+    origin, host, port = page_origin(sip.kamailio.ws_origins)
+    return SiteTargets(
+        domain=sip.kamailio.domain, kamailio_node=sip.name, wss_host=sip.kamailio.wss_host, wss_port=wss.port,
+        wss_address=_reach(wss), sip_udp=(_reach(udp), udp.port), page_origin=origin, page_host=host,
+        page_port=port, rtpengine_node=media.name, ng=(media.rtpengine.ng_address, media.rtpengine.ng_port),
+        turn=turns, browser_user=browser, phone_user=phone,
+    )
+
+
+def ice_servers(targets: SiteTargets, turn_secret: str, by_address: bool = False,
+                now: float | None = None) -> list[dict[str, object]]:
+    """One STUN and one TURN (UDP) server per coturn node, with TURN REST credentials.
+
+    `by_address` writes the coturn node's address instead of its name: chromium's
+    --host-resolver-rules do not reach WebRTC's ICE server lookups (measured), so a
+    bed without DNS must hand the address over.
+    """
+    username, credential = rest_credentials(turn_secret, targets.browser_user, PROBE_CREDENTIAL_TTL, now)
+    servers: list[dict[str, object]] = []
+    for t in targets.turn:
+        host = t.address if by_address else t.host
+        servers.append({"urls": [f"stun:{host}:{t.port}"]})
+        servers.append({"urls": [f"turn:{host}:{t.port}?transport=udp"], "username": username,
+                        "credential": credential})
+    return servers
+
+
+def page_config(targets: SiteTargets, password: str, servers: list[dict[str, object]],
+                answer_policy: str = "all") -> dict[str, object]:
+    """The page's configure() argument (holds secrets: stdin only)."""
+    return {
+        "wsUrl": targets.ws_url,
+        "uri": f"sip:{targets.browser_user}@{targets.domain}",
+        "password": password,
+        "displayName": f"{targets.browser_user} (voipctl browser probe)",
+        "registerExpires": REGISTER_EXPIRES,
+        "iceServers": servers,
+        "autoAnswer": True,
+        "answerPolicy": answer_policy,
+    }

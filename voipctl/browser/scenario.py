@@ -1,0 +1,174 @@
+"""The three calls of the browser scenario, each recorded for judging (no verdicts here).
+
+1. browser -> phone, ICE policy "all"; 2. the same with policy "relay" (through coturn);
+3. phone -> browser, which auto-answers. The browser hangs up every call after `hold` s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from voipctl.browser import media, phone
+from voipctl.browser.config import SiteTargets
+from voipctl.browser.driver import BrowserDriver, DriverError
+from voipctl.browser.vantage import BrowserVantage
+from voipctl.probe.ng import BValue
+from voipctl.probe.sdp import SdpSummary
+
+CALL_TIMEOUT = 25.0  # ICE gathering + INVITE + answer
+HANGUP_TIMEOUT = 10.0
+
+
+@dataclass
+class CallRecord:
+    """What one call did, from the browser, the phone, rtpengine and coturn."""
+
+    name: str
+    direction: str  # "outbound" (browser calls) or "inbound"
+    policy: str
+    error: str | None = None
+    call_id: str | None = None
+    held: float = 0.0
+    hangup: str | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+    flows: list[media.LegFlow] = field(default_factory=list)
+    ng_error: str | None = None
+    phone_rc: int | None = None
+    phone_sdp: SdpSummary | None = None
+    relay_sockets: int = 0
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Everything a call needs besides the driver."""
+
+    targets: SiteTargets
+    vantage: BrowserVantage
+    workdir: Path
+    credentials: Path
+    hold: float
+
+
+def _query(ctx: CallContext, rec: CallRecord) -> None:
+    if rec.call_id is None:
+        rec.ng_error = "the browser reported no Call-ID"
+        return
+    netns = ctx.vantage.node_netns.get(ctx.targets.rtpengine_node)
+    if netns is None:
+        rec.ng_error = f"no namespace known for node {ctx.targets.rtpengine_node}"
+        return
+    try:
+        reply: dict[bytes, BValue] = media.ng_query(netns, ctx.targets.ng, rec.call_id)
+    except OSError as exc:
+        rec.ng_error = f"ng query to {ctx.targets.ng[0]}:{ctx.targets.ng[1]} failed: {exc}"
+        return
+    if reply.get(b"result") != b"ok":
+        reason = reply.get(b"error-reason", reply.get(b"result"))
+        rec.ng_error = f"rtpengine does not know the call: {reason!r}"
+        return
+    rec.flows = media.leg_flows(reply)
+    (ctx.workdir / f"{rec.name}-ng.log").write_text(json.dumps(media.printable(reply), indent=1))
+
+
+def _relay_sockets(ctx: CallContext) -> int:
+    count = 0
+    for t in ctx.targets.turn:
+        netns = ctx.vantage.node_netns.get(t.node)
+        if netns is not None:
+            count += media.relay_socket_count(netns, t.relay_address, t.relay_min, t.relay_max)
+    return count
+
+
+def _in_call(ctx: CallContext, drv: BrowserDriver, rec: CallRecord, started: float) -> None:
+    """Hold the call, then read both ends' view of it while it is still up, then hang up."""
+    time.sleep(max(0.0, ctx.hold - (time.monotonic() - started)))
+    rec.stats = drv.call("stats", timeout=10)
+    _query(ctx, rec)
+    rec.relay_sockets = _relay_sockets(ctx)
+    rec.held = time.monotonic() - started
+    rec.hangup = drv.call("hangup", int(HANGUP_TIMEOUT * 1000), timeout=HANGUP_TIMEOUT + 5)["cause"]
+
+
+def _phone_run(ctx: CallContext, name: str, scenario: str, port: int, media_port: int,
+               **keys: str) -> phone.PhoneRun:
+    base = ctx.workdir / name
+    return phone.PhoneRun(scenario, port, media_port, phone.phone_keys(ctx.targets.domain, **keys),
+                          base.with_suffix(".msg"), base.with_suffix(".err"), base.with_suffix(".log"))
+
+
+def _wait_bound(ctx: CallContext, port: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if media.udp_bound(ctx.vantage.phone_netns, ctx.vantage.phone_address, port):
+            return
+        time.sleep(0.05)
+
+
+def outbound_call(ctx: CallContext, drv: BrowserDriver, name: str, policy: str) -> CallRecord:
+    """The browser calls the phone, which answers and echoes RTP."""
+    rec = CallRecord(name, "outbound", policy)
+    run = _phone_run(ctx, f"{name}-phone", phone.ANSWER, phone.UAS_PORT, phone.UAS_MEDIA_PORT)
+    uas = phone.start_phone(ctx.vantage.phone_netns, run, ctx.vantage.phone_address, ctx.targets.phone_user,
+                            None, None)
+    try:
+        _wait_bound(ctx, phone.UAS_PORT)
+        target = f"sip:{ctx.targets.phone_user}@{ctx.targets.domain}"
+        answered = drv.call("call", target, policy, int(CALL_TIMEOUT * 1000), timeout=CALL_TIMEOUT + 5)
+        started = time.monotonic()
+        rec.call_id = answered.get("callId")
+        _in_call(ctx, drv, rec, started)
+        rec.phone_rc = uas.wait(10)
+    except DriverError as exc:
+        rec.error = str(exc)
+        _abandon(ctx, drv, rec)
+    finally:
+        uas.stop()
+    rec.phone_sdp = phone.received_sdp(_read(run.trace), "INVITE ")
+    return rec
+
+
+def inbound_call(ctx: CallContext, drv: BrowserDriver, name: str) -> CallRecord:
+    """The phone calls the browser, which answers by itself; the browser hangs up."""
+    rec = CallRecord(name, "inbound", "all")
+    run = _phone_run(ctx, f"{name}-phone", phone.CALL, phone.UAC_PORT, phone.UAC_MEDIA_PORT,
+                     callee=ctx.targets.browser_user)
+    uac = phone.start_phone(ctx.vantage.phone_netns, run, ctx.vantage.phone_address, ctx.targets.phone_user,
+                            ctx.targets.sip_udp, ctx.credentials)
+    try:
+        answered = drv.call("waitIncoming", int(CALL_TIMEOUT * 1000), timeout=CALL_TIMEOUT + 5)
+        started = time.monotonic()
+        rec.call_id = answered.get("callId")
+        _in_call(ctx, drv, rec, started)
+        rec.phone_rc = uac.wait(10)
+    except DriverError as exc:
+        rec.error = str(exc)
+        _abandon(ctx, drv, rec)
+    finally:
+        uac.stop()
+    rec.phone_sdp = phone.received_sdp(_read(run.trace), "SIP/2.0 200")
+    return rec
+
+
+def _abandon(ctx: CallContext, drv: BrowserDriver, rec: CallRecord) -> None:
+    """After a failure: keep what the browser saw, and make sure no call is left up."""
+    with contextlib.suppress(DriverError):
+        if not rec.stats:
+            rec.stats = drv.call("stats", timeout=10)
+    if rec.call_id is None:
+        rec.call_id = rec.stats.get("callId")
+    if not rec.flows and rec.ng_error is None:
+        _query(ctx, rec)
+    with contextlib.suppress(DriverError):
+        drv.call("hangup", 3000, timeout=8)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
