@@ -31,7 +31,7 @@ from test_kamailio_render import secrets_for, solo_site
 from voipctl.netns import NETNS_ETC, Netns, exec_argv
 from voipctl.plan.build import build_plan
 from voipctl.plan.model import CertPlan, KamailioPlan, NodePlan, RtpenginePlan
-from voipctl.render.kamailio import SUBSCRIBERS_SQL_PATH, render_kamailio
+from voipctl.render.kamailio import render_kamailio
 from voipctl.site.load import load_site
 
 CLIENT, PEER, FLOODER = "198.51.100.50", "198.51.100.51", "198.51.100.66"
@@ -166,7 +166,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     secrets = secrets_for(plan)
     files = {f.path: f.content for f in render_kamailio(plan, node, secrets)}
     db = sqlite3.connect(kam.db.sqlite_path)
-    db.executescript(files[SUBSCRIBERS_SQL_PATH].decode())
+    db.executescript(files[kam.db.sql_path].decode())
     db.close()
     pki = make_pki(kam.tls.cert)
     ca_file = tmp / "ca.pem"

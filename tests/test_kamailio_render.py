@@ -127,7 +127,7 @@ def test_files_owners_modes_and_provenance(site_plan: Plan) -> None:
     for node in sip_nodes(site_plan):
         files = rendered(site_plan, node)
         cfg, tls = files["/etc/kamailio/kamailio.cfg"], files["/etc/kamailio/tls.cfg"]
-        sql = files[kr.SUBSCRIBERS_SQL_PATH]
+        sql = files[node.kamailio.db.sql_path]
         assert (cfg.owner, cfg.group, cfg.mode) == ("root", "kamailio", 0o640)
         assert (tls.owner, tls.group, tls.mode) == ("root", "kamailio", 0o640)
         assert (sql.owner, sql.group, sql.mode) == ("kamailio", "kamailio", 0o600)
@@ -259,7 +259,7 @@ def test_sqlite_sql_applies_twice_stores_only_hashes_and_removes_stale(tmp_path:
     plan = _plan(REPO / "inventories" / "lab" / "site.yml")
     node = plan.node("sip1")
     secrets = secrets_for(plan)
-    sql = rendered(plan, node, secrets)[kr.SUBSCRIBERS_SQL_PATH].content.decode()
+    sql = rendered(plan, node, secrets)[node.kamailio.db.sql_path].content.decode()
     for user in plan.subscribers:
         assert secrets.subscriber(user) not in sql
     db = sqlite3.connect(tmp_path / "k.sqlite")
@@ -286,7 +286,9 @@ def test_sqlite_sql_applies_twice_stores_only_hashes_and_removes_stale(tmp_path:
 
 def test_server_db_sql_dialects() -> None:
     plan = _plan(REPO / "inventories" / "split" / "site.yml")
-    sql = rendered(plan, plan.node("sip-a"))[kr.SUBSCRIBERS_SQL_PATH].content.decode()
+    node = plan.node("sip-a")
+    assert node.kamailio is not None
+    sql = rendered(plan, node)[node.kamailio.db.sql_path].content.decode()
     assert "id SERIAL PRIMARY KEY NOT NULL" in sql
     assert "ON CONFLICT (username, domain) DO UPDATE" in sql
     assert "AND username NOT IN ('1001', '1002', 'ops.oncall'" in sql
@@ -294,7 +296,9 @@ def test_server_db_sql_dialects() -> None:
 
 def test_mysql_sql_dialect(tmp_path: Path) -> None:
     plan = _plan(minimal_site(tmp_path))
-    sql = rendered(plan, plan.nodes[0])[kr.SUBSCRIBERS_SQL_PATH].content.decode()
+    node = plan.nodes[0]
+    assert node.kamailio is not None
+    sql = rendered(plan, node)[node.kamailio.db.sql_path].content.decode()
     assert sql.count("ON DUPLICATE KEY UPDATE") == 4
     assert "START TRANSACTION;" in sql and "AUTO_INCREMENT" in sql and "ON CONFLICT" not in sql
 

@@ -85,6 +85,7 @@ class DbPlan:
     user: str
     host: str
     database: str
+    sql_path: str = "/etc/kamailio/voipctl-subscribers.sql"
 
 
 @dataclass(frozen=True)

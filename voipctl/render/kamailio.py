@@ -18,7 +18,6 @@ from voipctl.render.engine import provenance, render
 from voipctl.render.tree import PlannedFile
 from voipctl.secrets import Secrets
 
-SUBSCRIBERS_SQL_PATH = "/etc/kamailio/voipctl-subscribers.sql"
 MEMORY_ENV_PATH = "/etc/default/kamailio.d/voipctl-memory"
 
 # Table versions auth_db of kamailio 5.6 checks at startup (see
@@ -301,6 +300,6 @@ def render_kamailio(plan: Plan, node: NodePlan, secrets: Secrets) -> list[Planne
     return [
         planned(kam.cfg_path, "root", "kamailio", 0o640, cfg),
         planned(kam.tls_cfg_path, "root", "kamailio", 0o640, tls),
-        planned(SUBSCRIBERS_SQL_PATH, "kamailio", "kamailio", 0o600, sql),
+        planned(kam.db.sql_path, "kamailio", "kamailio", 0o600, sql),
         planned(MEMORY_ENV_PATH, "root", "root", 0o644, memory_env(plan, node)),
     ]

@@ -27,7 +27,6 @@ from voipctl.pki.ca import init_ca
 from voipctl.pki.issue import issue_site
 from voipctl.pki.store import layout
 from voipctl.plan.model import KamailioPlan, Plan
-from voipctl.render.kamailio import SUBSCRIBERS_SQL_PATH
 from voipctl.render.site import render_site
 from voipctl.secrets import Secrets
 
@@ -59,8 +58,9 @@ def prepare_site(site_file: Path, workdir: Path) -> BedSite:
     stage = workdir / "stage"
     stage.mkdir(mode=0o700)
     stage_files(stage, [f for f in tree.files if f.service in SERVICES])
+    sql_paths = {n.kamailio.db.sql_path for n in plan.nodes if n.kamailio is not None}
     for f in tree.files:
-        if f.path == SUBSCRIBERS_SQL_PATH:
+        if f.path in sql_paths:
             _subscriber_db(stage, plan, f.content.decode())
     return BedSite(plan, secrets, pki_root, stage)
 

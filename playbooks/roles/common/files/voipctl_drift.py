@@ -1,0 +1,69 @@
+#!/usr/bin/python3
+# Copyright: voipctl contributors. Apache-2.0.
+"""Which of a service's files and directories differ from the render (stdlib only, read-only).
+
+Why: one call checks every file's sha256, owner, group and mode (and every
+directory's owner, group and mode), so a converged host skips the per-item
+round trips entirely; only what is listed here goes through `file` / `copy`
+(with backup, validation and handlers).
+Reads --files (JSON list of {dest, sha256, owner, group, mode}) and --dirs (JSON
+list of {path, owner, group, mode}); prints {"files": [dest...], "dirs": [path...]}
+for those missing or different. Never prints content.
+"""
+
+from __future__ import annotations
+
+import argparse
+import grp
+import hashlib
+import json
+import pwd
+import sys
+from pathlib import Path
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(65536), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _attrs_differ(path, entry):
+    st = path.stat()
+    try:
+        owner = pwd.getpwuid(st.st_uid).pw_name
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        return True
+    return (owner, group) != (entry["owner"], entry["group"]) or st.st_mode & 0o7777 != int(entry["mode"], 8)
+
+
+def differs(entry):
+    path = Path(entry["dest"])
+    if path.is_symlink() or not path.is_file():
+        return True
+    return _attrs_differ(path, entry) or _sha256(path) != entry["sha256"]
+
+
+def dir_differs(entry):
+    path = Path(entry["path"])
+    if path.is_symlink() or not path.is_dir():
+        return True
+    return _attrs_differ(path, entry)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", required=True, help="JSON list of {dest, sha256, owner, group, mode}")
+    parser.add_argument("--dirs", default="[]", help="JSON list of {path, owner, group, mode}")
+    args = parser.parse_args()
+    files = [e["dest"] for e in json.loads(args.files) if differs(e)]
+    dirs = [e["path"] for e in json.loads(args.dirs) if dir_differs(e)]
+    print(json.dumps({"files": files, "dirs": dirs}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

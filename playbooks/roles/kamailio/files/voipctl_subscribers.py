@@ -1,0 +1,91 @@
+#!/usr/bin/python3
+# Copyright: voipctl contributors. Apache-2.0.
+"""Apply voipctl's rendered subscriber SQL to kamailio's sqlite DB (stdlib only).
+
+Why a script: the SQL is idempotent (upserts) but applying it is not free and
+must be reported as a change only when something changed. A stamp file beside
+the DB records the sha256 of the SQL last applied; the DB and the stamp are
+owned by kamailio and mode 0600, so only kamailio (and root) can read hashes.
+Prints one JSON object {"changed": bool, "msg": str}; never prints the SQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import pwd
+import sqlite3
+import sys
+from pathlib import Path
+
+DB_MODE = 0o600
+
+
+def _owner_ok(path, uid, gid):
+    st = path.stat()
+    return st.st_uid == uid and st.st_gid == gid and (st.st_mode & 0o777) == DB_MODE
+
+
+def _read(path):
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+
+
+def _write_stamp(path, digest, uid, gid):
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, DB_MODE)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(digest + "\n")
+    os.chown(tmp, uid, gid)
+    tmp.replace(path)
+
+
+def apply(sql_path, db_path, owner, check):
+    user = pwd.getpwnam(owner)
+    if check and not sql_path.exists():
+        return {"changed": True, "msg": "subscriber DB would be created once the SQL is placed"}
+    sql = sql_path.read_bytes()
+    digest = hashlib.sha256(sql).hexdigest()
+    stamp = db_path.with_name(f"{db_path.name}.voipctl-sha256")
+    exists = db_path.exists()
+    if exists and _read(stamp) == digest and _owner_ok(db_path, user.pw_uid, user.pw_gid):
+        return {"changed": False, "msg": "subscriber DB already holds this SQL"}
+    if check:
+        return {"changed": True, "msg": "subscriber DB would be updated"}
+    old_umask = os.umask(0o077)
+    try:
+        conn = sqlite3.connect(db_path, isolation_level=None)
+        try:
+            conn.executescript(sql.decode("utf-8"))
+        finally:
+            conn.close()
+    finally:
+        os.umask(old_umask)
+    os.chown(db_path, user.pw_uid, user.pw_gid)
+    db_path.chmod(DB_MODE)
+    _write_stamp(stamp, digest, user.pw_uid, user.pw_gid)
+    return {"changed": True, "msg": "subscriber DB created" if not exists else "subscriber DB updated"}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sql", required=True)
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--owner", default="kamailio")
+    parser.add_argument("--check", action="store_true", help="report what would change, change nothing")
+    args = parser.parse_args()
+    try:
+        result = apply(Path(args.sql), Path(args.db), args.owner, args.check)
+    except (OSError, KeyError, sqlite3.Error, UnicodeDecodeError) as exc:
+        print(json.dumps({"changed": False, "msg": f"applying subscriber SQL failed: {type(exc).__name__}: {exc}"}))
+        return 1
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Which inventory to use and which of its hosts are the site's nodes.
+
+The lab's inventory is the default while the site's lab is up; otherwise the
+user names one with -i. `ansible-inventory --list` resolves any inventory kind
+(file, directory, script) the way ansible-playbook will.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from voipctl.deploy.ansible import find_tool, inventory_argv
+from voipctl.errors import ToolError, UsageError
+from voipctl.lab.state import LabPaths, LabState
+
+INVENTORY_TIMEOUT = 60
+
+
+def lab_inventory(site: str, root: Path | None = None) -> Path | None:
+    """The inventory `voipctl lab up` wrote for this site, if its lab is up."""
+    paths = LabPaths.for_site(site) if root is None else LabPaths.for_site(site, root)
+    state = LabState.load(paths.state_file)
+    if state is None or state.status != "up" or not paths.inventory.is_file():
+        return None
+    return paths.inventory
+
+
+def choose_inventory(site: str, given: Path | None, root: Path | None = None) -> Path:
+    """-i when given, else the running lab's inventory."""
+    if given is not None:
+        if not given.exists():
+            raise UsageError(f"inventory {given} does not exist")
+        return given
+    found = lab_inventory(site, root)
+    if found is None:
+        raise UsageError(f"no inventory: pass -i INVENTORY, or start the lab (voipctl lab up) for site {site}")
+    return found
+
+
+def inventory_nodes(listing: Mapping[str, Any]) -> dict[str, str]:
+    """Inventory host -> site node name, from `ansible-inventory --list` JSON (pure).
+
+    A host maps to the node named by its `voipctl_node_name` variable, else to itself.
+    """
+    hostvars = listing.get("_meta", {}).get("hostvars", {})
+    hosts: set[str] = set(hostvars)
+    for name, group in listing.items():
+        if name != "_meta" and isinstance(group, dict):
+            hosts.update(group.get("hosts", []))
+    mapping = {}
+    for host in sorted(hosts):
+        node = hostvars.get(host, {}).get("voipctl_node_name", host)
+        mapping[host] = node if isinstance(node, str) else host
+    return mapping
+
+
+def read_inventory(inventory: Path, env: Mapping[str, str]) -> dict[str, str]:
+    """Run ansible-inventory and map its hosts to nodes. Its output may hold secrets: it is only parsed."""
+    argv = inventory_argv(inventory, find_tool("ansible-inventory"))
+    try:
+        proc = subprocess.run(argv, env=dict(env), capture_output=True, text=True, timeout=INVENTORY_TIMEOUT,
+                              check=False, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ToolError(f"ansible-inventory failed: {exc}") from exc
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
+        raise ToolError(f"ansible-inventory -i {inventory} failed (exit {proc.returncode}): {tail}")
+    try:
+        listing = json.loads(proc.stdout)
+    except ValueError as exc:
+        raise ToolError(f"ansible-inventory -i {inventory} printed no JSON") from exc
+    return inventory_nodes(listing if isinstance(listing, dict) else {})
