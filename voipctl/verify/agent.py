@@ -1,0 +1,154 @@
+"""Probe executor run at a vantage point: `ip netns exec NS python -m voipctl.verify.agent`.
+
+Reads `{"jobs": [...]}` as JSON on stdin (passwords travel only there), runs
+each job and prints `{"results": {id: {...}}}`: raw observations, no verdicts.
+SIP jobs run one after another, paced, so the probes stay under the site's
+flood limit; the others (mostly waiting for silence) run in parallel.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from typing import Any
+
+from voipctl.probe import ng, turn
+from voipctl.probe.dialog import Identity
+from voipctl.probe.sip import probe_options, probe_register
+from voipctl.probe.transport import Target
+from voipctl.verify.turnperm import check_permissions
+from voipctl.verify.xmpp import probe_starttls
+
+SIP_PACING = 0.15
+Params = Mapping[str, Any]
+
+
+def _target(p: Params) -> Target:
+    return Target(p["transport"], p["host"], int(p["port"]), p.get("server_name"), p.get("ca_file"),
+                  p.get("origin"), p.get("ws_path", "/"))
+
+
+def sip_options(p: Params) -> dict[str, Any]:
+    ident = Identity(p.get("user", "probe"), p.get("domain"), p.get("user_agent", "voipctl-verify"))
+    return asdict(probe_options(_target(p), ident, None, float(p.get("timeout", 3.0))))
+
+
+def sip_register(p: Params) -> dict[str, Any]:
+    ident = Identity(p["user"], p["domain"], "voipctl-verify")
+    return asdict(probe_register(_target(p), ident, p["domain"], p["password"], 60, float(p.get("timeout", 3.0))))
+
+
+def _udp(host: str) -> socket.socket:
+    return socket.socket(turn.family_of(host), socket.SOCK_DGRAM)
+
+
+def ng_ping(p: Params) -> dict[str, Any]:
+    with _udp(p["host"]) as sock:
+        try:
+            pong = ng.ping(sock, (p["host"], int(p["port"])), float(p.get("timeout", 1.5)))
+        except OSError as exc:
+            return {"answered": False, "error": str(exc) or type(exc).__name__}
+    return {"answered": True, "pong": pong}
+
+
+def tcp_connect(p: Params) -> dict[str, Any]:
+    try:
+        with socket.create_connection((p["host"], int(p["port"])), timeout=float(p.get("timeout", 1.5))):
+            return {"connected": True}
+    except OSError as exc:
+        return {"connected": False, "error": str(exc) or type(exc).__name__}
+
+
+def stun_binding(p: Params) -> dict[str, Any]:
+    with _udp(p["host"]) as sock:
+        try:
+            mapped = turn.stun_binding(sock, (p["host"], int(p["port"])), float(p.get("timeout", 2.0)))
+        except (OSError, turn.StunError) as exc:
+            return {"mapped": None, "error": str(exc) or type(exc).__name__}
+    return {"mapped": list(mapped)}
+
+
+def turn_allocate(p: Params) -> dict[str, Any]:
+    with _udp(p["host"]) as sock:
+        try:
+            alloc = turn.turn_allocate(sock, (p["host"], int(p["port"])), p["username"], p["password"],
+                                       float(p.get("timeout", 2.0)))
+        except (OSError, turn.StunError) as exc:
+            return {"ok": False, "error": str(exc) or type(exc).__name__}
+    return {"ok": alloc.ok, "relayed": list(alloc.relayed) if alloc.relayed else None,
+            "error_code": alloc.error[0] if alloc.error else None, "reason": alloc.error[1] if alloc.error else ""}
+
+
+def turn_permissions(p: Params) -> dict[str, Any]:
+    with _udp(p["host"]) as sock:
+        try:
+            rep = check_permissions(sock, (p["host"], int(p["port"])), p["username"], p["password"], p["peers"],
+                                    float(p.get("timeout", 2.0)))
+        except (OSError, turn.StunError) as exc:
+            return {"allocated": False, "error": str(exc) or type(exc).__name__}
+    return {"allocated": rep.allocated, "alloc_error": list(rep.alloc_error) if rep.alloc_error else None,
+            "peers": {k: (list(v) if v else None) for k, v in rep.peers.items()}}
+
+
+def xmpp_starttls(p: Params) -> dict[str, Any]:
+    try:
+        got = probe_starttls(p["host"], int(p["port"]), p["domain"], float(p.get("timeout", 5.0)))
+    except (OSError, ValueError) as exc:
+        return {"error": str(exc) or type(exc).__name__}
+    return asdict(got)
+
+
+KINDS: dict[str, Callable[[Params], dict[str, Any]]] = {
+    "sip_options": sip_options,
+    "sip_register": sip_register,
+    "ng_ping": ng_ping,
+    "tcp_connect": tcp_connect,
+    "stun_binding": stun_binding,
+    "turn_allocate": turn_allocate,
+    "turn_permissions": turn_permissions,
+    "xmpp_starttls": xmpp_starttls,
+}
+
+
+def _run_one(job: Mapping[str, Any]) -> dict[str, Any]:
+    start = time.monotonic()
+    try:
+        result = KINDS[job["kind"]](job["params"])
+    except Exception as exc:  # a probe bug must not hide the other results; report it as this job's error
+        result = {"error": f"probe crashed: {type(exc).__name__}: {exc}"}
+    result["seconds"] = round(time.monotonic() - start, 3)
+    return result
+
+
+def _run_sip(jobs: list[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for job in jobs:
+        out[job["id"]] = _run_one(job)
+        time.sleep(SIP_PACING)
+    return out
+
+
+def run_jobs(jobs: list[Mapping[str, Any]], workers: int = 8) -> dict[str, dict[str, Any]]:
+    sip = [j for j in jobs if str(j["kind"]).startswith("sip_")]
+    rest = [j for j in jobs if not str(j["kind"]).startswith("sip_")]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        sip_future = pool.submit(_run_sip, sip)
+        futures = {j["id"]: pool.submit(_run_one, j) for j in rest}
+        results = {k: f.result() for k, f in futures.items()}
+        results.update(sip_future.result())
+    return results
+
+
+def main() -> int:
+    doc = json.loads(sys.stdin.read())
+    print(json.dumps({"results": run_jobs(doc["jobs"])}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

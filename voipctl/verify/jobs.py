@@ -1,0 +1,215 @@
+"""The functional probes, generated from the Plan: what to try from which vantage and what must happen.
+
+Pure: a Probe is a job for `agent` (kind + params, which may hold a password and
+are never reported) plus the expectation `judge` applies to what came back.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from ipaddress import ip_address, ip_network
+from typing import Any
+
+from voipctl.plan.model import Listener, NodePlan, Plan
+from voipctl.plan.ranges import DENIED_PEER_NETWORKS
+from voipctl.probe.turn import rest_credentials
+from voipctl.verify.expect import openfire_skip_reason
+from voipctl.verify.result import Outcome
+from voipctl.verify.vantage import Vantage
+
+BAD_ORIGIN = "https://voipctl-verify.invalid"
+TURN_USER = "voipctl-verify"
+# coturn's telnet CLI: off in our config, so it has no plan binding; it must stay closed.
+COTURN_CLI_PORT = 5766
+METADATA = "169.254.169.254"
+SAMPLE_PRIVATE = ("10.0.0.1", "172.16.0.1", "192.168.0.1")
+
+
+@dataclass(frozen=True)
+class Probe:
+    id: str
+    vantage: str
+    kind: str
+    group: str
+    name: str
+    host: str
+    params: Mapping[str, Any] = field(repr=False)
+    expect: Mapping[str, Any] = field(default_factory=dict)
+
+    def job(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "params": dict(self.params)}
+
+
+@dataclass(frozen=True)
+class ProbeInputs:
+    """What the probes need beyond the plan: the CA to verify with and credentials (never reported)."""
+
+    ca_file: str
+    subscriber: str | None = None
+    password: str | None = field(default=None, repr=False)
+    turn_secret: str | None = field(default=None, repr=False)
+
+
+class _Ids:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __call__(self, kind: str) -> str:
+        self.n += 1
+        return f"{kind}-{self.n}"
+
+
+def _sip_params(lst: Listener, node: NodePlan, plan: Plan, inp: ProbeInputs) -> dict[str, Any]:
+    kam = node.kamailio
+    assert kam is not None  # noqa: S101 - callers pass SIP nodes only
+    server_name = kam.wss_host if lst.proto in ("ws", "wss") else plan.domain
+    return {"transport": lst.proto, "host": lst.address, "port": lst.port, "server_name": server_name,
+            "ca_file": inp.ca_file, "origin": kam.ws_origins[0], "domain": plan.domain}
+
+
+def _client_listeners(node: NodePlan) -> list[Listener]:
+    """Listeners a client can reach: those on the node's client address."""
+    assert node.kamailio is not None  # noqa: S101
+    return [lst for lst in node.kamailio.listeners if lst.address == node.client_address]
+
+
+def _sip(plan: Plan, node: NodePlan, vantages: Sequence[Vantage], inp: ProbeInputs, ids: _Ids) -> list[Probe]:
+    probes = []
+    for v in vantages:
+        for lst in _client_listeners(node):
+            tls = lst.proto in ("tls", "wss")
+            probes.append(Probe(ids("options"), v.name, "sip_options", "sip",
+                                f"OPTIONS over {lst.proto.upper()} {lst.address}:{lst.port}"
+                                + (" (TLS verified against the site CA)" if tls else ""),
+                                node.name, _sip_params(lst, node, plan, inp), {"status": 200, "tls": tls}))
+    for lst in _client_listeners(node):
+        if lst.proto in ("ws", "wss"):
+            params = {**_sip_params(lst, node, plan, inp), "origin": BAD_ORIGIN}
+            probes.append(Probe(ids("origin"), vantages[0].name, "sip_options", "websocket",
+                                f"{lst.proto.upper()} handshake with a disallowed Origin is refused",
+                                node.name, params, {"refused": True}))
+    return probes
+
+
+def _register(plan: Plan, node: NodePlan, vantage: Vantage, inp: ProbeInputs, ids: _Ids) -> list[Probe]:
+    if inp.subscriber is None or inp.password is None:
+        return []
+    unknown = "voipctl-verify-nobody"
+    while unknown in plan.subscribers:
+        unknown += "x"
+    wrong = "wrong-" + secrets.token_urlsafe(12)
+    probes = []
+    for lst in _client_listeners(node):
+        if lst.proto not in ("udp", "tls"):
+            continue
+        base = _sip_params(lst, node, plan, inp)
+        where = f"over {lst.proto.upper()} {lst.address}:{lst.port}"
+        right_id, wrong_id, unknown_id = ids("register"), ids("register"), ids("register")
+        probes += [
+            Probe(right_id, vantage.name, "sip_register", "register",
+                  f"REGISTER {inp.subscriber} with the right password {where} gets 200", node.name,
+                  {**base, "user": inp.subscriber, "password": inp.password}, {"status": 200}),
+            Probe(wrong_id, vantage.name, "sip_register", "register",
+                  f"REGISTER: wrong password and unknown user get identical answers {where}", node.name,
+                  {**base, "user": inp.subscriber, "password": wrong}, {"same_as": unknown_id}),
+            Probe(unknown_id, vantage.name, "sip_register", "register", "", node.name,
+                  {**base, "user": unknown, "password": wrong}, {"compared": True}),
+        ]
+    return probes
+
+
+def _exposure(node: NodePlan, vantages: Sequence[Vantage], ids: _Ids) -> list[Probe]:
+    """Every control socket of the plan, tried at its own and at the node's client address."""
+    targets: list[tuple[str, str, int, str]] = []
+    for b in node.bindings:
+        if b.public or b.port_min != b.port_max:
+            continue
+        for addr in dict.fromkeys((node.client_address, b.address)):
+            if not ip_address(addr).is_loopback:
+                targets.append((b.proto, addr, b.port_min, b.what))
+    if node.coturn is not None:
+        targets.append(("tcp", node.client_address, COTURN_CLI_PORT, "coturn cli"))
+    probes = []
+    for v in vantages:
+        for proto, addr, port, what in targets:
+            if proto == "udp" and what != "rtpengine ng":
+                continue
+            kind = "ng_ping" if proto == "udp" else "tcp_connect"
+            expect = {"silent": True} if proto == "udp" else {"closed": True}
+            probes.append(Probe(ids("exposure"), v.name, kind, "exposure",
+                                f"{what} unreachable at {proto} {addr}:{port}", node.name,
+                                {"host": addr, "port": port}, expect))
+    return probes
+
+
+def _denied(address: str) -> bool:
+    ip = ip_address(address)
+    return any(ip.version == n.version and ip in n for n in map(ip_network, DENIED_PEER_NETWORKS))
+
+
+def _turn(plan: Plan, node: NodePlan, vantages: Sequence[Vantage], inp: ProbeInputs, ids: _Ids) -> list[Probe]:
+    turn = node.coturn
+    assert turn is not None  # noqa: S101
+    server = {"host": turn.listen_address, "port": turn.port}
+    probes = [
+        Probe(ids("stun"), v.name, "stun_binding", "stun", f"STUN binding at udp {turn.listen_address}:{turn.port}",
+              node.name, server, {"mapped": v.mapped})
+        for v in vantages
+    ]
+    if inp.turn_secret is None:
+        return probes
+    v = vantages[-1]
+    user, password = rest_credentials(inp.turn_secret, TURN_USER, turn.credential_ttl)
+    _, wrong = rest_credentials("not-" + inp.turn_secret, TURN_USER, turn.credential_ttl)
+    creds = {**server, "username": user, "password": password}
+    probes += [
+        Probe(ids("turn"), v.name, "turn_allocate", "turn", "TURN allocation with valid REST credentials",
+              node.name, creds, {"ok": True}),
+        Probe(ids("turn"), v.name, "turn_allocate", "turn", "TURN allocation with a wrong password gets 401",
+              node.name, {**creds, "password": wrong}, {"error_code": 401}),
+    ]
+    denied = {"127.0.0.1": "loopback", node.private: "the node's private address", METADATA: "cloud metadata"}
+    denied.update(dict.fromkeys(SAMPLE_PRIVATE, "private"))
+    media = [n.advertised for n in plan.nodes if n.rtpengine is not None]
+    allowed = [a for a in media if a in turn.allowed_peers or not _denied(a)][:1]
+    probes.append(Probe(ids("turn"), v.name, "turn_permissions", "turn", "TURN permissions", node.name,
+                        {**creds, "peers": [*denied, *allowed]}, {"denied": denied, "allowed": allowed}))
+    return probes
+
+
+def _xmpp(node: NodePlan, vantage: Vantage, ids: _Ids) -> tuple[list[Probe], list[Outcome]]:
+    of = node.openfire
+    assert of is not None  # noqa: S101
+    name = f"XMPP c2s on {of.client_address}:{of.client_port} requires STARTTLS"
+    reason = openfire_skip_reason(node)
+    if reason is not None:
+        return [], [Outcome("xmpp", name, "skipped", reason, host=node.name, vantage=vantage.name)]
+    return [Probe(ids("xmpp"), vantage.name, "xmpp_starttls", "xmpp", name, node.name,
+                  {"host": of.client_address, "port": of.client_port, "domain": of.domain},
+                  {"required": True})], []
+
+
+def build_probes(plan: Plan, vantages: Sequence[Vantage], inp: ProbeInputs) -> tuple[list[Probe], list[Outcome]]:
+    """Probes for the agents, and outcomes already decided (skips with their reason)."""
+    if not vantages:
+        raise ValueError("at least one vantage is needed")
+    ids = _Ids()
+    probes: list[Probe] = []
+    decided: list[Outcome] = []
+    for node in plan.nodes:
+        if node.kamailio is not None:
+            probes += _sip(plan, node, vantages, inp, ids)
+            probes += _register(plan, node, vantages[-1], inp, ids)
+            if inp.subscriber is None:
+                decided.append(Outcome("register", "REGISTER with digest", "skipped",
+                                       "the site has no subscribers", host=node.name))
+        probes += _exposure(node, vantages, ids)
+        if node.coturn is not None:
+            probes += _turn(plan, node, vantages, inp, ids)
+        if node.openfire is not None:
+            more, skipped = _xmpp(node, vantages[0], ids)
+            probes += more
+            decided += skipped
+    return probes, decided

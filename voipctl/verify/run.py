@@ -1,0 +1,173 @@
+"""`verify`, start to end: the host suite over SSH and the functional probes from the vantages.
+
+Independent parts run at once (each is its own process): the testinfra suite,
+one probe agent per vantage, the SIPp call, svmap and the sslyze scan. The
+browser probe, which registers subscribers of its own, runs after them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from voipctl import pipeline
+from voipctl.deploy.inventory import choose_inventory
+from voipctl.errors import VoipctlError
+from voipctl.pki.store import layout
+from voipctl.plan.model import Plan
+from voipctl.secrets import Secrets
+from voipctl.site.model import Site
+from voipctl.verify import callprobe, svmap, tlsscan
+from voipctl.verify.agents import run_agents
+from voipctl.verify.expect import package_pins
+from voipctl.verify.freshness import manifest_files, render_outcome
+from voipctl.verify.hostchecks import HostCheck, host_checks
+from voipctl.verify.jobs import ProbeInputs, build_probes
+from voipctl.verify.judge import judge
+from voipctl.verify.reach import Backend, HostAccess, load_accesses
+from voipctl.verify.report import VerifyReport
+from voipctl.verify.result import Outcome
+from voipctl.verify.testinfra_run import require_testinfra, run_suite
+from voipctl.verify.vantage import Vantage, lab_vantages
+
+
+class VerifyFailed(VoipctlError):
+    """At least one check failed (skips do not count either way)."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    inventory: Path | None = None
+    render_dir: Path | None = None
+    pki_dir: Path = Path("pki")
+    vantages: tuple[Vantage, ...] = ()
+    backend: Backend = "ssh"
+    browser: bool = False
+    hosts: bool = True
+    probes: bool = True
+    lab_root: Path | None = None
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def _vantages(plan: Plan, options: VerifyOptions) -> tuple[Vantage, ...]:
+    if options.vantages:
+        return options.vantages
+    return lab_vantages(plan, options.lab_root) or (Vantage("local"),)
+
+
+@dataclass(frozen=True)
+class HostSuite:
+    checks: tuple[HostCheck, ...]
+    accesses: dict[str, HostAccess]
+
+
+def prepare_hosts(site: Site, plan: Plan, options: VerifyOptions, ca: Path) -> HostSuite:
+    """Resolve the inventory and generate the checks before anything starts (bad input fails early)."""
+    require_testinfra()
+    inventory = choose_inventory(site.name, options.inventory, options.lab_root).absolute()
+    accesses = load_accesses(inventory, [n.name for n in plan.nodes], dict(os.environ))
+    pins = {n.name: package_pins(n) for n in plan.nodes}
+    files = manifest_files(site, options.render_dir) or []
+    return HostSuite(tuple(host_checks(plan, files, pins, ca)), accesses)
+
+
+def _host_suite(suite: HostSuite, backend: Backend, work: Path) -> list[Outcome]:
+    suite_dir = work / "hosts"
+    suite_dir.mkdir(mode=0o700)
+    return run_suite(suite.checks, suite.accesses, backend, suite_dir)
+
+
+def _probes(plan: Plan, secrets: Secrets, vantages: tuple[Vantage, ...], ca: Path) -> list[Outcome]:
+    user = plan.subscribers[0] if plan.subscribers else None
+    inputs = ProbeInputs(str(ca), user, secrets.subscriber(user) if user else None, secrets["turn_secret"])
+    probes, decided = build_probes(plan, vantages, inputs)
+    return judge(probes, run_agents(vantages, probes)) + decided
+
+
+def _call(plan: Plan, secrets: Secrets, vantages: tuple[Vantage, ...], work: Path) -> list[Outcome]:
+    setup = callprobe.call_setup(plan, vantages, secrets)
+    if isinstance(setup, Outcome):
+        return [setup]
+    call_dir = work / "call"
+    call_dir.mkdir(mode=0o700)
+    return callprobe.run_call(setup, call_dir)
+
+
+def _browser(plan: Plan, secrets: Secrets, pki_dir: Path) -> list[Outcome]:
+    try:
+        from voipctl.browser.probe import run_browser_probe  # noqa: PLC0415 - optional part, loaded on demand
+    except ImportError as exc:
+        return [Outcome("browser", "browser call probe", "failed", f"browser probe not available ({exc})")]
+    return run_browser_probe(plan, secrets, pki_dir)
+
+
+def _collect(futures: Mapping[str, Future[list[Outcome]]]) -> list[Outcome]:
+    out: list[Outcome] = []
+    for name, f in futures.items():
+        try:
+            out += f.result()
+        except Exception as exc:  # one broken part must not hide the others' results, nor the report
+            out.append(Outcome(name, f"{name} checks", "failed", f"crashed: {type(exc).__name__}: {exc}"))
+    return out
+
+
+def verify(site_path: Path, options: VerifyOptions, on_progress: Callable[[str], None] = _quiet) -> VerifyReport:
+    """Run every check on the deployed site; the report lists each outcome. Raises only for bad input."""
+    started_at = datetime.now(UTC)
+    started = time.monotonic()
+    site, plan = pipeline.load_and_plan(site_path)
+    secrets = pipeline.secrets_for(site, plan)
+    ca = layout(options.pki_dir, site.name).root_cert.absolute()
+    vantages = _vantages(plan, options)
+    suite = prepare_hosts(site, plan, options, ca) if options.hosts else None
+    render_part = render_outcome(site, plan, options.render_dir, options.pki_dir, ca)
+    outcomes: list[Outcome] = list(render_part)
+    work = Path(tempfile.mkdtemp(prefix="voipctl-verify-"))
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            host = None
+            if suite is not None:
+                on_progress(f"host suite: {len(suite.checks)} checks on {len(suite.accesses)} nodes over SSH")
+                host = pool.submit(_host_suite, suite, options.backend, work)
+            if options.probes:
+                on_progress(f"probes from {', '.join(v.name for v in vantages)}: SIP, REGISTER, call, scanner, "
+                            "exposure, STUN/TURN")
+                first = {
+                    "probes": pool.submit(_probes, plan, secrets, vantages, ca),
+                    "call": pool.submit(_call, plan, secrets, vantages, work),
+                    "scanner": pool.submit(svmap.run_svmap, plan, vantages[0]),
+                    "tls": pool.submit(tlsscan.run_scan, plan, vantages[0], ca, ("coturn", "openfire")),
+                }
+                outcomes += _collect(first)
+                # kamailio refuses connections while a scanner's burst of TLS handshakes from one address
+                # is in flight, so its scan waits for the SIP probes instead of breaking them.
+                on_progress("TLS scan of kamailio (sslyze)")
+                outcomes += _collect({"tls": pool.submit(tlsscan.run_scan, plan, vantages[0], ca, ("kamailio",))})
+            if host is not None:
+                outcomes[len(render_part):len(render_part)] = _collect({"host": host})
+        if options.browser:
+            on_progress("browser call probe")
+            outcomes += _browser(plan, secrets, options.pki_dir)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return VerifyReport(site.name, plan.model_hash, started_at, time.monotonic() - started, tuple(outcomes))
+
+
+def raise_for_report(report: VerifyReport) -> None:
+    failed = report.failed
+    if failed:
+        names = ", ".join(f"{o.group}: {o.name}" for o in failed[:3])
+        more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
+        raise VerifyFailed(f"verify of site {report.site} failed: {len(failed)} check(s) failed ({names}{more})")

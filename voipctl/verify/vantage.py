@@ -1,0 +1,84 @@
+"""Where the functional probes run from: the lab's client namespaces, a namespace named on the
+command line, or this machine.
+
+A vantage only says how to start a process there (`wrap`) and, when known, its
+own address and the address servers should see it as (behind NAT: the NAT's).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from voipctl.errors import UsageError
+from voipctl.lab.state import LabPaths, LabState
+from voipctl.lab.topology import lab_topology
+from voipctl.plan.model import Plan
+
+LOCAL = "local"
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_SRC = re.compile(r"\bsrc\s+(\S+)")
+
+
+@dataclass(frozen=True)
+class Vantage:
+    name: str
+    netns: str | None = None
+    address: str | None = None
+    mapped: str | None = None
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        """argv run inside this vantage's network namespace."""
+        return ["ip", "netns", "exec", self.netns, *argv] if self.netns else list(argv)
+
+
+def parse_vantage(text: str) -> Vantage:
+    """`local`, `NETNS` or `NAME=NETNS` from the command line."""
+    name, sep, netns = text.partition("=")
+    if not sep:
+        name, netns = text, text
+    if not _NAME.match(name) or not _NAME.match(netns):
+        raise UsageError(f"--vantage {text!r}: use local, NETNS or NAME=NETNS")
+    if netns == LOCAL:
+        return Vantage(name)
+    if not Path(f"/run/netns/{netns}").exists():
+        raise UsageError(f"--vantage {text}: there is no network namespace {netns}")
+    return Vantage(name, netns)
+
+
+def lab_vantages(plan: Plan, root: Path | None = None) -> tuple[Vantage, ...] | None:
+    """The running lab's two clients (public first, then the one behind NAT), or None if no lab is up."""
+    paths = LabPaths.for_site(plan.site) if root is None else LabPaths.for_site(plan.site, root)
+    state = LabState.load(paths.state_file)
+    if state is None or state.status != "up":
+        return None
+    topo = lab_topology(plan)
+    a = topo.addresses
+    return (
+        Vantage("public", topo.public_client_netns, a.public_client, a.public_client),
+        Vantage("nat", topo.nat_client_netns, a.nat_client, a.gateway_public),
+    )
+
+
+def route_src_argv(vantage: Vantage, destination: str) -> list[str]:
+    return vantage.wrap(["ip", "route", "get", destination])
+
+
+def parse_route_src(output: str) -> str | None:
+    """The `src` of `ip route get` output: the address this vantage sends from."""
+    found = _SRC.search(output)
+    return found.group(1) if found else None
+
+
+def source_address(vantage: Vantage, destination: str) -> str | None:
+    """This vantage's own address towards `destination` (known for lab clients, else asked of the kernel)."""
+    if vantage.address is not None:
+        return vantage.address
+    try:
+        res = subprocess.run(route_src_argv(vantage, destination), capture_output=True, text=True, timeout=10,
+                             check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return parse_route_src(res.stdout) if res.returncode == 0 else None
