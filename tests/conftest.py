@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--update-goldens", action="store_true", default=False,
         help="rewrite tests/golden/*/expected and tests/fixtures/invalid/*/expected.txt from current output",
     )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, None, None]:
+    """With VOIPCTL_FORBID_SKIPS set (scripts/test, after installing everything), a skip is a failure:
+    a missing daemon or tool must not turn a real test into a silent pass."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if os.environ.get("VOIPCTL_FORBID_SKIPS") and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped, but this run forbids skips (VOIPCTL_FORBID_SKIPS): {reason}"
 
 
 @pytest.fixture

@@ -16,14 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.labsites import lab_site_copy
 from voipctl.browser import argv
 from voipctl.browser.probe import missing_tools, run_browser_probe, web_dir
 from voipctl.pipeline import load_and_plan, secrets_for
 from voipctl.plan.model import Plan
 from voipctl.secrets import Secrets
-
-REPO = Path(__file__).resolve().parent.parent
-SITE = REPO / "inventories" / "lab" / "site.yml"
 
 pytestmark = [
     pytest.mark.lab,
@@ -39,18 +37,10 @@ def voipctl(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str
                           timeout=timeout, check=False)
 
 
-def lab_site(directory: Path) -> Path:
-    """The lab site renamed `vbt` (its own lab), same addresses and subscribers."""
-    text = SITE.read_text().replace("site: lab\n", "site: vbt\n").replace("lab.voipctl.test", "vbt.voipctl.test")
-    path = directory / "site.yml"
-    path.write_text(text)
-    return path
-
-
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Plan, Secrets, Path]]:
     tmp = tmp_path_factory.mktemp("vbt")
-    site = lab_site(tmp)
+    site = lab_site_copy(tmp, "vbt")
     pki = tmp / "pki"
     for step in (("pki", "init", str(site), "--pki-dir", str(pki)), ("pki", "issue", str(site), "--pki-dir", str(pki))):
         res = voipctl(*step)

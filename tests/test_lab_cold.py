@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.labsites import lab_site_copy
 from voipctl.lab import commands as cmd
 from voipctl.lab.state import LabPaths
 from voipctl.pipeline import load_and_plan
@@ -21,7 +22,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (namespaces, bridges, mounts)"),
 ]
 
-SITE = Path(__file__).resolve().parent.parent / "inventories" / "lab" / "site.yml"
 
 
 def _voipctl(*args: str) -> subprocess.CompletedProcess[str]:
@@ -29,11 +29,12 @@ def _voipctl(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=900, check=False)
 
 
-def test_cold_hosts_lack_the_voip_packages_and_can_install_them() -> None:
-    plan = load_and_plan(SITE)[1]
+def test_cold_hosts_lack_the_voip_packages_and_can_install_them(tmp_path: Path) -> None:
+    site = lab_site_copy(tmp_path, "labcold")
+    plan = load_and_plan(site)[1]
     paths = LabPaths.for_site(plan.site)
     assert not paths.state_file.exists(), f"a {plan.site} lab is already up: run `voipctl lab down {plan.site}`"
-    up = _voipctl("lab", "up", "--cold", str(SITE))
+    up = _voipctl("lab", "up", "--cold", str(site))
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         assert "cold image" in up.stdout
@@ -51,7 +52,7 @@ def test_cold_hosts_lack_the_voip_packages_and_can_install_them() -> None:
         assert install.returncode == 0, install.stdout[-2000:] + install.stderr
         assert ssh("dpkg", "-s", "coturn").returncode == 0
         # A warm `up` on a cold lab is refused rather than silently keeping the cold hosts.
-        again = _voipctl("lab", "up", str(SITE))
+        again = _voipctl("lab", "up", str(site))
         assert again.returncode == 2 and "cold image" in again.stderr
     finally:
         down = _voipctl("lab", "down", plan.site)

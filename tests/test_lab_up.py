@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.labsites import lab_site_copy
 from voipctl.lab import commands as cmd
 from voipctl.lab.state import LabPaths
 from voipctl.lab.topology import LabTopology, lab_topology
@@ -29,7 +30,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root (namespaces, bridges, mounts)"),
 ]
 
-SITE = Path(__file__).resolve().parent.parent / "inventories" / "lab" / "site.yml"
 
 
 def voipctl(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -63,11 +63,17 @@ def leftovers(topo: LabTopology, paths: LabPaths) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def plan() -> Plan:
-    return load_and_plan(SITE)[1]
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The lab site as `labtest` on a free private /24: a user's `lab` lab is never touched."""
+    return lab_site_copy(tmp_path_factory.mktemp("labtest"), "labtest")
 
 
-def test_failed_up_removes_what_it_made(plan: Plan) -> None:
+@pytest.fixture(scope="module")
+def plan(site: Path) -> Plan:
+    return load_and_plan(site)[1]
+
+
+def test_failed_up_removes_what_it_made(site: Path, plan: Plan) -> None:
     """Runs before the lab fixture: a name clash half-way through `up` leaves nothing of the lab."""
     topo = lab_topology(plan)
     paths = LabPaths.for_site(plan.site)
@@ -75,7 +81,7 @@ def test_failed_up_removes_what_it_made(plan: Plan) -> None:
     # Something else already owns the name of the lab's public bridge (created after the private one).
     subprocess.run(cmd.bridge_add(topo.bridge_public), check=True)
     try:
-        res = voipctl("lab", "up", str(SITE), timeout=120)
+        res = voipctl("lab", "up", str(site), timeout=120)
         assert res.returncode == 3, res.stdout + res.stderr
         assert topo.bridge_public in res.stderr
         assert leftovers(topo, paths) == [f"link {topo.bridge_public}"]
@@ -84,12 +90,12 @@ def test_failed_up_removes_what_it_made(plan: Plan) -> None:
 
 
 @pytest.fixture(scope="module")
-def lab(plan: Plan) -> Iterator[LabTopology]:
+def lab(site: Path, plan: Plan) -> Iterator[LabTopology]:
     topo = lab_topology(plan)
     paths = LabPaths.for_site(plan.site)
     assert not paths.state_file.exists(), f"a {plan.site} lab is already up: run `voipctl lab down {plan.site}`"
     started = time.monotonic()
-    res = voipctl("lab", "up", str(SITE))
+    res = voipctl("lab", "up", str(site))
     assert res.returncode == 0, f"lab up failed:\n{res.stdout}\n{res.stderr}"
     print(f"lab up took {time.monotonic() - started:.1f}s: {res.stdout.splitlines()[-5]}")
     try:
@@ -238,22 +244,22 @@ def test_inventory_and_key(plan: Plan, lab: LabTopology) -> None:
         assert f"ansible_host: {node.private}" in text
 
 
-def test_status_and_second_up_is_a_no_op(plan: Plan, lab: LabTopology) -> None:
-    res = voipctl("lab", "status", str(SITE), timeout=60)
+def test_status_and_second_up_is_a_no_op(site: Path, plan: Plan, lab: LabTopology) -> None:
+    res = voipctl("lab", "status", str(site), timeout=60)
     assert res.returncode == 0, res.stdout + res.stderr
     assert res.stdout.count("ssh ok") == len(plan.nodes)
     started = time.monotonic()
-    again = voipctl("lab", "up", str(SITE), timeout=60)
+    again = voipctl("lab", "up", str(site), timeout=60)
     assert again.returncode == 0 and "already up" in again.stdout
     assert time.monotonic() - started < 10
 
 
-def test_down_leaves_nothing_behind(plan: Plan, lab: LabTopology) -> None:
+def test_down_leaves_nothing_behind(site: Path, plan: Plan, lab: LabTopology) -> None:
     paths = LabPaths.for_site(plan.site)
     state = paths.state_file.read_text()
     pids = [int(p) for p in re.findall(r'"pid": (\d+)', state)]
     assert pids
-    res = voipctl("lab", "down", str(SITE), timeout=120)
+    res = voipctl("lab", "down", str(site), timeout=120)
     assert res.returncode == 0, res.stderr
     assert leftovers(lab, paths) == []
     assert not [p for p in pids if Path(f"/proc/{p}").exists() and "Z" not in _proc_state(p)]

@@ -22,6 +22,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from tests.conftest import REPO
+from tests.labsites import lab_site_copy
 from voipctl.lab import commands as cmd
 from voipctl.lab.run import alive
 from voipctl.lab.state import LabPaths, LabState
@@ -40,15 +41,6 @@ WAIT_FOR_OTHER_RUN = 600
 def voipctl(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "voipctl", *args], capture_output=True, text=True,
                           timeout=timeout, check=False, cwd=REPO)
-
-
-def _free_private_net() -> str:
-    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True, check=True).stdout
-    for third in range(81, 120):
-        prefix = f"10.{third}.0."
-        if prefix not in routes:
-            return prefix
-    raise RuntimeError("no free 10.x.0.0/24 for the verify lab")
 
 
 def _wait_for_other_run() -> None:
@@ -91,11 +83,7 @@ class Lab:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     _wait_for_other_run()
     base = tmp_path_factory.mktemp("verify-lab")
-    prefix = _free_private_net()
-    text = (REPO / "inventories" / "lab" / "site.yml").read_text()
-    text = text.replace("site: lab", f"site: {SITE_NAME}").replace("lab.voipctl.test", f"{SITE_NAME}.voipctl.test")
-    site = base / "site.yml"
-    site.write_text(text.replace("10.77.0.", prefix))
+    site = lab_site_copy(base, SITE_NAME)
     pki, render = base / "pki", base / "build"
     for step in (("pki", "init"), ("pki", "issue")):
         res = voipctl(*step, str(site), "--pki-dir", str(pki))

@@ -16,8 +16,10 @@ from rich.console import Console
 from voipctl import __version__
 from voipctl.errors import VoipctlError
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-out_console = Console(highlight=False, soft_wrap=True)
+# Logs and CI are no terminal: give tables room instead of rich's 80-column default.
+_WIDTH = None if sys.stdout.isatty() else 160
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
+out_console = Console(highlight=False, soft_wrap=True, width=_WIDTH)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
