@@ -73,7 +73,7 @@ def test_table_and_exit() -> None:
 def test_cli_help_and_usage_errors(tmp_path: Path) -> None:
     res = CliRunner().invoke(cli, ["verify", "--help"])
     assert res.exit_code == 0 and "Exit codes:" in res.output and "--junit" in res.output
-    site = site_copy(tmp_path, "lab")
+    site = site_copy(tmp_path, "lab", replace=("site: lab\n", "site: nolab\n"))  # no running lab has this name
     # no lab and no -i: nothing to reach the hosts with
     assert main(["verify", str(site), "--pki-dir", str(tmp_path / "pki"), "--no-probes"]) == 2
     assert main(["verify", str(site), "--vantage", "x=voipctl-no-such-ns"]) == 2
