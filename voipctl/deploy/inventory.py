@@ -59,7 +59,15 @@ def inventory_nodes(listing: Mapping[str, Any]) -> dict[str, str]:
 
 
 def read_inventory(inventory: Path, env: Mapping[str, str]) -> dict[str, str]:
-    """Run ansible-inventory and map its hosts to nodes. Its output may hold secrets: it is only parsed."""
+    """Run ansible-inventory and map its hosts to nodes."""
+    return inventory_nodes(list_inventory(inventory, env))
+
+
+def list_inventory(inventory: Path, env: Mapping[str, str]) -> dict[str, Any]:
+    """Resolve any inventory (file, dir, script) with `ansible-inventory --list`.
+
+    Its output may hold secrets: it is only parsed, never printed.
+    """
     argv = inventory_argv(inventory, find_tool("ansible-inventory"))
     try:
         proc = subprocess.run(argv, env=dict(env), capture_output=True, text=True, timeout=INVENTORY_TIMEOUT,
@@ -73,4 +81,4 @@ def read_inventory(inventory: Path, env: Mapping[str, str]) -> dict[str, str]:
         listing = json.loads(proc.stdout)
     except ValueError as exc:
         raise ToolError(f"ansible-inventory -i {inventory} printed no JSON") from exc
-    return inventory_nodes(listing if isinstance(listing, dict) else {})
+    return listing if isinstance(listing, dict) else {}

@@ -7,19 +7,16 @@ passwords is refused rather than passed on.
 
 from __future__ import annotations
 
-import json
 import shlex
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from voipctl.deploy.ansible import find_tool, inventory_argv
-from voipctl.errors import ToolError, UsageError
+from voipctl.deploy.inventory import list_inventory
+from voipctl.errors import UsageError
 
 Backend = Literal["ssh", "paramiko"]
-INVENTORY_TIMEOUT = 60
 _PASSWORD_VARS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
 
 
@@ -108,17 +105,4 @@ def paramiko_config(access: HostAccess) -> str:
 
 def load_accesses(inventory: Path, nodes: Sequence[str], env: Mapping[str, str]) -> dict[str, HostAccess]:
     """Resolve the inventory with ansible-inventory (any kind: file, dir, script). Its output is only parsed."""
-    argv = inventory_argv(inventory, find_tool("ansible-inventory"))
-    try:
-        proc = subprocess.run(argv, env=dict(env), capture_output=True, text=True, timeout=INVENTORY_TIMEOUT,
-                              check=False, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ToolError(f"ansible-inventory failed: {exc}") from exc
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
-        raise ToolError(f"ansible-inventory -i {inventory} failed (exit {proc.returncode}): {tail}")
-    try:
-        listing = json.loads(proc.stdout)
-    except ValueError as exc:
-        raise ToolError(f"ansible-inventory -i {inventory} printed no JSON") from exc
-    return accesses_from_listing(listing if isinstance(listing, dict) else {}, nodes)
+    return accesses_from_listing(list_inventory(inventory, env), nodes)
