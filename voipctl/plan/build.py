@@ -106,17 +106,19 @@ def ng_address(site: Site, media: NodeSpec) -> str:
 def _kamailio(site: Site, node: NodeSpec) -> tuple[KamailioPlan, list[Binding]]:
     spec = site.spec.kamailio
     advertise = str(node.nat) if node.nat is not None else None
+    wss_host = spec.wss_host or _fqdn(site, node)
+    names: dict[SipProto, str] = {"tls": site.spec.domain, "wss": wss_host, "ws": wss_host}
     listeners: list[Listener] = []
     bindings: list[Binding] = []
     tr = spec.transports
     main: tuple[tuple[SipProto, Transport], ...] = (("udp", tr.udp), ("tcp", tr.tcp), ("tls", tr.tls), ("wss", tr.wss))
     for proto, transport in main:
         if transport.enabled:
-            listeners.append(Listener(proto, _client_address(node), transport.port, advertise))
+            listeners.append(Listener(proto, _client_address(node), transport.port, advertise, names.get(proto)))
     ws = spec.transports.ws
     if ws.enabled:
         address = _client_address(node) if ws.public else str(node.private)
-        listeners.append(Listener("ws", address, ws.port, advertise if ws.public else None))
+        listeners.append(Listener("ws", address, ws.port, advertise if ws.public else None, wss_host))
     for lst in listeners:
         bindings.append(
             Binding(
@@ -130,7 +132,6 @@ def _kamailio(site: Site, node: NodeSpec) -> tuple[KamailioPlan, list[Binding]]:
                 site_path=("kamailio", "transports", lst.proto, "port"),
             )
         )
-    wss_host = spec.wss_host or _fqdn(site, node)
     origins = tuple(_origin(str(o)) for o in spec.ws_origins) or (f"https://{wss_host}",)
     auth = spec.auth
     user, _, rest = (auth.dsn or "@/").partition("@")

@@ -68,6 +68,7 @@ class Listener:
     address: str
     port: int
     advertise: str | None
+    tls_name: str | None = None  # the name a client verifies on a TLS/WSS listener
 
     @property
     def socket(self) -> str:
@@ -163,6 +164,7 @@ class CoturnPlan:
     denied_peers: tuple[str, ...]
     allowed_peers: tuple[str, ...]
     tls: TlsPlan
+    cli_port: int = 5766  # coturn's telnet CLI: rendered off (no-cli); verify checks it stays closed
     conf_path: str = "/etc/turnserver.conf"
 
 

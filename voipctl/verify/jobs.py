@@ -21,8 +21,6 @@ from voipctl.verify.vantage import Vantage
 
 BAD_ORIGIN = "https://voipctl-verify.invalid"
 TURN_USER = "voipctl-verify"
-# coturn's telnet CLI: off in our config, so it has no plan binding; it must stay closed.
-COTURN_CLI_PORT = 5766
 METADATA = "169.254.169.254"
 SAMPLE_PRIVATE = ("10.0.0.1", "172.16.0.1", "192.168.0.1")
 
@@ -64,7 +62,7 @@ class _Ids:
 def _sip_params(lst: Listener, node: NodePlan, plan: Plan, inp: ProbeInputs) -> dict[str, Any]:
     kam = node.kamailio
     assert kam is not None  # noqa: S101 - callers pass SIP nodes only
-    server_name = kam.wss_host if lst.proto in ("ws", "wss") else plan.domain
+    server_name = lst.tls_name or plan.domain
     return {"transport": lst.proto, "host": lst.address, "port": lst.port, "server_name": server_name,
             "ca_file": inp.ca_file, "origin": kam.ws_origins[0], "domain": plan.domain}
 
@@ -130,7 +128,7 @@ def _exposure(node: NodePlan, vantages: Sequence[Vantage], ids: _Ids) -> list[Pr
             if not ip_address(addr).is_loopback:
                 targets.append((b.proto, addr, b.port_min, b.what))
     if node.coturn is not None:
-        targets.append(("tcp", node.client_address, COTURN_CLI_PORT, "coturn cli"))
+        targets.append(("tcp", node.client_address, node.coturn.cli_port, "coturn cli"))
     probes = []
     for v in vantages:
         for proto, addr, port, what in targets:

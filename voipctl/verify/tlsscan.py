@@ -51,7 +51,7 @@ def tls_targets(plan: Plan) -> list[TlsTarget]:
             for lst in node.kamailio.listeners:
                 if lst.address != node.client_address or lst.proto not in ("tls", "wss"):
                     continue
-                name = plan.domain if lst.proto == "tls" else node.kamailio.wss_host
+                name = lst.tls_name or plan.domain
                 label = "SIP-TLS" if lst.proto == "tls" else "WSS"
                 found.append(TlsTarget(f"t{len(found)}", label, "kamailio", node.name, name, lst.address, lst.port))
         if node.coturn is not None:
