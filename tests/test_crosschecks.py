@@ -58,7 +58,7 @@ def test_valid_sites_pass_every_cross_check(site_file: str) -> None:
 
 
 def test_cross_checks_are_all_registered_and_new() -> None:
-    assert len(CROSS_CHECKS) == 7
+    assert len(CROSS_CHECKS) == 8
     assert not set(CROSS_CHECKS) & set(PLAN_CHECKS)
 
 

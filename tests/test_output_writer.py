@@ -14,11 +14,11 @@ from voipctl.output.writer import write_tree
 from voipctl.render.tree import PlannedFile, RenderedTree
 
 
-def tree(*files: tuple[str, str, bytes]) -> RenderedTree:
+def tree(*files: tuple[str, str, bytes], sensitive: tuple[str, ...] = ()) -> RenderedTree:
     return RenderedTree(
         site="t",
         model_hash="0" * 64,
-        files=tuple(PlannedFile(n, p, "root", "root", 0o640, c, "kamailio") for n, p, c in files),
+        files=tuple(PlannedFile(n, p, "root", "root", 0o640, c, "kamailio", p in sensitive) for n, p, c in files),
     )
 
 
@@ -91,6 +91,7 @@ def test_diff_redacts_secrets_and_hides_keys(tmp_path: Path) -> None:
     new = tree(
         ("n1", "/etc/turnserver.conf", b"realm=b\nstatic-auth-secret=s3cr3t-old\n"),
         ("n1", "/etc/coturn/tls/privkey.pem", b"-----BEGIN PRIVATE KEY-----\n"),
+        sensitive=("/etc/coturn/tls/privkey.pem",),
     )
     text = diff_tree(new, out, ["s3cr3t-old"])
     assert "-realm=a\n+realm=b\n" in text

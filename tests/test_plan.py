@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from tests.conftest import REPO
 from voipctl.plan.build import build_plan
+from voipctl.plan.crosschecks import turn_never_reaches_control
 from voipctl.plan.model import Plan
 from voipctl.site.load import load_site
 
@@ -63,4 +65,18 @@ def test_turn_may_reach_media_only_where_a_denied_range_would_block_it() -> None
     assert lab.allowed_peers == ("198.51.100.12",), "documentation range is denied, the lab's media is allowed back"
     assert {"127.0.0.0/8", "169.254.0.0/16", "100.64.0.0/10", "::ffff:0:0/96", "fc00::/7"} <= set(lab.denied_peers)
     split = plan_of("inventories/split/site.yml").node("turn-a").coturn
-    assert split is not None and split.allowed_peers == ("172.20.1.20", "203.0.113.20")
+    assert split is not None
+    assert split.allowed_peers == ("203.0.113.20",), "only the advertised address: ng listens on 172.20.1.20"
+
+
+def test_a_turn_permission_towards_a_control_socket_is_refused() -> None:
+    site = load_site(REPO / "inventories/split/site.yml")
+    plan = build_plan(site)
+    turn = plan.node("turn-a")
+    assert turn.coturn is not None
+    leaky = replace(turn, coturn=replace(turn.coturn, allowed_peers=("172.20.1.20", "203.0.113.20")))
+    bad = replace(plan, nodes=tuple(leaky if n.name == "turn-a" else n for n in plan.nodes))
+    assert turn_never_reaches_control(site, plan) == []
+    assert [str(p) for p in turn_never_reaches_control(site, bad)] == [
+        f"{REPO / 'inventories/split/site.yml'}:40: coturn: node turn-a: coturn may relay to 172.20.1.20, "
+        "where rtpengine ng listens"]

@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from voipctl.atomicfile import write_atomic
 from voipctl.errors import Problem, SiteError
 from voipctl.plan.model import Plan
 from voipctl.site.model import Site
 
-_KEY_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789_.-:")
+_KEY_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-:")
 
 
 @dataclass(frozen=True)
@@ -63,25 +64,31 @@ def _read(path: Path) -> dict[str, str]:
         raise SiteError(
             [Problem(str(path), 1, "", f"secrets file is mode {mode:04o}; it must be 0600 (chmod 600 {path})")]
         )
-    doc = YAML(typ="safe").load(path.read_text())
+    try:
+        doc = YAML(typ="safe").load(path.read_text())
+    except (YAMLError, UnicodeDecodeError) as exc:
+        # Never echo the offending line: it may hold a secret.
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        raise SiteError([Problem(str(path), line, "", "secrets file is not valid YAML")]) from None
     if doc is None:
         return {}
     if not isinstance(doc, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and v for k, v in doc.items()
+        isinstance(k, str) and isinstance(v, str) and v and v.isprintable() for k, v in doc.items()
     ):
-        raise SiteError([Problem(str(path), 1, "", "secrets file must map names to non-empty strings")])
+        raise SiteError([Problem(str(path), 1, "", "secrets file must map names to non-empty one-line strings")])
     return dict(doc)
+
+
+def _quote(value: str) -> str:
+    """YAML single-quoted scalar: only `'` needs escaping (doubled)."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _write(path: Path, values: Mapping[str, str]) -> None:
     lines = ["# voipctl secrets: generated once, keep private (0600), never commit.\n"]
-    lines += [f"{key}: '{values[key]}'\n" for key in sorted(values)]
+    lines += [f"{_quote(key)}: {_quote(values[key])}\n" for key in sorted(values)]
     write_atomic(path, "".join(lines).encode(), 0o600)
-
-
-def peek_secrets(path: Path) -> Secrets | None:
-    """Existing secrets without creating any (for read-only commands)."""
-    return Secrets(_read(path)) if path.exists() else None
 
 
 def ensure_secrets(path: Path, keys: Iterable[str]) -> Secrets:
@@ -90,7 +97,7 @@ def ensure_secrets(path: Path, keys: Iterable[str]) -> Secrets:
     missing = [k for k in keys if k not in current]
     bad = [k for k in missing if not set(k) <= _KEY_CHARS]
     if bad:
-        raise ValueError(f"invalid secret names: {bad}")
+        raise SiteError([Problem(str(path), 1, "", f"cannot store secrets named {', '.join(bad)}")])
     if missing:
         current.update({k: _generate() for k in missing})
         _write(path, current)

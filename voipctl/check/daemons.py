@@ -145,7 +145,7 @@ def _rtpengine_probe(ns: Netns, rtp: RtpenginePlan) -> str | None:
         return f"no ng answer on {rtp.ng_socket}: {exc}"
     finally:
         sock.close()
-    want = rtp.advertise or rtp.interface_address
+    want = rtp.sdp_address
     if address != want or port is None or not rtp.port_min <= port <= rtp.port_max:
         return f"offer answered with {address}:{port}, expected {want} and a port in {rtp.port_min}-{rtp.port_max}"
     return None

@@ -80,7 +80,8 @@ def throwaway_cert(cert: CertPlan, days: int = 2) -> list[PlannedFile]:
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    out = [PlannedFile(cert.node, cert.key_path, cert.owner, cert.group, 0o600, key_pem, cert.service)]
+    out = [PlannedFile(cert.node, cert.key_path, cert.owner, cert.group, 0o600, key_pem, cert.service,
+                       sensitive=True)]
     for path in dict.fromkeys((cert.cert_path, cert.chain_path, cert.ca_path)):
         out.append(PlannedFile(cert.node, path, cert.owner, cert.group, 0o644, pem, cert.service))
     return out

@@ -28,7 +28,8 @@ FileVar = dict[str, Any]
 
 
 def sensitive_rels(tree: RenderedTree, secret_values: Iterable[str]) -> frozenset[str]:
-    """Files whose content must never be shown: private to their owner, keys, or holding a secret.
+    """Files whose content must never be shown: marked sensitive by their renderer, private, keys, or
+    found to hold a secret (a second net under the renderers' flag).
 
     The playbook copies these with no_log and without diffs.
     """
@@ -36,7 +37,7 @@ def sensitive_rels(tree: RenderedTree, secret_values: Iterable[str]) -> frozense
     found = set()
     for f in tree.files:
         private = f.mode & 0o077 == 0
-        if private or f.path.endswith(_KEY_SUFFIXES) or any(n in f.content for n in needles):
+        if f.sensitive or private or f.path.endswith(_KEY_SUFFIXES) or any(n in f.content for n in needles):
             found.add(f.rel)
     return frozenset(found)
 

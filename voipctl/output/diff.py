@@ -9,7 +9,6 @@ from pathlib import Path
 from voipctl.output.manifest import read_manifest
 from voipctl.render.tree import RenderedTree
 
-_SENSITIVE_SUFFIXES = ("privkey.pem", ".p12", ".sql", ".key")
 REDACTED = "<secret>"
 
 
@@ -42,7 +41,7 @@ def diff_tree(tree: RenderedTree, out: Path, secrets: Iterable[str]) -> str:
         old = _read(out / f.rel)
         if old == f.content:
             continue
-        if f.path.endswith(_SENSITIVE_SUFFIXES):
+        if f.sensitive:
             state = "new" if old is None else "changed"
             chunks.append(f"sensitive file {state}: {f.rel} (content not shown)\n")
             continue

@@ -72,7 +72,7 @@ def _cert(site: Site, node: NodeSpec, service: CertService, owner: str, dns: lis
     return CertPlan(
         service=service,
         node=node.name,
-        common_name=names[0],
+        common_name=next((n for n in names if len(n) <= 64), f"{service}.{node.name}"),  # X.509 CN limit
         dns_names=names,
         ip_addresses=tuple(ips),
         client_auth=client_auth,
@@ -209,14 +209,17 @@ def _rtpengine(site: Site, node: NodeSpec) -> tuple[RtpenginePlan, list[Binding]
 
 
 def _media_peers(site: Site) -> tuple[str, ...]:
-    """Media addresses of the site that fall in a denied range: TURN must still reach them."""
+    """Media addresses (as advertised in SDP) that fall in a denied range: TURN must still reach them.
+
+    Only the advertised address: a permission covers every port of an IP, and a
+    NAT node's private address also carries rtpengine's ng control.
+    """
     denied = [ip_network(n) for n in DENIED_PEER_NETWORKS]
     found = set()
     for media in site.nodes_with("media"):
-        for addr in {_client_address(media), _advertised(media)}:
-            ip = ip_address(addr)
-            if any(ip.version == net.version and ip in net for net in denied):
-                found.add(addr)
+        ip = ip_address(_advertised(media))
+        if any(ip.version == net.version and ip in net for net in denied):
+            found.add(str(ip))
     return tuple(sorted(found, key=lambda a: ip_address(a).packed))
 
 

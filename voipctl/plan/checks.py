@@ -47,6 +47,14 @@ def private_services(site: Site, plan: Plan) -> list[Problem]:
                     "give the node a public or nat address, or set public: true knowingly",
                 )
             )
+        if node.openfire is not None and _exposed(node, "openfire admin"):
+            out.append(
+                site.problem(
+                    ("nodes", idx, "private"),
+                    f"node {node.name}: the Openfire admin console would listen on the client-facing address "
+                    f"{node.openfire.admin_address}; give the node a public or nat address",
+                )
+            )
         if node.rtpengine is not None and _exposed(node, "rtpengine ng"):
             out.append(
                 site.problem(

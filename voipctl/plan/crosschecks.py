@@ -188,8 +188,7 @@ def tls_names(site: Site, plan: Plan) -> list[Problem]:
 def turn_reaches_media(site: Site, plan: Plan) -> list[Problem]:
     """coturn may relay to every media address, even one inside a denied range (e.g. a lab's 198.51.100.0/24)."""
     out: list[Problem] = []
-    media = sorted({a for n in plan.nodes if n.rtpengine is not None
-                    for a in (n.rtpengine.interface_address, n.rtpengine.advertise) if a is not None})
+    media = sorted({n.rtpengine.sdp_address for n in plan.nodes if n.rtpengine is not None})
     for node in plan.nodes:
         tc = node.coturn
         if tc is None:
@@ -204,6 +203,20 @@ def turn_reaches_media(site: Site, plan: Plan) -> list[Problem]:
     return out
 
 
+def turn_never_reaches_control(site: Site, plan: Plan) -> list[Problem]:
+    """A TURN permission opens every port of an address: none may carry a control socket (ng, admin, cli)."""
+    control = {b.address: b.what for n in plan.nodes for b in n.bindings if not b.public}
+    out: list[Problem] = []
+    for node in plan.nodes:
+        if node.coturn is None:
+            continue
+        for addr in node.coturn.allowed_peers:
+            if addr in control:
+                out.append(site.problem(("coturn",), f"node {node.name}: coturn may relay to {addr}, "
+                                                     f"where {control[addr]} listens"))
+    return out
+
+
 CROSS_CHECKS: tuple[PlanCheck, ...] = (
     rtpengine_sockets,
     advertised_addresses,
@@ -212,4 +225,5 @@ CROSS_CHECKS: tuple[PlanCheck, ...] = (
     relay_rtp_ranges,
     tls_names,
     turn_reaches_media,
+    turn_never_reaches_control,
 )

@@ -141,6 +141,11 @@ class RtpenginePlan:
     conf_path: str = "/etc/rtpengine/rtpengine.conf"
 
     @property
+    def sdp_address(self) -> str:
+        """The address rtpengine writes into SDP: what peers (and TURN relays) send media to."""
+        return self.advertise or self.interface_address
+
+    @property
     def ng_socket(self) -> str:
         host = f"[{self.ng_address}]" if ":" in self.ng_address else self.ng_address
         return f"udp:{host}:{self.ng_port}"

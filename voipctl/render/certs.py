@@ -34,7 +34,8 @@ def _leaf_files(lay: PkiLayout, cert: CertPlan) -> list[PlannedFile]:
         data = _read(leaf / name)
         if data is None:
             return []
-        files.append(PlannedFile(cert.node, host_path, cert.owner, cert.group, mode, data, cert.service))
+        files.append(PlannedFile(cert.node, host_path, cert.owner, cert.group, mode, data, cert.service,
+                                 sensitive=host_path == cert.key_path))
     return files
 
 
@@ -55,5 +56,5 @@ def render_certs(plan: Plan, node: NodePlan, pki_dir: Path | None) -> list[Plann
             keystore = _read(lay.leaf_dir(cert.node, cert.service) / KEYSTORE_FILE)
             if keystore is not None:
                 files.append(PlannedFile(node.name, node.openfire.keystore_path, cert.owner, cert.group,
-                                         KEY_MODE, keystore, "openfire"))
+                                         KEY_MODE, keystore, "openfire", sensitive=True))
     return files

@@ -51,6 +51,6 @@ def render_coturn(plan: Plan, node: NodePlan, secrets: Secrets) -> list[PlannedF
     )
     defaults = render("coturn/coturn.default.j2", header=header)
     return [
-        PlannedFile(node.name, turn.conf_path, "root", "turnserver", 0o640, conf.encode(), "coturn"),
+        PlannedFile(node.name, turn.conf_path, "root", "turnserver", 0o640, conf.encode(), "coturn", sensitive=True),
         PlannedFile(node.name, DEFAULTS_PATH, "root", "root", 0o644, defaults.encode(), "coturn"),
     ]

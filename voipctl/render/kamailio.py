@@ -294,12 +294,13 @@ def render_kamailio(plan: Plan, node: NodePlan, secrets: Secrets) -> list[Planne
     tls = render("kamailio/tls.cfg.j2", **tls_context(plan, node))
     sql = render("kamailio/subscribers.sql.j2", **sql_context(plan, node, secrets))
 
-    def planned(path: str, owner: str, group: str, mode: int, text: str) -> PlannedFile:
-        return PlannedFile(node.name, path, owner, group, mode, text.encode(), "kamailio")
+    def planned(path: str, owner: str, group: str, mode: int, text: str, sensitive: bool = False) -> PlannedFile:
+        return PlannedFile(node.name, path, owner, group, mode, text.encode(), "kamailio", sensitive)
 
     return [
-        planned(kam.cfg_path, "root", "kamailio", 0o640, cfg),
+        # kamailio.cfg carries the DB password in db_url for postgres/mysql
+        planned(kam.cfg_path, "root", "kamailio", 0o640, cfg, sensitive=kam.db.backend != "sqlite"),
         planned(kam.tls_cfg_path, "root", "kamailio", 0o640, tls),
-        planned(kam.db.sql_path, "kamailio", "kamailio", 0o600, sql),
+        planned(kam.db.sql_path, "kamailio", "kamailio", 0o600, sql, sensitive=True),
         planned(MEMORY_ENV_PATH, "root", "root", 0o644, memory_env(plan, node)),
     ]

@@ -54,4 +54,5 @@ def render_openfire(plan: Plan, node: NodePlan, secrets: Secrets) -> list[Planne
     if of is None:
         raise RenderError(f"node {node.name} has no openfire in the plan")
     content = render("openfire/openfire.xml.j2", **_context(plan, node, of, secrets))
-    return [PlannedFile(node.name, of.conf_path, "openfire", "openfire", 0o640, content.encode(), "openfire")]
+    return [PlannedFile(node.name, of.conf_path, "openfire", "openfire", 0o640, content.encode(), "openfire",
+                        sensitive=True)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -15,8 +15,9 @@ class PlannedFile:
     owner: str
     group: str
     mode: int
-    content: bytes
+    content: bytes = field(repr=False)
     service: str
+    sensitive: bool = False  # holds a secret or key: diffs show that it changed, never its content
 
     @property
     def rel(self) -> str:

@@ -123,6 +123,10 @@ def _site_problems(spec: SiteSpec, subscribers: list[Subscriber], source: Source
                 out.append(source.problem(("nodes", i, key), f"address {addr} is used by more than one node"))
             if addr is not None and (addr.is_unspecified or addr.is_multicast):
                 out.append(source.problem(("nodes", i, key), f"{addr} cannot be a host address"))
+    sip_nodes = [i for i, n in enumerate(spec.nodes) if "sip" in n.roles]
+    for i in sip_nodes[1:]:
+        out.append(source.problem(("nodes", i, "roles"), "only one node may have role 'sip': registrations "
+                                  f"live in one kamailio's memory (already on {spec.nodes[sip_nodes[0]].name})"))
     present = {r for n in spec.nodes for r in n.roles}
     for role in REQUIRED_ROLES:
         if role not in present:

@@ -19,6 +19,7 @@ from pydantic import (
     PlainSerializer,
     PlainValidator,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
@@ -112,6 +113,12 @@ class Transports(Spec):
     wss: Transport = Transport(port=443)
     ws: PlainWs = PlainWs()
 
+    @model_validator(mode="after")
+    def _some(self) -> Transports:
+        if not any(t.enabled for t in (self.udp, self.tcp, self.tls, self.wss, self.ws)):
+            raise ValueError("enable at least one transport (with none, kamailio would listen on every address)")
+        return self
+
 
 class Auth(Spec):
     """Subscriber database. sqlite is embedded; postgres/mysql take a DSN without password."""
@@ -182,6 +189,21 @@ class Kamailio(Spec):
     sizing: Sizing = Sizing()
     max_message_bytes: Annotated[int, Field(ge=1024, le=65535)] = 16384
     tls_peer_verify: bool = False
+
+    @field_validator("ws_origins")
+    @classmethod
+    def _bare_origins(cls, origins: list[HttpUrl]) -> list[HttpUrl]:
+        for url in origins:
+            if url.username or url.password or url.query or url.fragment or (url.path or "/") != "/":
+                raise ValueError(f"{str(url)!r}: an origin is scheme://host[:port] only (browsers send no more)")
+        return origins
+
+    @model_validator(mode="after")
+    def _peer_verify(self) -> Kamailio:
+        if self.tls_peer_verify and self.transports.wss.enabled:
+            raise ValueError("tls_peer_verify demands client certificates, which browsers on WSS never send: "
+                             "disable transports.wss or tls_peer_verify")
+        return self
 
 
 class Rtpengine(Spec):
