@@ -9,17 +9,18 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from voipctl.lab.network import route_conflicts
+
 REPO = Path(__file__).resolve().parent.parent
 LAB_SITE = REPO / "inventories" / "lab" / "site.yml"
 
 
 def free_private_prefix(first: int = 81, last: int = 160) -> str:
-    """`10.N.0.` for the first N whose /24 no route on this machine uses."""
+    """`10.N.0.` for the first N whose /24 no route on this machine overlaps (the lab's own rule)."""
     routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True, check=True).stdout
     for third in range(first, last):
-        prefix = f"10.{third}.0."
-        if prefix not in routes:
-            return prefix
+        if not route_conflicts(routes, f"10.{third}.0.0/24"):
+            return f"10.{third}.0."
     raise RuntimeError(f"no free 10.x.0.0/24 between 10.{first}.0.0 and 10.{last}.0.0 for a test lab")
 
 

@@ -195,8 +195,8 @@ def test_deploy_vars_follow_manifest_and_plan(rendered: tuple[Any, Any, Rendered
                    "sensitive": False, "tls": False}
     sql_path = "/etc/kamailio/voipctl-subscribers.sql"
     assert by_dest[sql_path]["sensitive"], "the digest hashes are private (0600)"
-    assert kam["db"] == {"backend": "sqlite", "sqlite_path": plan.node("sip1").kamailio.db.sqlite_path,
-                         "sql": sql_path}
+    assert kam["db"] == {"backend": "sqlite", "sqlite_path": "/var/lib/kamailio/kamailio.sqlite",
+                         "sqlite_dir": "/var/lib/kamailio", "sql": sql_path}
     assert kam["cfg_path"] == "/etc/kamailio/kamailio.cfg"
     assert kam["tls"]["key"] == "/etc/kamailio/tls/privkey.pem"
     turn = {f["dest"]: f for f in nodes["media1"]["coturn"]["files"]}

@@ -56,7 +56,7 @@ def ensure_bundle(web: Path) -> Path:
     """web/dist with the bundled page, rebuilt when a source is newer than the bundle."""
     dist = web / "dist"
     bundle = dist / "page.js"
-    sources = [*(web / "src").iterdir(), web / "build.mjs"]
+    sources = [*(web / "src").iterdir(), web / "build.mjs", web / "package-lock.json"]  # a new JsSIP too
     if not bundle.exists() or any(s.stat().st_mtime > bundle.stat().st_mtime for s in sources):
         res = subprocess.run(argv.build_argv(web), capture_output=True, text=True, timeout=120, check=False)
         if res.returncode != 0:
@@ -79,6 +79,8 @@ def page_server(netns: str, dist: Path, pki: trust.PagePki, port: int, log: Path
             if "serving" in log.read_text(errors="replace"):
                 break
             time.sleep(0.05)
+        else:
+            raise ToolError(f"the page server did not start within 10 s: {log.read_text(errors='replace')[-300:]}")
         yield
     finally:
         proc.terminate()

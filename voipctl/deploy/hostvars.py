@@ -145,7 +145,8 @@ def _service_vars(node: NodePlan, service: str, files: list[FileVar], site_dir: 
     if service == "kamailio" and node.kamailio is not None:
         db = node.kamailio.db
         doc["cfg_path"] = node.kamailio.cfg_path
-        doc["db"] = {"backend": db.backend, "sqlite_path": db.sqlite_path, "sql": db.sql_path}
+        doc["db"] = {"backend": db.backend, "sqlite_path": db.sqlite_path, "sqlite_dir": db.sqlite_dir,
+                     "sql": db.sql_path}
     if service == "openfire" and node.openfire is not None:
         doc["package"] = package_source(node.openfire.package, site_dir)
     return doc

@@ -69,8 +69,9 @@ def list_inventory(inventory: Path, env: Mapping[str, str]) -> dict[str, Any]:
     Its output may hold secrets: it is only parsed, never printed.
     """
     argv = inventory_argv(inventory, find_tool("ansible-inventory"))
+    quiet = {k: v for k, v in env.items() if k != "ANSIBLE_LOG_PATH"}  # the listing must not reach a log
     try:
-        proc = subprocess.run(argv, env=dict(env), capture_output=True, text=True, timeout=INVENTORY_TIMEOUT,
+        proc = subprocess.run(argv, env=quiet, capture_output=True, text=True, timeout=INVENTORY_TIMEOUT,
                               check=False, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ToolError(f"ansible-inventory failed: {exc}") from exc

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from voipctl.lab import commands as cmd
-from voipctl.lab.run import spawn, wait_tcp
+from voipctl.lab.run import require_alive, spawn, wait_tcp
 from voipctl.lab.state import CACHE_ROOT, LabState
 from voipctl.lab.topology import APT_PROXY_PORT, LabTopology
 
@@ -48,3 +48,4 @@ def start_apt_proxy(topo: LabTopology, state: LabState, workdir: Path, logs: Pat
     pid, start = spawn(cmd.apt_cacher_ng(conf_dir), log)
     state.add_process("apt-cacher-ng", pid, start)
     wait_tcp(topo.addresses.control_private, APT_PROXY_PORT, 10, "apt-cacher-ng", log)
+    require_alive(pid, start, "apt-cacher-ng", log)

@@ -99,12 +99,19 @@ def network_steps(topo: LabTopology) -> list[Step]:
     return steps
 
 
+_ROUTE_TYPES = frozenset({"unicast", "local", "broadcast", "multicast", "throw", "unreachable", "prohibit",
+                          "blackhole", "nat", "anycast"})
+
+
 def route_conflicts(routes: str, network: str) -> list[str]:
     """Routes of the control machine (`ip -4 route show`) that the lab's `network` would shadow."""
     net = ip_network(network)
     found = []
     for line in routes.splitlines():
-        dest = line.split()[0] if line.strip() else "default"
+        words = line.split()
+        if words and words[0] in _ROUTE_TYPES:  # `blackhole 10.0.0.0/26`, `unreachable ...`
+            words = words[1:]
+        dest = words[0] if words else "default"
         if dest != "default" and ip_network(dest, strict=False).overlaps(net):
             found.append(line.strip())
     return found

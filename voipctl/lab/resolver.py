@@ -12,7 +12,7 @@ from ipaddress import ip_address, ip_network
 from pathlib import Path
 
 from voipctl.lab import commands as cmd
-from voipctl.lab.run import spawn, wait_tcp
+from voipctl.lab.run import require_alive, spawn, wait_tcp
 from voipctl.lab.state import LabState
 from voipctl.lab.topology import LabTopology
 from voipctl.plan.model import NodePlan, Plan
@@ -140,3 +140,4 @@ def start_resolver(topo: LabTopology, plan: Plan, state: LabState, workdir: Path
     pid, start = spawn(cmd.netns_exec(topo.resolver_netns, cmd.dnsmasq(conf)), log)
     state.add_process("dnsmasq", pid, start)
     wait_tcp(topo.addresses.resolver_private, DNS_PORT, 10, "dnsmasq", log)
+    require_alive(pid, start, "dnsmasq", log)

@@ -146,3 +146,13 @@ def _reap(pid: int) -> None:
     """Collect our own exited child (after a failed `up`) so it does not linger as a zombie."""
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def require_alive(pid: int, start: int, what: str, log: Path, settle: float = 0.5) -> None:
+    """Our process still runs after `settle` s: the port that answered is ours, not another service's."""
+    deadline = time.monotonic() + settle
+    while time.monotonic() < deadline:
+        if not alive(pid, start):
+            raise ToolError(f"{what} exited right after starting (is its port taken by another service?): "
+                            f"{tail(log)}")
+        time.sleep(0.05)

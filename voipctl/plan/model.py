@@ -7,6 +7,7 @@ addresses, SANs or sockets again.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Literal
 
 from voipctl.site.yamlsource import PathPart
@@ -87,6 +88,11 @@ class DbPlan:
     host: str
     database: str
     sql_path: str = "/etc/kamailio/voipctl-subscribers.sql"
+
+    @property
+    def sqlite_dir(self) -> str:
+        """Directory deploy creates for the DB, owned by kamailio (never a shared one: validated)."""
+        return str(PurePosixPath(self.sqlite_path).parent)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from ipaddress import IPv4Address, IPv6Address, ip_address
+from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -120,6 +121,23 @@ class Transports(Spec):
         return self
 
 
+# Directories other software owns: voipctl never creates files directly in them nor re-owns them.
+SHARED_DIRS = frozenset({
+    "/", "/etc", "/etc/default", "/etc/kamailio", "/usr", "/usr/local", "/usr/local/etc", "/var", "/var/lib",
+    "/var/cache", "/var/log", "/var/tmp", "/tmp", "/run", "/opt", "/srv", "/home", "/root",  # noqa: S108
+})
+
+
+def _db_file(value: str) -> str:
+    path = PurePosixPath(value)
+    if not path.is_absolute() or ".." in path.parts or path.name in {"", "."}:
+        raise ValueError(f"{value!r} must be an absolute file path without '..'")
+    if str(path.parent) in SHARED_DIRS:
+        raise ValueError(f"{value!r}: put the DB in a directory of its own (e.g. /var/lib/kamailio/), "
+                         f"deploy makes its directory kamailio-owned")
+    return str(path)
+
+
 class Auth(Spec):
     """Subscriber database. sqlite is embedded; postgres/mysql take a DSN without password."""
 
@@ -129,7 +147,7 @@ class Auth(Spec):
         description="user@host[:port]/database; the password comes from secrets (db_password)",
         pattern=r"^[A-Za-z0-9_.-]+@[A-Za-z0-9_.:\[\]-]+/[A-Za-z0-9_]+$",
     )
-    sqlite_path: str = "/var/lib/kamailio/kamailio.sqlite"
+    sqlite_path: Annotated[str, AfterValidator(_db_file)] = "/var/lib/kamailio/kamailio.sqlite"
 
     @model_validator(mode="after")
     def _dsn(self) -> Auth:

@@ -8,6 +8,7 @@ check's outcome goes to `--voipctl-results` as JSON for the report.
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import time
 from collections.abc import Generator, Mapping
@@ -52,7 +53,7 @@ class HostPool:
         if self.backend == "ssh":
             control = self.workdir / f"cm-{access.node}"
             self.control_paths.append(control)
-            kwargs.update(ssh_extra_args=" ".join(access.ssh_args), controlpath=str(control), controlpersist=60)
+            kwargs.update(ssh_extra_args=shlex.join(access.ssh_args), controlpath=str(control), controlpersist=60)
         else:
             config = self.workdir / f"ssh_config-{access.node}"
             config.write_text(paramiko_config(access))

@@ -110,7 +110,10 @@ def _browser(plan: Plan, secrets: Secrets, pki_dir: Path) -> list[Outcome]:
         from voipctl.browser.probe import run_browser_probe  # noqa: PLC0415 - optional part, loaded on demand
     except ImportError as exc:
         return [Outcome("browser", "browser call probe", "failed", f"browser probe not available ({exc})")]
-    return run_browser_probe(plan, secrets, pki_dir)
+    try:
+        return run_browser_probe(plan, secrets, pki_dir)
+    except Exception as exc:  # a broken probe is a failed check, never a lost report
+        return [Outcome("browser", "browser call probe", "failed", f"crashed: {type(exc).__name__}: {exc}")]
 
 
 def _collect(futures: Mapping[str, Future[list[Outcome]]]) -> list[Outcome]:
