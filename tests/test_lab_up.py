@@ -254,6 +254,15 @@ def test_status_and_second_up_is_a_no_op(site: Path, plan: Plan, lab: LabTopolog
     assert time.monotonic() - started < 10
 
 
+def test_up_refuses_a_running_lab_whose_site_moved(site: Path, plan: Plan, lab: LabTopology,
+                                                   tmp_path: Path) -> None:
+    moved = tmp_path / "site.yml"
+    moved.write_text(site.read_text().replace("198.51.100.11", "198.51.100.21"))
+    res = voipctl("lab", "up", str(moved), timeout=60)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert f"lab is up with other addresses than the site now has: run `voipctl lab down {plan.site}`" in res.stderr
+
+
 def test_down_leaves_nothing_behind(site: Path, plan: Plan, lab: LabTopology) -> None:
     paths = LabPaths.for_site(plan.site)
     state = paths.state_file.read_text()

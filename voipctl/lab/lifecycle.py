@@ -7,6 +7,7 @@ down exactly that record before the error propagates, as `down` does later.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import socket
@@ -83,17 +84,21 @@ def up(plan: Plan, cold: bool) -> UpResult:
     check_tools()
     paths = LabPaths.for_site(plan.site)
     recipe = ImageRecipe(cold)
+    fingerprint = hashlib.sha256(repr(topo).encode()).hexdigest()[:16]
     existing = LabState.load(paths.state_file)
     if existing is not None:
         if existing.status == "up" and _healthy(existing):
             if existing.image != recipe.mode:
                 raise UsageError(f"the {plan.site} lab is up with the {existing.image} image: run `lab down` first")
+            if existing.topology != fingerprint:
+                raise UsageError(f"the {plan.site} lab is up with other addresses than the site now has: "
+                                 f"run `voipctl lab down {plan.site}` first")
             return UpResult(topo, paths, already_up=True, image=existing.image)
         teardown(existing, paths)
     _preflight(topo)
     paths.site_dir.mkdir(parents=True, exist_ok=True)
     paths.site_dir.chmod(0o700)
-    state = LabState(plan.site, paths.state_file, image=recipe.mode)
+    state = LabState(plan.site, paths.state_file, image=recipe.mode, topology=fingerprint)
     state.save()
     try:
         return _bring_up(plan, topo, paths, state, recipe)

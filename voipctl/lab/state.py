@@ -73,6 +73,7 @@ class LabState:
     path: Path
     status: Status = "starting"
     image: str = ""
+    topology: str = ""  # fingerprint of the addresses the lab was built with
     processes: list[Proc] = field(default_factory=list)
     resources: list[Resource] = field(default_factory=list)
 
@@ -86,6 +87,7 @@ class LabState:
             path=path,
             status=doc["status"],
             image=doc.get("image", ""),
+            topology=doc.get("topology", ""),
             processes=[Proc(**p) for p in doc["processes"]],
             resources=[Resource(**r) for r in doc["resources"]],
         )
@@ -95,6 +97,7 @@ class LabState:
             "site": self.site,
             "status": self.status,
             "image": self.image,
+            "topology": self.topology,
             "processes": [asdict(p) for p in self.processes],
             "resources": [asdict(r) for r in self.resources],
         }
