@@ -234,6 +234,21 @@ def test_config_that_cannot_start_is_rolled_back(lab: Lab) -> None:
     assert _changed(again) == {"sip1": 0}, "the rollback left no trace"
 
 
+def test_a_rotated_secret_is_deployed_and_no_backup_keeps_the_old_one(lab: Lab) -> None:
+    secrets_file = lab.site_file.with_name("site.secrets.yml")
+    kept = [ln for ln in secrets_file.read_text().splitlines(keepends=True) if not ln.startswith("'turn_secret'")]
+    secrets_file.write_text("".join(kept))  # render generates a new TURN secret
+    outcome = lab.run(prepare(lab.site_file, lab.options()))
+    _assert_all_ok(outcome)
+    assert _changed(outcome)["media1"] > 0
+    manifest = json.loads((lab.render_dir / "manifest.json").read_text())
+    want = next(e["sha256"] for e in manifest["files"] if e["rel"] == "media1/etc/turnserver.conf")
+    remote = lab.ssh("media1", "sh", "-c", "sha256sum /etc/turnserver.conf; find /etc -name 'turnserver.conf*'")
+    lines = remote.split()
+    assert lines[0] == want, "the rotated secret is live"
+    assert lines[2:] == ["/etc/turnserver.conf"], f"a backup still holds the old secret: {lines[2:]}"
+
+
 def test_no_secret_in_output_or_logs(lab: Lab) -> None:
     site, plan = pipeline.load_and_plan(lab.site_file)
     needles = [v for v in pipeline.secrets_for(site, plan).values.values() if len(v) >= 8]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ COMMANDS = {
     ScanCommand.CERTIFICATE_INFO,
 }
 FALLBACK_CONCURRENCY = 5
+RETRIES = 2
+RETRY_PAUSE = 2.0
 
 
 def _request(target: dict[str, Any], ca_file: str, timeout: int) -> Any:
@@ -97,7 +100,12 @@ def main() -> int:
     out: dict[str, Any] = {}
     for target in job["targets"]:
         found = _scan(target, job["ca_file"], int(job["timeout"]), int(job["concurrency"]))
-        if found.get("errors"):  # some servers refuse bursts of handshakes: retry gently once
+        # kamailio 5.6 refuses connections for a moment after a burst of handshakes from one
+        # address: retry gently (a wrong CA or protocol still connects, so it is never masked).
+        for _ in range(RETRIES):
+            if found.get("connectivity") == "ok" and not found.get("errors"):
+                break
+            time.sleep(RETRY_PAUSE)
             found = _scan(target, job["ca_file"], int(job["timeout"]), FALLBACK_CONCURRENCY)
         out[target["id"]] = found
     print(json.dumps({"results": out}))
