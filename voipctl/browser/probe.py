@@ -19,7 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from voipctl.browser import argv, judge, phone, scenario, trust
-from voipctl.browser.config import ProbeUnavailable, SiteTargets, ice_servers, page_config, site_targets
+from voipctl.browser.config import (
+    REGISTER_EXPIRES,
+    ProbeUnavailable,
+    SiteTargets,
+    ice_servers,
+    page_config,
+    site_targets,
+)
 from voipctl.browser.driver import BrowserDriver, DriverError
 from voipctl.browser.vantage import BrowserVantage, lab_vantage
 from voipctl.errors import ToolError, VoipctlError
@@ -33,7 +40,6 @@ PAGE_BIND = "127.0.0.1"
 TOOLS = ("node", "sipp", "certutil", "ip", "ss")
 HOLD_SECONDS = 6.0
 REGISTER_TIMEOUT = 15.0
-REGISTER_EXPIRES = 120
 CALLS = ("outbound", "relay", "inbound")
 
 

@@ -21,6 +21,7 @@ from cryptography.x509.verification import VerificationError as ChainError
 from voipctl.errors import Problem, SiteError
 from voipctl.pki import keys
 from voipctl.pki.leaf import LeafMaterial, san_names
+from voipctl.plan.crosschecks import dns_covered
 from voipctl.plan.model import CertPlan, CertService
 from voipctl.site.model import Site
 
@@ -65,17 +66,6 @@ def _key(site: Site, rel: str) -> keys.SigningKey:
         return keys.as_signing_key(loaded, rel)
     except TypeError:
         raise _Bad("key", f"{rel}: only ECDSA and RSA keys are supported") from None
-
-
-def dns_covered(name: str, patterns: Sequence[str]) -> bool:
-    """RFC 6125 matching: exact, or a wildcard standing for exactly one leftmost label."""
-    name = name.lower().rstrip(".")
-    for pat in (p.lower().rstrip(".") for p in patterns):
-        if pat == name:
-            return True
-        if pat.startswith("*.") and "." in name and name.split(".", 1)[1] == pat[2:]:
-            return True
-    return False
 
 
 def _is_ca(cert: x509.Certificate) -> bool:

@@ -16,6 +16,7 @@ names the site key to look at. Decisions documented here:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from ipaddress import ip_address, ip_network
 
 from voipctl.errors import Problem
@@ -152,15 +153,20 @@ def relay_rtp_ranges(site: Site, plan: Plan) -> list[Problem]:
     return out
 
 
-def san_covers(cert: CertPlan, name: str) -> bool:
-    """Whether a DNS SAN of the certificate matches `name` (one-label `*.` wildcards, RFC 6125)."""
+def dns_covered(name: str, patterns: Sequence[str]) -> bool:
+    """RFC 6125 matching: exact, or a `*.` wildcard standing for exactly one leftmost label."""
     name = name.lower().rstrip(".")
-    for san in (s.lower().rstrip(".") for s in cert.dns_names):
-        if san == name:
+    for pat in (p.lower().rstrip(".") for p in patterns):
+        if pat == name:
             return True
-        if san.startswith("*.") and "." in name and name.split(".", 1)[1] == san[2:]:
+        if pat.startswith("*.") and "." in name and name.split(".", 1)[1] == pat[2:]:
             return True
     return False
+
+
+def san_covers(cert: CertPlan, name: str) -> bool:
+    """Whether a DNS SAN of the planned certificate matches `name`."""
+    return dns_covered(name, cert.dns_names)
 
 
 def tls_names(site: Site, plan: Plan) -> list[Problem]:
