@@ -192,7 +192,7 @@ def test_deploy_vars_follow_manifest_and_plan(rendered: tuple[Any, Any, Rendered
     cfg = by_dest["/etc/kamailio/kamailio.cfg"]
     assert cfg == {"src": str(out / entry["rel"]), "dest": "/etc/kamailio/kamailio.cfg", "owner": entry["owner"],
                    "group": entry["group"], "mode": entry["mode"], "sha256": entry["sha256"],
-                   "sensitive": False, "tls": False}
+                   "sensitive": True, "tls": False}, "kamailio.cfg holds the dialog-seal and topoh keys"
     sql_path = "/etc/kamailio/voipctl-subscribers.sql"
     assert by_dest[sql_path]["sensitive"], "the digest hashes are private (0600)"
     assert kam["db"] == {"backend": "sqlite", "sqlite_path": "/var/lib/kamailio/kamailio.sqlite",

@@ -340,3 +340,16 @@ def test_call_media_is_shaped_for_each_recipient(
         want = WEBRTC if media == "webrtc" else PLAIN
         assert {k: seen[k] for k in want} == want, (side, seen)
         assert seen["address"] == relay, "media must be anchored in rtpengine"
+
+
+@pytest.mark.parametrize("transport", ["udp", "wss"])
+def test_in_dialog_requests_outside_our_dialogs_are_never_relayed(lab: Lab, transport: str) -> None:
+    """A made-up To-tag with a Route naming us, our address as Request-URI, or a forged seal:
+    refused with 403/404, and nothing reaches the listener the attacker picked."""
+    out = lab.probe("relay", *lab.at(transport), "--domain", lab.kam.domain, "--victim-host", PEER,
+                    "--victim-port", "5099")
+    details = out["details"]
+    assert details["control_received"], out
+    assert details["delivered"] == [], (details, lab.log_tail())
+    refused = {(a["method"], a["variant"]): a["status"] for a in details["attempts"] if a["method"] != "ACK"}
+    assert len(refused) == 9 and set(refused.values()) <= {403, 404}, refused

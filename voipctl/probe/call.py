@@ -127,12 +127,12 @@ def _call(caller_ch: Channel, callee_ch: Channel, caller: Leg, callee: Leg, doma
         bye = replace(dialog, method="BYE", cseq=invite.cseq + 1, branch=new_branch())
         result.details["bye"] = _hangup(caller_ch, callee_ch, bye, timeout)
     else:
-        # the callee's own dialog view: From/To swapped, the caller's Contact (as the proxy
-        # rewrote it) as target, the INVITE's Record-Route in order as route set
+        # the callee's own dialog view: From/To swapped, the Call-ID and caller's Contact as the
+        # proxy passed them on (topology hiding encodes both), the INVITE's Record-Route in order
         them = Identity(callee.ident.user, domain, callee.ident.user_agent)
         bye = replace(
             make_request(callee_ch, "BYE", angle_uri(incoming.header("Contact") or ""), them,
-                         f"sip:{me.user}@{domain}", invite.call_id, to_tag, 1),
+                         f"sip:{me.user}@{domain}", incoming.header("Call-ID") or invite.call_id, to_tag, 1),
             to_tag=invite.from_tag, routes=route_set(incoming, uac=False),
         )
         result.details["bye"] = _hangup(callee_ch, caller_ch, bye, timeout)

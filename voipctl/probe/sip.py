@@ -1,4 +1,4 @@
-"""SIP probes (OPTIONS, REGISTER with digest, a flood burst, a call) and their JSON command line.
+"""SIP probes (OPTIONS, REGISTER with digest, a flood burst, a call, the in-dialog relay attack) and their CLI.
 
 Run inside a namespace as `python -m voipctl.probe.sip options --transport wss ...`.
 It prints one JSON object saying what came back; deciding whether that is
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from voipctl.probe.call import Leg, probe_call
 from voipctl.probe.dialog import DEFAULT_UA, Identity, default_uri, exchange, make_request, read_message, register
+from voipctl.probe.relay import probe_relay
 from voipctl.probe.result import ProbeResult, recording
 from voipctl.probe.sdp import MediaKind
 from voipctl.probe.sipmsg import build_request, new_token
@@ -103,7 +104,7 @@ def _secret(file: str | None, env: str | None, what: str) -> str:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m voipctl.probe.sip", description=str(__doc__).splitlines()[0])
-    p.add_argument("action", choices=("options", "register", "burst", "call"))
+    p.add_argument("action", choices=("options", "register", "burst", "call", "relay"))
     p.add_argument("--transport", choices=TRANSPORTS, required=True)
     p.add_argument("--host", required=True, help="address to connect to")
     p.add_argument("--port", type=int, required=True)
@@ -123,6 +124,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--password-env", help="name of the environment variable holding the password")
     p.add_argument("--expires", type=int, default=60)
     p.add_argument("--count", type=int, default=50, help="burst: requests to send")
+    p.add_argument("--victim-host", help="relay: a local address the probe listens on (UDP)")
+    p.add_argument("--victim-port", type=int, default=5099, help="relay: the UDP port it listens on")
     p.add_argument("--media", choices=("webrtc", "plain"), help="call: caller SDP (default by transport)")
     callee = p.add_argument_group("call: the callee (same server name, CA and origin)")
     callee.add_argument("--peer-transport", choices=TRANSPORTS)
@@ -168,6 +171,10 @@ def run(argv: Sequence[str]) -> ProbeResult:
         return probe_burst(target, ident, args.count, args.uri, args.timeout)
     if args.action == "call":
         return _call(args, target, ident)
+    if args.action == "relay":
+        if not args.victim_host:
+            raise ProbeError("relay needs --victim-host")
+        return probe_relay(target, ident, args.victim_host, args.victim_port, args.timeout)
     if not args.domain:
         raise ProbeError("register needs --domain")
     password = _secret(args.password_file, args.password_env, "register")

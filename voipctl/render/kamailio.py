@@ -8,6 +8,7 @@ print what this module decided, so one rendered kamailio.cfg holds no #!ifdef.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -36,10 +37,31 @@ NAT_TEST_BITS = {"contact_private": 1, "via_host_differs": 2, "via_port_differs"
 # rtpengine flags, named for the recipient of the SDP. rtcp-mux: a WebRTC
 # recipient gets it offered (and accepted if the other side offered it); a
 # plain SIP recipient gets RTCP split back onto its own port.
+# via-branch=auto-next: an offer is keyed by the Via branch of the branch it goes out on, an
+# answer by the top Via of the reply, so each callee of a forked call has its own media session.
 RTP_TO_WEBRTC = (
-    "UDP/TLS/RTP/SAVPF ICE=force DTLS=passive SDES-off rtcp-mux-offer rtcp-mux-accept generate-mid replace-origin"
+    "UDP/TLS/RTP/SAVPF ICE=force DTLS=passive SDES-off rtcp-mux-offer rtcp-mux-accept generate-mid"
+    " replace-origin via-branch=auto-next"
 )
-RTP_TO_PLAIN = "RTP/AVP ICE=remove DTLS=off SDES-off rtcp-mux-demux replace-origin"
+RTP_TO_PLAIN = "RTP/AVP ICE=remove DTLS=off SDES-off rtcp-mux-demux replace-origin via-branch=auto-next"
+
+# What makes an offer WebRTC over a SIP transport: all three, not just "SAVPF" somewhere
+# (an SDES-SRTP phone offers RTP/SAVP or RTP/SAVPF without ICE or a DTLS fingerprint).
+WEBRTC_SDP = {
+    "proto": "^m=[a-z]+ [0-9]+ UDP/TLS/RTP/SAVPF ",
+    "ice": "^a=ice-ufrag:",
+    "fingerprint": "^a=fingerprint:",
+}
+
+# TCP keepalive for NATed TCP/TLS phones: probes after 30 s idle (below common NAT
+# TCP idle timers), every 10 s, 3 lost = dead; a dead peer's bindings go within ~1 min.
+TCP_KEEPALIVE = {"idle": 30, "interval": 10, "count": 3}
+
+# The dialog seal (route[SEAL]/route[WITHINDLG]): Record-Route parameter name, the
+# HMAC-SHA256 hex characters kept (128 bits) and the longest dialog honoured (24 h).
+SEAL_PARAM = "vs"
+SEAL_MAC_CHARS = 32
+SEAL_MAX_AGE = 86400
 
 # kamailio 5.6's tls module knows methods up to "TLSv1.2+" (TLS 1.2 and newer);
 # it has no TLS-1.3-only method, so a TLSv1.3 floor cannot be honoured.
@@ -99,6 +121,14 @@ def scanner_regex(user_agents: tuple[str, ...]) -> str | None:
     return "|".join(parts) if parts else None
 
 
+def derived_key(secrets: Secrets, purpose: str) -> str:
+    """A key for one purpose derived from the site's topology_key (HMAC-SHA256, hex).
+
+    One stored secret, independent keys: the dialog seal and topoh's mask never share one.
+    """
+    return hmac.new(secrets["topology_key"].encode(), purpose.encode(), hashlib.sha256).hexdigest()
+
+
 def nat_test_flags() -> int:
     return sum(NAT_TEST_BITS.values())
 
@@ -145,7 +175,7 @@ def modules(kam: KamailioPlan) -> tuple[str, ...]:
     mods += [
         "jsonrpcs", "kex", "corex", "tm", "tmx", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog",
         "sanity", "usrloc", "registrar", kam.db.module, "auth", "auth_db", "nathelper", "rtpengine",
-        "pike", "htable",
+        "pike", "htable", "crypto", "topoh",
     ]
     if ws:
         mods += ["xhttp", "websocket"]
@@ -172,6 +202,11 @@ def kamailio_context(plan: Plan, node: NodePlan, secrets: Secrets) -> dict[str, 
         # a TCP/WS client's connection must outlive its longest registration
         "tcp_connection_lifetime": kam.max_expires + 5,
         "tcp_rd_buf_size": min(65536, max(16384, kam.max_message_bytes + 1024)),
+        "tcp_keepalive": TCP_KEEPALIVE,
+        "seal": {"param": SEAL_PARAM, "key": derived_key(secrets, "voipctl dialog seal"),
+                 "mac_chars": SEAL_MAC_CHARS, "max_age": SEAL_MAX_AGE},
+        "topology": {"mask_key": derived_key(secrets, "voipctl topoh mask")},
+        "webrtc_sdp": WEBRTC_SDP,
         "listeners": tuple(listen_line(lst) for lst in kam.listeners),
         "aliases": aliases(plan, node),
         "modules": modules(kam),
@@ -298,8 +333,9 @@ def render_kamailio(plan: Plan, node: NodePlan, secrets: Secrets) -> list[Planne
         return PlannedFile(node.name, path, owner, group, mode, text.encode(), "kamailio", sensitive)
 
     return [
-        # kamailio.cfg carries the DB password in db_url for postgres/mysql
-        planned(kam.cfg_path, "root", "kamailio", 0o640, cfg, sensitive=kam.db.backend != "sqlite"),
+        # kamailio.cfg carries keys derived from topology_key (dialog seal, topoh mask) and,
+        # for postgres/mysql, the DB password in db_url
+        planned(kam.cfg_path, "root", "kamailio", 0o640, cfg, sensitive=True),
         planned(kam.tls_cfg_path, "root", "kamailio", 0o640, tls),
         planned(kam.db.sql_path, "kamailio", "kamailio", 0o600, sql, sensitive=True),
         planned(MEMORY_ENV_PATH, "root", "root", 0o644, memory_env(plan, node)),
