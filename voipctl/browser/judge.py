@@ -65,12 +65,17 @@ def _rtpengine(rec: CallRecord) -> Outcome:
     name = f"{rec.name}: rtpengine media both legs, both ways"
     if rec.ng_error is not None:
         return _o(name, False, rec.ng_error)
-    web = [f for f in rec.flows if f.webrtc]
-    plain = [f for f in rec.flows if not f.webrtc]
+    # A call forked to several contacts of the callee leaves one party per losing branch that
+    # was offered media but never answered: it has no endpoint and is not a leg of the call.
+    legs = [f for f in rec.flows if f.address is not None]
+    web = [f for f in legs if f.webrtc]
+    plain = [f for f in legs if not f.webrtc]
     to_browser = int(rec.stats.get("packetsReceived", 0) or 0)
-    ok = len(web) == 1 and len(plain) == 1 and all(f.packets > 0 for f in rec.flows) and to_browser > 0
-    legs = "; ".join(("WebRTC leg " if f.webrtc else "plain leg ") + f.describe() for f in rec.flows)
-    detail = f"{legs or 'rtpengine reports no legs'}; browser received {to_browser} RTP packets"
+    ok = len(web) == 1 and len(plain) == 1 and all(f.packets > 0 for f in legs) and to_browser > 0
+    shown = "; ".join(("WebRTC leg " if f.webrtc else "plain leg ") + f.describe() for f in legs)
+    unanswered = len(rec.flows) - len(legs)
+    detail = (f"{shown or 'rtpengine reports no legs'}; browser received {to_browser} RTP packets"
+              + (f"; {unanswered} unanswered forked branch(es) ignored" if unanswered else ""))
     return _o(name, ok, detail)
 
 

@@ -41,6 +41,9 @@ class PhoneRun:
     trace: Path
     errors: Path
     log: Path
+    # SIPp's Call-ID format (-cid_str; %u = call number): lets rtpengine be queried by the
+    # Call-ID the phone sent, which topology hiding never shows the other party
+    call_id_format: str | None = None
 
 
 def sipp_argv(run: PhoneRun, address: str, user: str, proxy: tuple[str, int] | None, inf: Path | None,
@@ -51,6 +54,8 @@ def sipp_argv(run: PhoneRun, address: str, user: str, proxy: tuple[str, int] | N
            "-trace_msg", "-message_file", str(run.trace), "-trace_err", "-error_file", str(run.errors)]
     for key, value in run.keys:
         cmd += ["-key", key, value]
+    if run.call_id_format is not None:
+        cmd += ["-cid_str", run.call_id_format]
     if inf is not None:
         cmd += ["-inf", str(inf)]
     if run.media_port is not None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -135,14 +136,18 @@ def outbound_call(ctx: CallContext, drv: BrowserDriver, name: str, policy: str) 
 def inbound_call(ctx: CallContext, drv: BrowserDriver, name: str) -> CallRecord:
     """The phone calls the browser, which answers by itself; the browser hangs up."""
     rec = CallRecord(name, "inbound", "all")
-    run = _phone_run(ctx, f"{name}-phone", phone.CALL, phone.UAC_PORT, phone.UAC_MEDIA_PORT,
-                     callee=ctx.targets.browser_user)
+    # rtpengine knows the call by the phone's Call-ID; the browser sees it encoded by topology
+    # hiding, so the phone is given its Call-ID and rtpengine is asked for that one
+    token = f"voipctl-{secrets.token_hex(8)}"
+    run = replace(_phone_run(ctx, f"{name}-phone", phone.CALL, phone.UAC_PORT, phone.UAC_MEDIA_PORT,
+                             callee=ctx.targets.browser_user), call_id_format=f"{token}-%u")
+    call_id = f"{token}-1"  # the phone makes one call (-m 1)
     uac = phone.start_phone(ctx.vantage.phone_netns, run, ctx.vantage.phone_address, ctx.targets.phone_user,
                             ctx.targets.sip_udp, ctx.credentials)
     try:
-        answered = drv.call("waitIncoming", int(CALL_TIMEOUT * 1000), timeout=CALL_TIMEOUT + 5)
+        drv.call("waitIncoming", int(CALL_TIMEOUT * 1000), timeout=CALL_TIMEOUT + 5)
         started = time.monotonic()
-        rec.call_id = answered.get("callId")
+        rec.call_id = call_id
         _in_call(ctx, drv, rec, started)
         rec.phone_rc = uac.wait(10)
     except DriverError as exc:

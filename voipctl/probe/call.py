@@ -64,6 +64,12 @@ def wait_request(ch: Channel, method: str, timeout: float) -> SipMessage | None:
     return None
 
 
+def _text(msg: SipMessage) -> str:
+    """A received message as text: what a topology check reads for leaked addresses."""
+    head = "\r\n".join([msg.start_line, *(f"{k}: {v}" for k, v in msg.headers)])
+    return head + "\r\n\r\n" + msg.body.decode(errors="replace")
+
+
 def _hangup(sender: Channel, receiver: Channel, bye: Request, timeout: float) -> int | None:
     """Send BYE, let the other side answer 200 when it arrives; the final status the sender saw."""
     sender.send(build_request(bye))
@@ -106,6 +112,7 @@ def _call(caller_ch: Channel, callee_ch: Channel, caller: Leg, callee: Leg, doma
         return
     offered = summarize(incoming.body)
     result.details["callee_sdp"] = offered.as_dict()
+    result.details["callee_received"] = [_text(incoming)]
     to_tag = new_token()
     answer = body(callee.media, callee_ch.local[0], callee.media_port, offer=False, mid=offered.mid or "0")
     callee_ch.send(build_response(incoming, 200, "OK", to_tag, contact_uri(callee.ident.user, callee_ch),
@@ -121,7 +128,10 @@ def _call(caller_ch: Channel, callee_ch: Channel, caller: Leg, callee: Leg, doma
         to_tag=header_param(ok.header("To") or "", "tag"), extra=(), body=b"", content_type=None,
     )
     caller_ch.send(build_request(replace(dialog, method="ACK", branch=new_branch())))
-    result.details["callee_got_ack"] = wait_request(callee_ch, "ACK", timeout) is not None
+    ack = wait_request(callee_ch, "ACK", timeout)
+    result.details["callee_got_ack"] = ack is not None
+    if ack is not None:
+        result.details["callee_received"].append(_text(ack))
 
     if bye_from == "caller":
         bye = replace(dialog, method="BYE", cseq=invite.cseq + 1, branch=new_branch())

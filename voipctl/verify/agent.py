@@ -18,7 +18,9 @@ from dataclasses import asdict
 from typing import Any
 
 from voipctl.probe import ng, turn
+from voipctl.probe.call import Leg, probe_call
 from voipctl.probe.dialog import Identity
+from voipctl.probe.relay import probe_relay
 from voipctl.probe.sip import probe_options, probe_register
 from voipctl.probe.transport import Target
 from voipctl.verify.turnperm import check_permissions
@@ -41,6 +43,28 @@ def sip_options(p: Params) -> dict[str, Any]:
 def sip_register(p: Params) -> dict[str, Any]:
     ident = Identity(p["user"], p["domain"], "voipctl-verify")
     return asdict(probe_register(_target(p), ident, p["domain"], p["password"], 60, float(p.get("timeout", 3.0))))
+
+
+def _source_toward(host: str) -> str:
+    """This vantage's own address on the path to `host` (a connected UDP socket sends nothing)."""
+    with socket.socket(turn.family_of(host), socket.SOCK_DGRAM) as sock:
+        sock.connect((host, 9))
+        return str(sock.getsockname()[0])
+
+
+def sip_relay(p: Params) -> dict[str, Any]:
+    ident = Identity("attacker", p.get("domain"), "voipctl-verify")
+    victim = p["victim_host"] if p["victim_host"] != "auto" else _source_toward(p["host"])
+    return asdict(probe_relay(_target(p), ident, victim, int(p.get("victim_port", 5099)),
+                              float(p.get("timeout", 2.0))))
+
+
+def sip_call(p: Params) -> dict[str, Any]:
+    """The subscriber calls itself: the callee leg registers, the caller leg calls its AOR."""
+    ident = Identity(p["user"], p["domain"], "voipctl-verify")
+    caller = Leg(_target(p), ident, p["password"], "plain", 40000)
+    callee = Leg(_target(p), ident, p["password"], "plain", 42000)
+    return asdict(probe_call(caller, callee, p["domain"], "caller", float(p.get("timeout", 3.0))))
 
 
 def _udp(host: str) -> socket.socket:
@@ -106,6 +130,8 @@ def xmpp_starttls(p: Params) -> dict[str, Any]:
 KINDS: dict[str, Callable[[Params], dict[str, Any]]] = {
     "sip_options": sip_options,
     "sip_register": sip_register,
+    "sip_relay": sip_relay,
+    "sip_call": sip_call,
     "ng_ping": ng_ping,
     "tcp_connect": tcp_connect,
     "stun_binding": stun_binding,

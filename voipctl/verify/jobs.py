@@ -118,6 +118,28 @@ def _register(plan: Plan, node: NodePlan, vantage: Vantage, inp: ProbeInputs, id
     return probes
 
 
+def _dialog(plan: Plan, node: NodePlan, vantages: Sequence[Vantage], inp: ProbeInputs, ids: _Ids) -> list[Probe]:
+    """The in-dialog relay attack from every vantage, and a call from the last (NATed) one
+    whose callee must see no private address of the nodes or of the caller."""
+    udp = [lst for lst in _client_listeners(node) if lst.proto == "udp"]
+    if not udp:
+        return []
+    base = _sip_params(udp[0], node, plan, inp)
+    where = f"{udp[0].address}:{udp[0].port}"
+    probes = [Probe(ids("relay"), v.name, "sip_relay", "relay",
+                    f"forged in-dialog BYE/MESSAGE/ACK/INVITE via {where} are refused and never relayed",
+                    node.name, {**base, "victim_host": v.address or "auto"}, {"refused": True})
+              for v in vantages]
+    if inp.subscriber is not None and inp.password is not None:
+        v = vantages[-1]
+        forbidden = [n.private for n in plan.nodes] + ([v.address] if v.address else [])
+        probes.append(Probe(ids("topology"), v.name, "sip_call", "topology",
+                            f"a call via {where}: the callee sees no private address of a node or the caller",
+                            node.name, {**base, "user": inp.subscriber, "password": inp.password},
+                            {"forbidden": forbidden}))
+    return probes
+
+
 def _exposure(node: NodePlan, vantages: Sequence[Vantage], ids: _Ids) -> list[Probe]:
     """Every control socket of the plan, tried at its own and at the node's client address."""
     targets: list[tuple[str, str, int, str]] = []
@@ -200,6 +222,7 @@ def build_probes(plan: Plan, vantages: Sequence[Vantage], inp: ProbeInputs) -> t
         if node.kamailio is not None:
             probes += _sip(plan, node, vantages, inp, ids)
             probes += _register(plan, node, vantages[-1], inp, ids)
+            probes += _dialog(plan, node, vantages, inp, ids)
             if inp.subscriber is None:
                 decided.append(Outcome("register", "REGISTER with digest", "skipped",
                                        "the site has no subscribers", host=node.name))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from voipctl.verify.dialogchecks import judge_relay, judge_topology
 from voipctl.verify.jobs import Probe
 from voipctl.verify.result import Outcome, Status
 
@@ -139,6 +140,8 @@ _SIMPLE: dict[str, Callable[[Probe, Raw], tuple[Status, str]]] = {
     "stun_binding": _stun,
     "turn_allocate": _allocate,
     "xmpp_starttls": _xmpp,
+    "sip_relay": judge_relay,
+    "sip_call": judge_topology,
 }
 
 
