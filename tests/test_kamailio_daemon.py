@@ -353,3 +353,16 @@ def test_in_dialog_requests_outside_our_dialogs_are_never_relayed(lab: Lab, tran
     assert details["delivered"] == [], (details, lab.log_tail())
     refused = {(a["method"], a["variant"]): a["status"] for a in details["attempts"] if a["method"] != "ACK"}
     assert len(refused) == 9 and set(refused.values()) <= {403, 404}, refused
+
+
+def test_a_closed_websocket_leaves_no_binding_behind(lab: Lab) -> None:
+    """bob registers over WSS and closes the connection (the probe exits): a call to bob gets 480
+    at once instead of waiting on a connection that is gone."""
+    reg = lab.probe("register", *lab.at("wss"), "--domain", lab.kam.domain, "--user", "bob",
+                    "--password-file", str(lab.passwords["bob"]), "--expires", "600")
+    assert reg["status"] == 200, reg
+    out = lab.probe("invite", *lab.at("udp"), "--domain", lab.kam.domain, "--user", "alice",
+                    "--password-file", str(lab.passwords["alice"]), "--peer-user", "bob")
+    assert out["details"]["challenge"] == 407
+    assert (out["status"], out["reason"]) == (480, "Temporarily Unavailable"), (out, lab.log_tail())
+    assert out["elapsed_ms"] < 2500, out

@@ -13,13 +13,24 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from voipctl.probe.call import Leg, probe_call
-from voipctl.probe.dialog import DEFAULT_UA, Identity, default_uri, exchange, make_request, read_message, register
+from voipctl.probe.dialog import (
+    DEFAULT_UA,
+    Identity,
+    authorized,
+    contact_uri,
+    default_uri,
+    exchange,
+    make_request,
+    read_message,
+    register,
+)
 from voipctl.probe.relay import probe_relay
 from voipctl.probe.result import ProbeResult, recording
-from voipctl.probe.sdp import MediaKind
+from voipctl.probe.sdp import MediaKind, body
 from voipctl.probe.sipmsg import build_request, new_token
 from voipctl.probe.transport import TRANSPORTS, Channel, ProbeError, Target, connect
 
@@ -53,6 +64,25 @@ def probe_register(
         challenge, final = register(ch, ident, domain, password, expires, timeout)
         if challenge is not None:
             result.details["challenge"] = {"status": challenge.status, "reason": challenge.reason}
+        result.answer(final)
+    return result
+
+
+def probe_invite(
+    target: Target, ident: Identity, domain: str, callee: str, password: str, timeout: float = 3.0
+) -> ProbeResult:
+    """An authenticated INVITE to callee@domain, for callees that cannot answer: its final status
+    (480 for a subscriber with no live binding). Not for reachable callees (no ACK/BYE is sent)."""
+    result = ProbeResult.for_target("invite", target)
+    aor = f"sip:{callee}@{domain}"
+    with recording(result), connect(target, timeout) as ch:
+        _start(ch, result)
+        me = Identity(ident.user, domain, ident.user_agent)
+        req = make_request(ch, "INVITE", aor, me, aor, new_token(), new_token(), 1, contact_uri(me.user, ch))
+        req = replace(req, body=body("plain", ch.local[0], 40000, offer=True), content_type="application/sdp")
+        challenge, final = authorized(ch, req, me, password, timeout)
+        if challenge is not None:
+            result.details["challenge"] = challenge.status
         result.answer(final)
     return result
 
@@ -104,7 +134,7 @@ def _secret(file: str | None, env: str | None, what: str) -> str:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m voipctl.probe.sip", description=str(__doc__).splitlines()[0])
-    p.add_argument("action", choices=("options", "register", "burst", "call", "relay"))
+    p.add_argument("action", choices=("options", "register", "burst", "call", "relay", "invite"))
     p.add_argument("--transport", choices=TRANSPORTS, required=True)
     p.add_argument("--host", required=True, help="address to connect to")
     p.add_argument("--port", type=int, required=True)
@@ -171,6 +201,11 @@ def run(argv: Sequence[str]) -> ProbeResult:
         return probe_burst(target, ident, args.count, args.uri, args.timeout)
     if args.action == "call":
         return _call(args, target, ident)
+    if args.action == "invite":
+        if not (args.domain and args.peer_user):
+            raise ProbeError("invite needs --domain and --peer-user (the callee)")
+        password = _secret(args.password_file, args.password_env, "invite")
+        return probe_invite(target, ident, args.domain, args.peer_user, password, args.timeout)
     if args.action == "relay":
         if not args.victim_host:
             raise ProbeError("relay needs --victim-host")
