@@ -123,6 +123,12 @@ def test_verify_passes_on_the_deployed_lab(lab: Lab) -> None:
     # only Openfire is skipped (no package in the lab), each with its reason
     assert skipped and all(o["host"] == "xmpp1" and "openfire.package" in o["detail"] for o in skipped)
     assert any(o["group"] == "xmpp" for o in skipped)
+    turn = {o["name"]: o["status"] for o in report["outcomes"] if o["group"] == "turn"}
+    sip1, media1 = lab.plan.node("sip1"), lab.plan.node("media1")
+    for addr in (sip1.public, sip1.private):
+        assert turn[f"TURN permission towards {addr} (SIP node sip1) is denied"] == "passed", turn
+    assert turn["TURN permission towards 198.51.100.254 (not a site address) is denied"] == "passed"
+    assert turn[f"TURN permission towards the media address {media1.public} is granted"] == "passed"
     root = ET.parse(junit).getroot()  # noqa: S314 - our own output
     assert root.get("failures") == "0" and root.get("skipped") == str(len(skipped))
     # no secret in anything verify printed or wrote
@@ -187,3 +193,27 @@ def test_a_stopped_rtpengine_fails_the_call(lab: Lab) -> None:
         assert all("not a media node address" in o["detail"] or "no SDP" in o["detail"] for o in sdp)
     finally:
         lab.ssh(media.name, "systemctl", "start", "rtpengine-daemon")
+
+
+def test_a_turn_server_relaying_anywhere_fails_the_permission_checks(lab: Lab) -> None:
+    """Without the deny-all lines coturn 4.6.1 grants every peer but loopback: verify must say so."""
+    node = next(n for n in lab.plan.nodes if n.coturn is not None)
+    tc = node.coturn
+    assert tc is not None
+    conf = tc.conf_path
+    res = lab.ssh(node.name, "sh", "-c", f"cp -p {conf} /root/turnserver.conf.verify && "
+                  f"sed -i '/^denied-peer-ip=/d' {conf} && systemctl restart coturn")
+    assert res.returncode == 0, res.stderr
+    try:
+        res, report = lab.verify("--no-hosts")
+        assert res.returncode == 1
+        failed = {o["name"]: o["detail"] for o in report["outcomes"]
+                  if o["group"] == "turn" and o["status"] == "failed"}
+        sip1 = lab.plan.node("sip1")
+        for peer in (f"{sip1.public} (SIP node sip1)", f"{sip1.private} (SIP node sip1)",
+                     "198.51.100.254 (not a site address)", "169.254.169.254 (cloud metadata)"):
+            assert failed.get(f"TURN permission towards {peer} is denied") == "permission granted", failed
+        passed = {o["name"] for o in report["outcomes"] if o["status"] == "passed"}
+        assert "TURN permission towards 127.0.0.1 (loopback) is denied" in passed  # coturn's own rule
+    finally:
+        lab.ssh(node.name, "sh", "-c", f"cp -p /root/turnserver.conf.verify {conf} && systemctl restart coturn")
