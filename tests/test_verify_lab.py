@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,18 @@ class Lab:
         address = self.plan.node(node).private
         return subprocess.run(cmd.ssh(key, address, list(remote), timeout=5), capture_output=True, text=True,
                               timeout=120, check=False)
+
+    @contextmanager
+    def edited(self, node: str, conf: str, sed: str, service: str) -> Iterator[None]:
+        """The deployed `conf` on `node` changed by a sed script, `service` restarted; restored afterwards."""
+        saved = f"/root/{Path(conf).name}.verify"
+        res = self.ssh(node, "sh", "-c", f"cp -p {conf} {saved} && sed -i {shlex.quote(sed)} {conf} && "
+                       f"systemctl restart {service}")
+        assert res.returncode == 0, res.stderr
+        try:
+            yield
+        finally:
+            self.ssh(node, "sh", "-c", f"cp -p {saved} {conf} && systemctl restart {service}")
 
     def verify(self, *extra: str, pki: Path | None = None) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
         out = self.site.parent / f"report-{time.monotonic_ns()}.json"
@@ -160,11 +174,7 @@ def test_a_public_ng_socket_fails_the_exposure_checks(lab: Lab) -> None:
     rtp = media.rtpengine
     assert rtp is not None
     conf = rtp.conf_path
-    res = lab.ssh(media.name, "sh", "-c", f"cp {conf} /root/rtpengine.conf.verify && "
-                  f"sed -i 's/^listen-ng = .*/listen-ng = 0.0.0.0:{rtp.ng_port}/' {conf} && "
-                  "systemctl restart rtpengine-daemon")
-    assert res.returncode == 0, res.stderr
-    try:
+    with lab.edited(media.name, conf, f"s/^listen-ng = .*/listen-ng = 0.0.0.0:{rtp.ng_port}/", "rtpengine-daemon"):
         res, report = lab.verify()
         assert res.returncode == 1
         failed = _failed(report)
@@ -176,8 +186,6 @@ def test_a_public_ng_socket_fails_the_exposure_checks(lab: Lab) -> None:
         assert any(k.startswith("host:listeners||") for k in failed)
         assert any(k == f"host:file||{conf} root:root 0644 as rendered" and "drift" in o["detail"]
                    for k, o in failed.items())
-    finally:
-        lab.ssh(media.name, "sh", "-c", f"cp /root/rtpengine.conf.verify {conf} && systemctl restart rtpengine-daemon")
     assert f"{rtp.ng_address}:{rtp.ng_port}" in lab.ssh(media.name, "ss", "-Hlun").stdout
 
 
@@ -200,11 +208,7 @@ def test_a_turn_server_relaying_anywhere_fails_the_permission_checks(lab: Lab) -
     node = next(n for n in lab.plan.nodes if n.coturn is not None)
     tc = node.coturn
     assert tc is not None
-    conf = tc.conf_path
-    res = lab.ssh(node.name, "sh", "-c", f"cp -p {conf} /root/turnserver.conf.verify && "
-                  f"sed -i '/^denied-peer-ip=/d' {conf} && systemctl restart coturn")
-    assert res.returncode == 0, res.stderr
-    try:
+    with lab.edited(node.name, tc.conf_path, "/^denied-peer-ip=/d", "coturn"):
         res, report = lab.verify("--no-hosts")
         assert res.returncode == 1
         failed = {o["name"]: o["detail"] for o in report["outcomes"]
@@ -215,5 +219,3 @@ def test_a_turn_server_relaying_anywhere_fails_the_permission_checks(lab: Lab) -
             assert failed.get(f"TURN permission towards {peer} is denied") == "permission granted", failed
         passed = {o["name"] for o in report["outcomes"] if o["status"] == "passed"}
         assert "TURN permission towards 127.0.0.1 (loopback) is denied" in passed  # coturn's own rule
-    finally:
-        lab.ssh(node.name, "sh", "-c", f"cp -p /root/turnserver.conf.verify {conf} && systemctl restart coturn")
