@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.conftest import REPO
 from voipctl.plan.build import build_plan
-from voipctl.plan.crosschecks import turn_never_reaches_control
+from voipctl.plan.crosschecks import turn_reaches_only_media
 from voipctl.plan.model import Plan
 from voipctl.site.load import load_site
 
@@ -35,7 +35,7 @@ def test_split_site_advertises_nat_addresses_and_keeps_ng_private() -> None:
     assert {(lst.address, lst.advertise) for lst in sip.kamailio.listeners} == {("172.20.1.10", "203.0.113.10")}
     assert sip.kamailio.rtpengine_sockets == ("udp:172.20.1.20:2223",) == (media.rtpengine.ng_socket,)
     assert media.rtpengine.advertise == "203.0.113.20"
-    assert turn.coturn.external_ip == "203.0.113.30/172.20.1.30"
+    assert turn.coturn.external_ip == "203.0.113.30"
     ng = next(b for b in media.bindings if b.what == "rtpengine ng")
     assert not ng.public
     assert sip.kamailio.tls.cert.ip_addresses == ("172.20.1.10", "203.0.113.10")
@@ -59,14 +59,25 @@ def test_default_origin_is_the_wss_host(tmp_path: Path) -> None:
     assert kam is not None and kam.ws_origins == ("https://voip1.example.com",)
 
 
-def test_turn_may_reach_media_only_where_a_denied_range_would_block_it() -> None:
+def test_turn_relays_to_media_addresses_only_and_denies_every_other_address() -> None:
     lab = plan_of("inventories/lab/site.yml").node("media1").coturn
     assert lab is not None
-    assert lab.allowed_peers == ("198.51.100.12",), "documentation range is denied, the lab's media is allowed back"
-    assert {"127.0.0.0/8", "169.254.0.0/16", "100.64.0.0/10", "::ffff:0:0/96", "fc00::/7"} <= set(lab.denied_peers)
+    assert lab.denied_peers == ("0.0.0.0/0", "::/0")
+    assert lab.media_peers == ("198.51.100.12",) and lab.extra_peers == ()
+    assert lab.allowed_peers == ("198.51.100.12/32",)
     split = plan_of("inventories/split/site.yml").node("turn-a").coturn
     assert split is not None
-    assert split.allowed_peers == ("203.0.113.20",), "only the advertised address: ng listens on 172.20.1.20"
+    assert split.allowed_peers == ("203.0.113.20/32",), "only the advertised address: ng listens on 172.20.1.20"
+    assert split.external_ip == "203.0.113.30", "no /private part: coturn would whitelist 172.20.1.30"
+
+
+def test_extra_turn_peers_come_after_the_media_addresses(tmp_path: Path) -> None:
+    site = tmp_path / "site.yml"
+    site.write_text((REPO / "tests/golden/allinone/site.yml").read_text()
+                    + "coturn:\n  allowed_peers: [81.2.69.0/24, '2a02:1234::/32']\n")
+    turn = build_plan(load_site(site)).nodes[0].coturn
+    assert turn is not None
+    assert turn.allowed_peers == ("198.51.100.5/32", "81.2.69.0/24", "2a02:1234::/32")
 
 
 def test_a_turn_permission_towards_a_control_socket_is_refused() -> None:
@@ -74,9 +85,9 @@ def test_a_turn_permission_towards_a_control_socket_is_refused() -> None:
     plan = build_plan(site)
     turn = plan.node("turn-a")
     assert turn.coturn is not None
-    leaky = replace(turn, coturn=replace(turn.coturn, allowed_peers=("172.20.1.20", "203.0.113.20")))
+    leaky = replace(turn, coturn=replace(turn.coturn, media_peers=("172.20.1.20", "203.0.113.20")))
     bad = replace(plan, nodes=tuple(leaky if n.name == "turn-a" else n for n in plan.nodes))
-    assert turn_never_reaches_control(site, plan) == []
-    assert [str(p) for p in turn_never_reaches_control(site, bad)] == [
+    assert turn_reaches_only_media(site, plan) == []
+    assert [str(p) for p in turn_reaches_only_media(site, bad)] == [
         f"{REPO / 'inventories/split/site.yml'}:40: coturn: node turn-a: coturn may relay to 172.20.1.20, "
         "where rtpengine ng listens"]

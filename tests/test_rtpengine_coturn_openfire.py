@@ -31,7 +31,6 @@ from voipctl.errors import RenderError
 from voipctl.netns import Netns
 from voipctl.plan.build import build_plan
 from voipctl.plan.model import NodePlan, Plan
-from voipctl.plan.ranges import DENIED_PEER_NETWORKS
 from voipctl.probe import ng, turn
 from voipctl.render.coturn import peer_range, render_coturn
 from voipctl.render.engine import provenance
@@ -180,8 +179,8 @@ def test_turnserver_conf_from_the_plan() -> None:
     assert node.coturn is not None
     assert f'cipher-list="{node.coturn.tls.ciphers}"' in conf
     denied = [ln.split("=", 1)[1] for ln in conf if ln.startswith("denied-peer-ip=")]
-    assert denied == [peer_range(n) for n in DENIED_PEER_NETWORKS]
-    assert not any("/" in d for d in denied)
+    assert denied == ["0.0.0.0-255.255.255.255", "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"]
+    assert [ln for ln in conf if ln.startswith("allowed-peer-ip=")] == ["allowed-peer-ip=198.51.100.12"]
     assert not any(ln.startswith(("CA-file", "no-loopback-peers", "allow-loopback-peers", "external-ip"))
                    for ln in conf)
     assert "TURNSERVER_ENABLED=1\n" in text(files, "/etc/default/coturn")
@@ -190,7 +189,7 @@ def test_turnserver_conf_from_the_plan() -> None:
 def test_turnserver_behind_nat_maps_the_external_address() -> None:
     plan = plan_of("inventories/split/site.yml")
     conf = lines(text(render_coturn(plan, plan.node("turn-a"), SECRETS), "/etc/turnserver.conf"))
-    assert "external-ip=203.0.113.30/172.20.1.30" in conf
+    assert "external-ip=203.0.113.30" in conf, "no /private part: coturn would whitelist 172.20.1.30 as a peer"
     assert "listening-ip=172.20.1.30" in conf and "relay-ip=172.20.1.30" in conf
     assert "server-name=turn.voice.example.com" in conf and "realm=voice.example.com" in conf
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,18 @@ class Lab:
         return subprocess.run(cmd.ssh(key, address, list(remote), timeout=5), capture_output=True, text=True,
                               timeout=120, check=False)
 
+    @contextmanager
+    def edited(self, node: str, conf: str, sed: str, service: str) -> Iterator[None]:
+        """The deployed `conf` on `node` changed by a sed script, `service` restarted; restored afterwards."""
+        saved = f"/root/{Path(conf).name}.verify"
+        res = self.ssh(node, "sh", "-c", f"cp -p {conf} {saved} && sed -i {shlex.quote(sed)} {conf} && "
+                       f"systemctl restart {service}")
+        assert res.returncode == 0, res.stderr
+        try:
+            yield
+        finally:
+            self.ssh(node, "sh", "-c", f"cp -p {saved} {conf} && systemctl restart {service}")
+
     def verify(self, *extra: str, pki: Path | None = None) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
         out = self.site.parent / f"report-{time.monotonic_ns()}.json"
         res = voipctl("verify", str(self.site), "-o", str(self.render), "--pki-dir", str(pki or self.pki),
@@ -123,6 +137,12 @@ def test_verify_passes_on_the_deployed_lab(lab: Lab) -> None:
     # only Openfire is skipped (no package in the lab), each with its reason
     assert skipped and all(o["host"] == "xmpp1" and "openfire.package" in o["detail"] for o in skipped)
     assert any(o["group"] == "xmpp" for o in skipped)
+    turn = {o["name"]: o["status"] for o in report["outcomes"] if o["group"] == "turn"}
+    sip1, media1 = lab.plan.node("sip1"), lab.plan.node("media1")
+    for addr in (sip1.public, sip1.private):
+        assert turn[f"TURN permission towards {addr} (SIP node sip1) is denied"] == "passed", turn
+    assert turn["TURN permission towards 198.51.100.254 (not a site address) is denied"] == "passed"
+    assert turn[f"TURN permission towards the media address {media1.public} is granted"] == "passed"
     root = ET.parse(junit).getroot()  # noqa: S314 - our own output
     assert root.get("failures") == "0" and root.get("skipped") == str(len(skipped))
     # no secret in anything verify printed or wrote
@@ -154,11 +174,7 @@ def test_a_public_ng_socket_fails_the_exposure_checks(lab: Lab) -> None:
     rtp = media.rtpengine
     assert rtp is not None
     conf = rtp.conf_path
-    res = lab.ssh(media.name, "sh", "-c", f"cp {conf} /root/rtpengine.conf.verify && "
-                  f"sed -i 's/^listen-ng = .*/listen-ng = 0.0.0.0:{rtp.ng_port}/' {conf} && "
-                  "systemctl restart rtpengine-daemon")
-    assert res.returncode == 0, res.stderr
-    try:
+    with lab.edited(media.name, conf, f"s/^listen-ng = .*/listen-ng = 0.0.0.0:{rtp.ng_port}/", "rtpengine-daemon"):
         res, report = lab.verify()
         assert res.returncode == 1
         failed = _failed(report)
@@ -170,8 +186,6 @@ def test_a_public_ng_socket_fails_the_exposure_checks(lab: Lab) -> None:
         assert any(k.startswith("host:listeners||") for k in failed)
         assert any(k == f"host:file||{conf} root:root 0644 as rendered" and "drift" in o["detail"]
                    for k, o in failed.items())
-    finally:
-        lab.ssh(media.name, "sh", "-c", f"cp /root/rtpengine.conf.verify {conf} && systemctl restart rtpengine-daemon")
     assert f"{rtp.ng_address}:{rtp.ng_port}" in lab.ssh(media.name, "ss", "-Hlun").stdout
 
 
@@ -187,3 +201,21 @@ def test_a_stopped_rtpengine_fails_the_call(lab: Lab) -> None:
         assert all("not a media node address" in o["detail"] or "no SDP" in o["detail"] for o in sdp)
     finally:
         lab.ssh(media.name, "systemctl", "start", "rtpengine-daemon")
+
+
+def test_a_turn_server_relaying_anywhere_fails_the_permission_checks(lab: Lab) -> None:
+    """Without the deny-all lines coturn 4.6.1 grants every peer but loopback: verify must say so."""
+    node = next(n for n in lab.plan.nodes if n.coturn is not None)
+    tc = node.coturn
+    assert tc is not None
+    with lab.edited(node.name, tc.conf_path, "/^denied-peer-ip=/d", "coturn"):
+        res, report = lab.verify("--no-hosts")
+        assert res.returncode == 1
+        failed = {o["name"]: o["detail"] for o in report["outcomes"]
+                  if o["group"] == "turn" and o["status"] == "failed"}
+        sip1 = lab.plan.node("sip1")
+        for peer in (f"{sip1.public} (SIP node sip1)", f"{sip1.private} (SIP node sip1)",
+                     "198.51.100.254 (not a site address)", "169.254.169.254 (cloud metadata)"):
+            assert failed.get(f"TURN permission towards {peer} is denied") == "permission granted", failed
+        passed = {o["name"] for o in report["outcomes"] if o["status"] == "passed"}
+        assert "TURN permission towards 127.0.0.1 (loopback) is denied" in passed  # coturn's own rule

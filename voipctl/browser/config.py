@@ -10,10 +10,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from voipctl.plan.model import Listener, NodePlan, Plan
-from voipctl.probe.turn import rest_credentials
+from voipctl.probe.turn import probe_credentials
 
-# The probe's credentials live at most this long, whatever the site's own TTL.
-PROBE_CREDENTIAL_TTL = 600
 REGISTER_EXPIRES = 120
 
 
@@ -30,6 +28,7 @@ class TurnTarget:
     relay_address: str
     relay_min: int
     relay_max: int
+    credential_ttl: int
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,7 @@ def site_targets(plan: Plan, browser_user: str | None = None, phone_user: str | 
         raise ProbeUnavailable("no node runs rtpengine")
     turns = tuple(
         TurnTarget(n.name, n.coturn.host, n.client_address, n.coturn.port, n.coturn.relay_address,
-                   n.coturn.relay_min, n.coturn.relay_max)
+                   n.coturn.relay_min, n.coturn.relay_max, n.coturn.credential_ttl)
         for n in plan.nodes if n.coturn is not None
     )
     if not turns:
@@ -126,7 +125,8 @@ def ice_servers(targets: SiteTargets, turn_secret: str, by_address: bool = False
     --host-resolver-rules do not reach WebRTC's ICE server lookups (measured), so a
     bed without DNS must hand the address over.
     """
-    username, credential = rest_credentials(turn_secret, targets.browser_user, PROBE_CREDENTIAL_TTL, now)
+    ttl = min(t.credential_ttl for t in targets.turn)  # equal on every TURN node (plan cross-check)
+    username, credential = probe_credentials(turn_secret, targets.browser_user, ttl, now)
     servers: list[dict[str, object]] = []
     for t in targets.turn:
         host = t.address if by_address else t.host

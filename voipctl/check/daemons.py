@@ -195,12 +195,13 @@ def _coturn_probe(ns: Netns, tc: CoturnPlan, secret: str | None) -> str | None:
             turn.stun_binding(sock, server)
         if secret is None:
             return "static-auth-secret is missing from the rendered config"
+        ttl = tc.credential_ttl
         with socket_in_netns(ns.name, family) as sock:
-            good = turn.turn_allocate(sock, server, *turn.rest_credentials(secret, "voipctl-check", 300))
+            good = turn.turn_allocate(sock, server, *turn.probe_credentials(secret, "voipctl-check", ttl))
         if not good.ok:
             return f"TURN allocation with the site secret refused: {good.error}"
         with socket_in_netns(ns.name, family) as sock:
-            bad = turn.turn_allocate(sock, server, *turn.rest_credentials(secret + "x", "voipctl-check", 300))
+            bad = turn.turn_allocate(sock, server, *turn.probe_credentials(secret + "x", "voipctl-check", ttl))
         if bad.ok:
             return "TURN allocation with a wrong secret succeeded"
     except (OSError, turn.StunError) as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ipaddress import ip_address, ip_network
+from ipaddress import ip_address
 from urllib.parse import urlsplit
 
 from voipctl.plan.model import (
@@ -20,7 +20,6 @@ from voipctl.plan.model import (
     SipProto,
     TlsPlan,
 )
-from voipctl.plan.ranges import DENIED_PEER_NETWORKS
 from voipctl.site.model import Site
 from voipctl.site.spec import ExternalDb, NodeSpec, Transport
 
@@ -35,6 +34,8 @@ TLS_CIPHERS = ":".join(
     ]
 )
 _TCP_BASED = {"tcp", "tls", "ws", "wss"}
+# coturn denies every peer; allowed-peer-ip lines (which win over denied ones) open the media addresses.
+DENY_ALL_PEERS = ("0.0.0.0/0", "::/0")
 
 
 def _fqdn(site: Site, node: NodeSpec) -> str:
@@ -209,17 +210,12 @@ def _rtpengine(site: Site, node: NodeSpec) -> tuple[RtpenginePlan, list[Binding]
 
 
 def _media_peers(site: Site) -> tuple[str, ...]:
-    """Media addresses (as advertised in SDP) that fall in a denied range: TURN must still reach them.
+    """Every media address as advertised in SDP: the only peers TURN relays to by default.
 
     Only the advertised address: a permission covers every port of an IP, and a
     NAT node's private address also carries rtpengine's ng control.
     """
-    denied = [ip_network(n) for n in DENIED_PEER_NETWORKS]
-    found = set()
-    for media in site.nodes_with("media"):
-        ip = ip_address(_advertised(media))
-        if any(ip.version == net.version and ip in net for net in denied):
-            found.add(str(ip))
+    found = {_advertised(m) for m in site.nodes_with("media")}
     return tuple(sorted(found, key=lambda a: ip_address(a).packed))
 
 
@@ -232,7 +228,7 @@ def _coturn(site: Site, node: NodeSpec) -> tuple[CoturnPlan, list[Binding]]:
         host=host,
         listen_address=listen,
         relay_address=listen,
-        external_ip=f"{node.nat}/{node.private}" if node.nat is not None else None,
+        external_ip=str(node.nat) if node.nat is not None else None,
         port=spec.port,
         tls_port=spec.tls_port,
         relay_min=spec.relay_min,
@@ -241,8 +237,9 @@ def _coturn(site: Site, node: NodeSpec) -> tuple[CoturnPlan, list[Binding]]:
         total_quota=spec.total_quota,
         stale_nonce=spec.stale_nonce,
         credential_ttl=spec.credential_ttl,
-        denied_peers=DENIED_PEER_NETWORKS,
-        allowed_peers=_media_peers(site),
+        denied_peers=DENY_ALL_PEERS,
+        media_peers=_media_peers(site),
+        extra_peers=tuple(str(net) for net in spec.allowed_peers),
         tls=_tls(site, _cert(site, node, "coturn", "turnserver", [host, _fqdn(site, node)], client_auth=False)),
     )
     path = ("coturn",)

@@ -83,12 +83,7 @@ def advertised_addresses(site: Site, plan: Plan) -> list[Problem]:
             binds += [("coturn listening-ip", node.coturn.listen_address),
                       ("coturn relay-ip", node.coturn.relay_address)]
             if node.coturn.external_ip is not None:
-                public, _, private = node.coturn.external_ip.partition("/")
-                adverts.append(("coturn external-ip", public))
-                if private and private not in own:
-                    out.append(site.problem(_node_path(site, node, "nat"),
-                                            f"node {node.name}: coturn external-ip maps {public} to {private}, "
-                                            f"which is not an address of the node"))
+                adverts.append(("coturn external-ip", node.coturn.external_ip))
         if node.openfire is not None:
             binds += [("openfire client interface", node.openfire.client_address),
                       ("openfire admin interface", node.openfire.admin_address)]
@@ -191,35 +186,61 @@ def tls_names(site: Site, plan: Plan) -> list[Problem]:
     return out
 
 
+def _covered(address: str, networks: Sequence[str]) -> bool:
+    ip = ip_address(address)
+    return any(ip.version == net.version and ip in net for net in map(ip_network, networks))
+
+
 def turn_reaches_media(site: Site, plan: Plan) -> list[Problem]:
-    """coturn may relay to every media address, even one inside a denied range (e.g. a lab's 198.51.100.0/24)."""
+    """coturn may relay to every media address: allowed-peer-ip wins over its deny-all, special ranges included."""
     out: list[Problem] = []
     media = sorted({n.rtpengine.sdp_address for n in plan.nodes if n.rtpengine is not None})
     for node in plan.nodes:
         tc = node.coturn
         if tc is None:
             continue
-        denied = [ip_network(d) for d in tc.denied_peers]
-        allowed = set(tc.allowed_peers)
         for addr in media:
-            ip = ip_address(addr)
-            if addr not in allowed and any(ip.version == net.version and ip in net for net in denied):
+            if not _covered(addr, tc.allowed_peers) and _covered(addr, tc.denied_peers):
                 out.append(site.problem(("coturn",),
                                         f"node {node.name}: coturn denies relaying to media address {addr}"))
     return out
 
 
-def turn_never_reaches_control(site: Site, plan: Plan) -> list[Problem]:
-    """A TURN permission opens every port of an address: none may carry a control socket (ng, admin, cli)."""
-    control = {b.address: b.what for n in plan.nodes for b in n.bindings if not b.public}
+def _forbidden_peers(plan: Plan) -> tuple[dict[str, str], dict[str, str]]:
+    """Addresses TURN must never reach: control sockets, and every node address that is not a media address.
+
+    A TURN permission opens every port of an address, so a media address that
+    also carries a control socket is forbidden too.
+    """
+    control = {b.address: f"where {b.what} listens" for n in plan.nodes for b in reversed(n.bindings) if not b.public}
+    media = {n.rtpengine.sdp_address for n in plan.nodes if n.rtpengine is not None}
+    nodes = dict(control)
+    for n in plan.nodes:
+        role = " (kamailio)" if n.kamailio is not None else ""
+        for key, addr in (("private", n.private), ("public", n.public), ("nat", n.nat)):
+            if addr is not None and addr not in media:
+                nodes.setdefault(addr, f"node {n.name}'s {key} address{role}")
+    return control, nodes
+
+
+def turn_reaches_only_media(site: Site, plan: Plan) -> list[Problem]:
+    """TURN relays to media addresses and `coturn.allowed_peers` only, never to the site's other addresses."""
+    control, nodes = _forbidden_peers(plan)
     out: list[Problem] = []
     for node in plan.nodes:
-        if node.coturn is None:
+        tc = node.coturn
+        if tc is None:
             continue
-        for addr in node.coturn.allowed_peers:
+        for addr in tc.media_peers:
             if addr in control:
                 out.append(site.problem(("coturn",), f"node {node.name}: coturn may relay to {addr}, "
-                                                     f"where {control[addr]} listens"))
+                                                     f"{control[addr]}"))
+        for i, cidr in enumerate(tc.extra_peers):
+            for addr, what in nodes.items():
+                if _covered(addr, [cidr]):
+                    out.append(site.problem(("coturn", "allowed_peers", i),
+                                            f"{cidr} contains {addr}, {what}: TURN reaches the site's own "
+                                            "nodes only at their media addresses"))
     return out
 
 
@@ -231,5 +252,5 @@ CROSS_CHECKS: tuple[PlanCheck, ...] = (
     relay_rtp_ranges,
     tls_names,
     turn_reaches_media,
-    turn_never_reaches_control,
+    turn_reaches_only_media,
 )

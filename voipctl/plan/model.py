@@ -7,6 +7,7 @@ addresses, SANs or sockets again.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from ipaddress import ip_network
 from pathlib import PurePosixPath
 from typing import Literal
 
@@ -172,11 +173,18 @@ class CoturnPlan:
     total_quota: int
     stale_nonce: int
     credential_ttl: int
-    denied_peers: tuple[str, ...]
-    allowed_peers: tuple[str, ...]
+    denied_peers: tuple[str, ...]  # networks: every IPv4 and IPv6 address
+    media_peers: tuple[str, ...]  # addresses: every rtpengine SDP address of the site
+    extra_peers: tuple[str, ...]  # networks the site adds (coturn.allowed_peers), in site order
     tls: TlsPlan
     cli_port: int = 5766  # coturn's telnet CLI: rendered off (no-cli); verify checks it stays closed
     conf_path: str = "/etc/turnserver.conf"
+
+    @property
+    def allowed_peers(self) -> tuple[str, ...]:
+        """Networks coturn relays to (allowed-peer-ip wins over denied-peer-ip): media hosts, then extras."""
+        hosts = tuple(str(ip_network(a)) for a in self.media_peers)
+        return hosts + self.extra_peers
 
 
 @dataclass(frozen=True)

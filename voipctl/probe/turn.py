@@ -21,6 +21,8 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 MAGIC = 0x2112A442
 HEADER = struct.Struct("!HHI12s")
 FINGERPRINT_XOR = 0x5354554E
+# A probe needs its credentials for seconds; a leaked one stays useless after this.
+PROBE_CREDENTIAL_TTL = 600
 
 BINDING = 0x0001
 ALLOCATE = 0x0003
@@ -166,6 +168,11 @@ def rest_credentials(secret: str, user: str, ttl: int, now: float | None = None)
     username = f"{expiry}:{user}"
     digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
     return username, base64.b64encode(digest).decode()
+
+
+def probe_credentials(secret: str, user: str, site_ttl: int, now: float | None = None) -> tuple[str, str]:
+    """REST credentials for voipctl's own probes: never outliving the site's lifetime, nor PROBE_CREDENTIAL_TTL."""
+    return rest_credentials(secret, user, min(site_ttl, PROBE_CREDENTIAL_TTL), now)
 
 
 def long_term_key(username: str, realm: str, password: str) -> bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ipaddress import ip_address, ip_network
+from ipaddress import ip_network
 
 from voipctl.errors import RenderError
 from voipctl.plan.model import NodePlan, Plan
@@ -17,16 +17,14 @@ def peer_range(network: str) -> str:
     """A CIDR network as coturn 4.6.1 accepts it: `first-last`, or one address.
 
     coturn 4.6.1 rejects CIDR in denied-peer-ip/allowed-peer-ip ("Wrong address
-    format") and would silently deny nothing for that line.
+    format") and would silently deny nothing for that line. Its IPv6 range test
+    compares byte by byte, which is exact for ranges that come from a CIDR prefix;
+    a bound of 0.0.0.0 or :: means "any address of either family" (measured), so
+    only the deny-all lines may start there (allowed ranges are validated).
     """
     net = ip_network(network, strict=True)
     first, last = net[0], net[-1]
     return str(first) if first == last else f"{first}-{last}"
-
-
-def peer_address(address: str) -> str:
-    """One peer address, normalised (allowed-peer-ip takes bare addresses)."""
-    return str(ip_address(address))
 
 
 def render_coturn(plan: Plan, node: NodePlan, secrets: Secrets) -> list[PlannedFile]:
@@ -47,7 +45,7 @@ def render_coturn(plan: Plan, node: NodePlan, secrets: Secrets) -> list[PlannedF
         cert=turn.tls.cert,
         secret=secret,
         denied=[peer_range(n) for n in turn.denied_peers],
-        allowed=[peer_address(a) for a in turn.allowed_peers],
+        allowed=[peer_range(n) for n in turn.allowed_peers],
     )
     defaults = render("coturn/coturn.default.j2", header=header)
     return [

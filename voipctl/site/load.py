@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from voipctl.errors import Problem, SiteError
 from voipctl.site.model import REQUIRED_ROLES, Site, model_hash
+from voipctl.site.nodeaddrs import family_problems, host_problems
 from voipctl.site.spec import SiteSpec, Subscriber, SubscribersFile
 from voipctl.site.yamlsource import PathPart, SourceMap, parse_yaml
 
@@ -108,7 +109,7 @@ def _load_subscribers(spec: SiteSpec, site_path: Path, source: SourceMap) -> lis
 
 
 def _site_problems(spec: SiteSpec, subscribers: list[Subscriber], source: SourceMap) -> list[Problem]:
-    """Rules that span several keys: unique names and addresses, roles covered."""
+    """Rules that span several keys: unique names and addresses, usable addresses, roles covered."""
     out: list[Problem] = []
     names = Counter(n.name for n in spec.nodes)
     addrs: Counter[str] = Counter()
@@ -121,8 +122,7 @@ def _site_problems(spec: SiteSpec, subscribers: list[Subscriber], source: Source
             addr = getattr(node, key)
             if addr is not None and addrs[str(addr)] > 1:
                 out.append(source.problem(("nodes", i, key), f"address {addr} is used by more than one node"))
-            if addr is not None and (addr.is_unspecified or addr.is_multicast):
-                out.append(source.problem(("nodes", i, key), f"{addr} cannot be a host address"))
+    out += host_problems(spec, source) + family_problems(spec, source)
     sip_nodes = [i for i, n in enumerate(spec.nodes) if "sip" in n.roles]
     for i in sip_nodes[1:]:
         out.append(source.problem(("nodes", i, "roles"), "only one node may have role 'sip': registrations "

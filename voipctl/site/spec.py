@@ -7,9 +7,8 @@ process counts, ...) are left `None` here and derived once, in the plan.
 from __future__ import annotations
 
 import re
-from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -17,31 +16,12 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
-    PlainSerializer,
-    PlainValidator,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
+from voipctl.site.addresses import IPAddress, PeerNetwork
 
-def _ip(value: Any) -> IPv4Address | IPv6Address:
-    if isinstance(value, IPv4Address | IPv6Address):
-        return value
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not an IP address (write it as a string)")
-    try:
-        return ip_address(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a valid IPv4 or IPv6 address") from None
-
-
-IPAddress = Annotated[
-    IPv4Address | IPv6Address,
-    PlainValidator(_ip),
-    PlainSerializer(str, return_type=str),
-    WithJsonSchema({"type": "string", "format": "ip-address"}),
-]
 Role = Literal["sip", "media", "turn", "xmpp"]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -253,7 +233,9 @@ class Coturn(Spec):
     user_quota: Annotated[int, Field(ge=1, le=10000)] = 12
     total_quota: Annotated[int, Field(ge=1, le=1_000_000)] = 1200
     stale_nonce: Annotated[int, Field(ge=60, le=86400)] = 600
-    credential_ttl: Annotated[int, Field(ge=60, le=604800)] = 86400
+    credential_ttl: Annotated[int, Field(ge=60, le=604800)] = 3600
+    allowed_peers: Annotated[list[PeerNetwork], Field(max_length=64)] = Field(
+        default=[], description="extra networks TURN may relay to besides the site's media addresses")
 
     @model_validator(mode="after")
     def _range(self) -> Coturn:

@@ -13,8 +13,7 @@ from ipaddress import ip_address, ip_network
 from typing import Any
 
 from voipctl.plan.model import Listener, NodePlan, Plan
-from voipctl.plan.ranges import DENIED_PEER_NETWORKS
-from voipctl.probe.turn import rest_credentials
+from voipctl.probe.turn import probe_credentials
 from voipctl.verify.expect import openfire_skip_reason
 from voipctl.verify.result import Outcome
 from voipctl.verify.vantage import Vantage
@@ -22,7 +21,12 @@ from voipctl.verify.vantage import Vantage
 BAD_ORIGIN = "https://voipctl-verify.invalid"
 TURN_USER = "voipctl-verify"
 METADATA = "169.254.169.254"
-SAMPLE_PRIVATE = ("10.0.0.1", "172.16.0.1", "192.168.0.1")
+# Peers coturn must refuse whatever the site, per address family of the relay.
+REFUSED_SAMPLES: dict[int, dict[str, str]] = {
+    4: {"127.0.0.1": "loopback", METADATA: "cloud metadata", "10.0.0.1": "private", "172.16.0.1": "private",
+        "192.168.0.1": "private", "100.64.0.1": "carrier-grade NAT"},
+    6: {"::1": "loopback", "fe80::1": "link-local", "fd00::1": "unique local", "::ffff:10.0.0.1": "IPv4-mapped"},
+}
 
 
 @dataclass(frozen=True)
@@ -164,9 +168,36 @@ def _exposure(node: NodePlan, vantages: Sequence[Vantage], ids: _Ids) -> list[Pr
     return probes
 
 
-def _denied(address: str) -> bool:
-    ip = ip_address(address)
-    return any(ip.version == n.version and ip in n for n in map(ip_network, DENIED_PEER_NETWORKS))
+def outsider(plan: Plan, media: str) -> str:
+    """An address next to the media address (same /24 or /64) that no node of the site has.
+
+    CreatePermission sends nothing to the peer, so naming it reaches no one.
+    """
+    ip = ip_address(media)
+    net = ip_network(f"{ip}/{24 if ip.version == 4 else 64}", strict=False)
+    taken = {a for n in plan.nodes for a in (n.private, n.public, n.nat) if a is not None}
+    return next(str(c) for c in (net.broadcast_address - k for k in range(1, 256)) if str(c) not in taken)
+
+
+def turn_peers(plan: Plan, node: NodePlan) -> tuple[dict[str, str], list[str]]:
+    """Peers to ask TURN permissions for: those coturn must refuse (with why), and the media addresses it grants.
+
+    Only peers of the relay's address family: others get 443, which proves nothing.
+    """
+    turn = node.coturn
+    assert turn is not None  # noqa: S101 - callers pass TURN nodes only
+    family = ip_address(turn.relay_address).version
+    media = [a for a in turn.media_peers if ip_address(a).version == family]
+    refused = dict(REFUSED_SAMPLES[family])
+    refused.setdefault(node.private, "the node's private address")
+    for sip in (n for n in plan.nodes if n.kamailio is not None):
+        for addr in (sip.private, sip.public, sip.nat):
+            if addr is not None and addr not in media:
+                refused.setdefault(addr, f"SIP node {sip.name}")
+    if media:
+        refused.setdefault(outsider(plan, media[0]), "not a site address")
+    refused = {a: why for a, why in refused.items() if ip_address(a).version == family and a not in media}
+    return refused, media
 
 
 def _turn(plan: Plan, node: NodePlan, vantages: Sequence[Vantage], inp: ProbeInputs, ids: _Ids) -> list[Probe]:
@@ -181,8 +212,8 @@ def _turn(plan: Plan, node: NodePlan, vantages: Sequence[Vantage], inp: ProbeInp
     if inp.turn_secret is None:
         return probes
     v = vantages[-1]
-    user, password = rest_credentials(inp.turn_secret, TURN_USER, turn.credential_ttl)
-    _, wrong = rest_credentials("not-" + inp.turn_secret, TURN_USER, turn.credential_ttl)
+    user, password = probe_credentials(inp.turn_secret, TURN_USER, turn.credential_ttl)
+    _, wrong = probe_credentials("not-" + inp.turn_secret, TURN_USER, turn.credential_ttl)
     creds = {**server, "username": user, "password": password}
     probes += [
         Probe(ids("turn"), v.name, "turn_allocate", "turn", "TURN allocation with valid REST credentials",
@@ -190,10 +221,7 @@ def _turn(plan: Plan, node: NodePlan, vantages: Sequence[Vantage], inp: ProbeInp
         Probe(ids("turn"), v.name, "turn_allocate", "turn", "TURN allocation with a wrong password gets 401",
               node.name, {**creds, "password": wrong}, {"error_code": 401}),
     ]
-    denied = {"127.0.0.1": "loopback", node.private: "the node's private address", METADATA: "cloud metadata"}
-    denied.update(dict.fromkeys(SAMPLE_PRIVATE, "private"))
-    media = [n.advertised for n in plan.nodes if n.rtpengine is not None]
-    allowed = [a for a in media if a in turn.allowed_peers or not _denied(a)][:1]
+    denied, allowed = turn_peers(plan, node)
     probes.append(Probe(ids("turn"), v.name, "turn_permissions", "turn", "TURN permissions", node.name,
                         {**creds, "peers": [*denied, *allowed]}, {"denied": denied, "allowed": allowed}))
     return probes
