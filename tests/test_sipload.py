@@ -73,3 +73,64 @@ def test_generated_argv_is_the_unit_s_options_in_the_sandbox(tmp_path: Path) -> 
     assert argv[argv.index("--") + 1 :] == ["kamailio", "-DD", "-E", "-f", kam.cfg_path, "-Y",
                                             str(tmp_path / "run"), *service_args(kam)]
     assert pinned(0, ["kamailio"]) == ["taskset", "-c", "0", "kamailio"]
+
+
+def test_stock_argv_changes_nothing_but_command_line_options(tmp_path: Path) -> None:
+    from voipctl.sipload.stock import STOCK_CFG, stock_argv
+
+    kam = build_plan(load_site(solo_site(tmp_path))).nodes[0].kamailio
+    assert kam is not None
+    argv = stock_argv(kam, tmp_path / "s.sqlite", tmp_path / "run")
+    assert argv[argv.index("-f") + 1] == STOCK_CFG
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "-A"] == [
+        "WITH_AUTH", "WITH_NAT", "WITH_RTPENGINE", f'DBURL="sqlite://{tmp_path / "s.sqlite"}"']
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "-l"] == [
+        f"{lst.proto}:{lst.address}:{lst.port}" for lst in kam.listeners if lst.proto in ("udp", "tcp")]
+    assert argv[argv.index("-n") + 1] == str(kam.children) and argv[argv.index("-N") + 1] == str(kam.tcp_children)
+    assert argv[-4:] == ["-m", "64", "-M", "8"]
+    assert stock_argv(kam, tmp_path / "s", tmp_path / "r", service_args(kam))[-len(service_args(kam)):] == \
+        service_args(kam)
+
+
+def test_stock_db_uses_the_package_schema(tmp_path: Path) -> None:
+    import sqlite3
+
+    from voipctl.render.kamailio import digest_ha1
+    from voipctl.sipload.stock import SCHEMA_DIR, stock_db
+
+    if not (SCHEMA_DIR / "auth_db-create.sql").is_file():
+        with pytest.raises(ToolError, match="kamailio-sqlite-modules"):
+            stock_db(tmp_path / "x.sqlite", "d.test", [("u1", "pw")])
+        return
+    path = tmp_path / "x.sqlite"
+    stock_db(path, "d.test", [("u1", "pw-1"), ("u2", "pw-2")])
+    db = sqlite3.connect(path)
+    rows = db.execute("SELECT username, domain, password, ha1 FROM subscriber ORDER BY username").fetchall()
+    version = db.execute("SELECT table_version FROM version WHERE table_name = 'subscriber'").fetchone()
+    db.close()
+    assert rows == [("u1", "d.test", "pw-1", digest_ha1("u1", "d.test", "pw-1")),
+                    ("u2", "d.test", "pw-2", digest_ha1("u2", "d.test", "pw-2"))]
+    assert version == (7,)
+    assert path.stat().st_mode & 0o777 == 0o600
+    with pytest.raises(ToolError, match="missing"):
+        stock_db(tmp_path / "y.sqlite", "d.test", [("u1", "pw")], schema_dir=tmp_path)
+
+
+def test_ratios_divide_the_right_way_round() -> None:
+    from voipctl.sipload.bench import Figures, Settings
+    from voipctl.sipload.report import medians, ratios, table
+
+    settings = Settings(register_rates=(300, 5000))
+    figures = Figures()
+    for config, reg300, reg5000, call, top in (("A", 100, 50, 1000, 20000), ("B", 120, 45, 1500, 16000)):
+        for _ in range(3):
+            figures.add(config, "register_cpu_us_at_300", reg300)
+            figures.add(config, "register_cpu_us_at_5000", reg5000)
+            figures.add(config, "call_cpu_us", call)
+            figures.add(config, "max_register_rate", top)
+    out = ratios(medians(figures), settings, "B")
+    assert out["register_cpu_ratio_at_300"] == pytest.approx(1.2)
+    assert out["register_cpu_ratio"] == pytest.approx(0.9)  # the worse of the two rates
+    assert out["call_cpu_ratio"] == pytest.approx(1.5)
+    assert out["max_register_ratio"] == pytest.approx(1.25)
+    assert "B/A" in table(medians(figures), settings).splitlines()[0]
