@@ -168,6 +168,7 @@ def _kamailio(site: Site, node: NodeSpec) -> tuple[KamailioPlan, list[Binding]]:
         flood_sampling=spec.flood.sampling_seconds,
         flood_max_requests=spec.flood.max_requests,
         flood_ban_seconds=spec.flood.ban_seconds,
+        flood_aggregators=tuple(spec.flood.aggregators),
         scanner_user_agents=tuple(spec.flood.scanner_user_agents),
         max_message_bytes=spec.max_message_bytes,
         tls=_tls(site, _cert(site, node, "kamailio", "kamailio", dns, client_auth=True)),

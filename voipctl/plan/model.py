@@ -123,6 +123,7 @@ class KamailioPlan:
     flood_sampling: int
     flood_max_requests: int
     flood_ban_seconds: int
+    flood_aggregators: tuple[str, ...]  # networks exempt from the per-source limit (besides loopback)
     scanner_user_agents: tuple[str, ...]
     max_message_bytes: int
     tls: TlsPlan

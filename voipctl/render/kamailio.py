@@ -16,6 +16,7 @@ from typing import Any
 from voipctl.errors import RenderError
 from voipctl.plan.model import DbPlan, KamailioPlan, Listener, NodePlan, Plan
 from voipctl.render.engine import provenance, render
+from voipctl.render.flood import flood_context
 from voipctl.render.tree import PlannedFile
 from voipctl.secrets import Secrets
 
@@ -212,8 +213,7 @@ def kamailio_context(plan: Plan, node: NodePlan, secrets: Secrets) -> dict[str, 
         "modules": modules(kam),
         "registrar": {"min_expires": kam.min_expires, "default_expires": kam.default_expires,
                       "max_expires": kam.max_expires},
-        "flood": {"sampling": kam.flood_sampling, "max_requests": kam.flood_max_requests,
-                  "ban_seconds": kam.flood_ban_seconds},
+        "flood": flood_context(kam),
         "db_url": db_url(kam.db, secrets),
         "sipping_from": cfg_str(f"sip:pinger@{kam.domain}"),
         "rtpengine_sock": cfg_str(" ".join(kam.rtpengine_sockets)),
@@ -320,6 +320,11 @@ def memory_env(plan: Plan, node: NodePlan) -> str:
         f"# kamailio memory (MB) for node {node.name}; read by kamailio.service (EnvironmentFile)\n"
         f"SHM_MEMORY={kam.shm_mb}\nPKG_MEMORY={kam.pkg_mb}\n"
     )
+
+
+def service_args(kam: KamailioPlan) -> list[str]:
+    """The options kamailio.service passes from the rendered env (`-m $SHM_MEMORY -M $PKG_MEMORY`)."""
+    return ["-m", str(kam.shm_mb), "-M", str(kam.pkg_mb)]
 
 
 def render_kamailio(plan: Plan, node: NodePlan, secrets: Secrets) -> list[PlannedFile]:

@@ -1,0 +1,148 @@
+"""A kamailio under SIP load: one namespace with the site node's addresses and the load generators'.
+
+rtpengine runs once on its rendered config; kamailio configurations are started and stopped one
+after another on the same addresses. kamailio is pinned to one core, SIPp and rtpengine to the
+other, and kamailio's CPU is read from /proc around each SIPp run.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from voipctl.browser.bed.daemons import BedSite, prepare_site
+from voipctl.check import argv as check_argv
+from voipctl.errors import ToolError
+from voipctl.netns import Netns
+from voipctl.plan.model import KamailioPlan, NodePlan, RtpenginePlan
+from voipctl.render.kamailio import service_args
+from voipctl.sipload.cpu import named_cpu_ns, namespace_pids
+from voipctl.sipload.sipp import Load, Outcome, load_argv, read_outcome, uas_argv
+
+CLIENT, PEER, FLOODER = "198.51.100.50", "198.51.100.51", "198.51.100.66"
+KAMAILIO_CORE, LOAD_CORE = 0, 1
+
+
+def pinned(core: int, argv: Sequence[str]) -> list[str]:
+    """Run `argv` on one CPU core; every process it forks inherits the mask."""
+    return ["taskset", "-c", str(core), *argv]
+
+
+def generated_argv(kam: KamailioPlan, stage: Path, rundir: Path) -> list[str]:
+    """The rendered config as the unit starts it (memory options from the rendered env), in the sandbox."""
+    cmd = ["kamailio", "-DD", "-E", "-f", kam.cfg_path, "-Y", str(rundir), *service_args(kam)]
+    return check_argv.sandbox_argv(str(stage), cmd)
+
+
+@dataclass(frozen=True)
+class Trial:
+    outcome: Outcome
+    cpu_ns: int
+    processes: int
+
+    @property
+    def cpu_us_per_op(self) -> float:
+        """kamailio CPU µs per successful scenario run (REGISTER pair or whole call)."""
+        return self.cpu_ns / 1000 / self.outcome.successful if self.outcome.successful else float("inf")
+
+    @property
+    def core_share(self) -> float:
+        """Share of kamailio's core used during the run."""
+        return self.cpu_ns / 1e9 / self.outcome.seconds if self.outcome.seconds else 0.0
+
+
+class LoadBed:
+    """The namespace, rtpengine and one kamailio at a time; everything goes on exit."""
+
+    def __init__(self, site_file: Path, workdir: Path, sipp: str = "sipp") -> None:
+        self.workdir, self.sipp = workdir, sipp
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.site: BedSite = prepare_site(site_file, workdir)
+        self.node: NodePlan = next(n for n in self.site.plan.nodes if n.kamailio is not None)
+        if self.node.rtpengine is None or self.node.kamailio is None:
+            raise ToolError("the load bed needs an all-in-one site (sip and media on one node)")
+        self.kam: KamailioPlan = self.node.kamailio
+        self.rtp: RtpenginePlan = self.node.rtpengine
+        addresses = [self.node.private, self.node.client_address, CLIENT, PEER, FLOODER]
+        self.ns = Netns(list(dict.fromkeys(addresses)), prefix="vsl")
+        self._kamailio: subprocess.Popen[bytes] | None = None
+        self.runs = 0
+
+    @property
+    def target(self) -> str:
+        return f"{self.node.client_address}:{self.udp_port}"
+
+    @property
+    def udp_port(self) -> int:
+        return next(lst.port for lst in self.kam.listeners if lst.proto == "udp")
+
+    def __enter__(self) -> LoadBed:
+        self.ns.__enter__()
+        try:
+            cmd = check_argv.sandbox_argv(str(self.site.stage), check_argv.rtpengine_argv(self.rtp.conf_path))
+            proc = self.ns.popen(pinned(LOAD_CORE, cmd), log=self.workdir / "rtpengine.log")
+            self._wait_udp(self.rtp.ng_port, proc, "rtpengine")
+        except BaseException:
+            self.ns.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop_kamailio()
+        self.ns.__exit__(et, ev, tb)
+
+    def _wait_udp(self, port: int, proc: subprocess.Popen[bytes], name: str, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise ToolError(f"{name} exited with {proc.returncode} (log in {self.workdir})")
+            if self.ns.run(["ss", "-Hlun", f"sport = :{port}"]).stdout.strip():
+                return
+            time.sleep(0.1)
+        raise ToolError(f"{name} did not listen on udp port {port} within {timeout:.0f} s")
+
+    def kamailio_log(self, label: str) -> Path:
+        return self.workdir / f"kamailio-{label}.log"
+
+    def start_kamailio(self, argv: Sequence[str], label: str) -> None:
+        """Start one kamailio configuration pinned to its core and wait until it takes UDP."""
+        self.stop_kamailio()
+        proc = self.ns.popen(pinned(KAMAILIO_CORE, argv), log=self.kamailio_log(label))
+        self._kamailio = proc
+        self._wait_udp(self.udp_port, proc, f"kamailio ({label})")
+        time.sleep(1.0)  # children finish their init (rtpengine ping, DB connections)
+
+    def stop_kamailio(self) -> None:
+        if self._kamailio is not None:
+            self.ns.stop(self._kamailio)
+            self._kamailio = None
+
+    def kamailio_alive(self) -> bool:
+        return self._kamailio is not None and self._kamailio.poll() is None
+
+    def cpu(self) -> tuple[int, int]:
+        return named_cpu_ns(namespace_pids(self.ns.name), "kamailio")
+
+    def start_uas(self, service: str, port: int) -> subprocess.Popen[bytes]:
+        argv = uas_argv(self.sipp, service, self.kam.domain, PEER, port)
+        return self.ns.popen(pinned(LOAD_CORE, argv), log=self.workdir / "uas.log")
+
+    def run(self, load: Load) -> Trial:
+        """One SIPp run at a fixed rate; kamailio's CPU is summed over the run."""
+        if not self.kamailio_alive():
+            raise ToolError("kamailio is not running")
+        self.runs += 1
+        load.stat_file.unlink(missing_ok=True)
+        before, _ = self.cpu()
+        start = time.perf_counter()
+        limit = load.calls / load.rate * 3 + 30
+        res = self.ns.run(pinned(LOAD_CORE, load_argv(self.sipp, load)), timeout=limit)
+        seconds = time.perf_counter() - start
+        after, count = self.cpu()
+        if res.returncode not in (0, 1):  # 1: some calls failed, which the outcome counts
+            raise ToolError(f"SIPp exited {res.returncode}: {res.stderr.decode(errors='replace')[-600:]}")
+        return Trial(read_outcome(load.stat_file, seconds), after - before, count)
