@@ -108,6 +108,11 @@ def test_probe_credentials_never_outlive_the_site_lifetime() -> None:
     assert user == "1120:u"
 
 
+def test_an_ipv6_server_is_asked_for_an_ipv6_relay() -> None:
+    assert turn.allocate_attrs("81.2.69.21") == [(turn.REQUESTED_TRANSPORT, bytes([17, 0, 0, 0]))]
+    assert turn.allocate_attrs("2a02:1234::21")[1] == (turn.REQUESTED_ADDRESS_FAMILY, bytes([2, 0, 0, 0]))
+
+
 # --- the real coturn ------------------------------------------------------------------------------------
 
 
@@ -148,12 +153,16 @@ def test_coturn_relays_to_media_and_extra_peers_only(tmp_path: Path) -> None:
 
 
 @pytest.mark.daemon
-def test_coturn_on_an_all_in_one_node_relays_to_its_own_media_address_only(tmp_path: Path) -> None:
-    plan = plan_of(tmp_path, ALL_IN_ONE_SITE)
+@pytest.mark.parametrize("private,public,neighbour", [("10.20.0.21", "81.2.69.21", "81.2.69.22"),
+                                                     ("fd20::21", "2a02:1234::21", "2a02:1234::22")])
+def test_coturn_on_an_all_in_one_node_relays_to_its_own_media_address_only(
+    tmp_path: Path, private: str, public: str, neighbour: str,
+) -> None:
+    plan = plan_of(tmp_path, ALL_IN_ONE_SITE.replace("10.20.0.21", private).replace("81.2.69.21", public))
     refused, granted = turn_peers(plan, plan.node("aio1"))
-    got = coturn_answers(plan, "aio1", [*refused, *granted, "81.2.69.22"])
-    assert {p: got[p] for p in granted} == {"81.2.69.21": 0}, "media (and so the SIP address) is granted"
-    assert {p: got[p] for p in [*refused, "81.2.69.22"]} == dict.fromkeys([*refused, "81.2.69.22"], 403), got
+    got = coturn_answers(plan, "aio1", [*refused, *granted, neighbour])
+    assert {p: got[p] for p in granted} == {public: 0}, "media (and so the SIP address) is granted"
+    assert {p: got[p] for p in [*refused, neighbour]} == dict.fromkeys([*refused, neighbour], 403), got
 
 
 @pytest.mark.daemon
@@ -168,7 +177,7 @@ def test_coturn_behind_nat_refuses_its_own_private_and_nat_addresses() -> None:
 def _allocate_wait_permit(sock: socket.socket, server: tuple[str, int], user: str, password: str, peer: str,
                           wait: float) -> tuple[turn.StunMessage, turn.StunMessage]:
     """Allocate, wait, then CreatePermission on the same allocation (same 5-tuple, same nonce)."""
-    transport = [(turn.REQUESTED_TRANSPORT, bytes([turn.UDP, 0, 0, 0]))]
+    transport = turn.allocate_attrs(server[0])
     challenge = turn.transact(sock, server, turn.encode_message(turn.ALLOCATE, turn.new_txid(), transport))
     realm, nonce = challenge.attr(turn.REALM), challenge.attr(turn.NONCE)
     assert realm is not None and nonce is not None

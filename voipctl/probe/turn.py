@@ -39,6 +39,7 @@ REALM = 0x0014
 NONCE = 0x0015
 XOR_RELAYED_ADDRESS = 0x0016
 REQUESTED_TRANSPORT = 0x0019
+REQUESTED_ADDRESS_FAMILY = 0x0017
 XOR_MAPPED_ADDRESS = 0x0020
 FINGERPRINT = 0x8028
 
@@ -231,10 +232,22 @@ class Allocation:
         return self.relayed is not None
 
 
+def allocate_attrs(server_host: str) -> list[tuple[int, bytes]]:
+    """Allocate attributes for a UDP relay of the server's own family.
+
+    Without REQUESTED-ADDRESS-FAMILY coturn allocates IPv4 (RFC 6156) and answers
+    440 when it relays on IPv6 only (measured on 4.6.1).
+    """
+    attrs = [(REQUESTED_TRANSPORT, bytes([UDP, 0, 0, 0]))]
+    if ip_address(server_host).version == 6:
+        attrs.append((REQUESTED_ADDRESS_FAMILY, bytes([0x02, 0, 0, 0])))
+    return attrs
+
+
 def turn_allocate(sock: socket.socket, server: tuple[str, int], username: str, password: str,
                   timeout: float = 2.0, release: bool = True) -> Allocation:
     """Allocate a UDP relay with long-term credentials; release it again unless told not to."""
-    transport = [(REQUESTED_TRANSPORT, bytes([UDP, 0, 0, 0]))]
+    transport = allocate_attrs(server[0])
     challenge = transact(sock, server, encode_message(ALLOCATE, new_txid(), transport), timeout)
     realm_raw, nonce = challenge.attr(REALM), challenge.attr(NONCE)
     if not challenge.is_error or realm_raw is None or nonce is None:

@@ -75,7 +75,7 @@ def check_permissions(sock: socket.socket, server: tuple[str, int], username: st
                       peers: Sequence[str], timeout: float = 2.0) -> PermissionReport:
     """Allocate with long-term credentials, ask for a permission per peer, release the allocation."""
     report = PermissionReport()
-    transport = [(turn.REQUESTED_TRANSPORT, bytes([turn.UDP, 0, 0, 0]))]
+    transport = turn.allocate_attrs(server[0])
     challenge = turn.transact(sock, server, turn.encode_message(turn.ALLOCATE, turn.new_txid(), transport), timeout)
     realm, nonce = challenge.attr(turn.REALM), challenge.attr(turn.NONCE)
     if not challenge.is_error or realm is None or nonce is None:
