@@ -96,7 +96,7 @@ def test_judging_raw_results(probes: tuple[list[Probe], list[object]]) -> None:
     results = {
         udp.id: {"answered": True, "status": 200, "reason": "OK"},
         tls.id: {"answered": True, "status": 200, "reason": "OK", "tls_version": "TLSv1.1"},
-        origin.id: {"answered": False, "error": "websocket handshake refused: HTTP 403 Forbidden"},
+        origin.id: {"answered": False, "error": "websocket handshake refused: HTTP 403 Forbidden", "http_status": 403},
         wrong.id: {"answered": True, "status": 401, "reason": "Unauthorized", "details": challenge, "headers": www},
         wrong.expect["same_as"]: {"answered": True, "status": 403, "reason": "Forbidden", "details": challenge,
                                   "headers": www},
@@ -195,12 +195,34 @@ SVMAP_FOUND = """\
 """
 
 
+ANSWERED = {"answered": True, "status": 200, "reason": "OK"}
+
+
 def test_svmap_verdicts() -> None:
+    target = "127.0.0.1:15060"
     assert svmap.found_devices(SVMAP_FOUND) == {"127.0.0.1:15060": "FakePBX 1.0"}
-    assert svmap.judge_svmap(SVMAP_FOUND, 0, "127.0.0.1:15060") == (
+    assert svmap.judge_svmap(SVMAP_FOUND, 0, target, ANSWERED) == (
         False, "svmap found 127.0.0.1:15060 (User-Agent FakePBX 1.0)")
-    assert svmap.judge_svmap("WARNING:root:found nothing\n", 30, "127.0.0.1:15060")[0]
-    assert not svmap.judge_svmap("Traceback ...\nOSError: boom\n", 1, "127.0.0.1:15060")[0]
+    passed, detail = svmap.judge_svmap("WARNING:root:found nothing\n", 30, target, ANSWERED)
+    assert passed and "200 OK" in detail
+    assert not svmap.judge_svmap("Traceback ...\nOSError: boom\n", 1, target, ANSWERED)[0]
+
+
+def test_svmap_fails_on_what_a_broken_scanner_or_a_dead_target_prints() -> None:
+    """What sipvicious 0.3.8 prints after a send error, an unhandled exception or a bind failure, each
+    also saying "found nothing"; and a clean run whose control OPTIONS got no answer either."""
+    target = "198.51.100.11:5060"
+    send_error = ("ERROR:DrinkOrSip:socket error while sending to 198.51.100.11:5060 -> [Errno 101] "
+                  "Network is unreachable\nWARNING:root:found nothing\n")
+    crashed = "CRITICAL:root:Got unhandled exception\nWARNING:root:found nothing\n"
+    no_bind = "CRITICAL:DrinkOrSip:Could not bind to any port\nWARNING:root:found nothing\n"
+    for output, rc in ((send_error, 30), (crashed, 20), (no_bind, 30), ("WARNING:root:found nothing\n", 0),
+                       ("", 30), ("WARNING:root:found nothing\n", 1)):
+        passed, detail = svmap.judge_svmap(output, rc, target, ANSWERED)
+        assert not passed and "did not complete cleanly" in detail, (output, rc)
+    for control in ({"answered": False, "error": "no answer"}, {"error": "agent at public failed: boom"}, {}):
+        passed, detail = svmap.judge_svmap("WARNING:root:found nothing\n", 30, target, control)
+        assert not passed and "not reachable from here" in detail
     assert svmap.svmap_argv("/bin/svmap", "198.51.100.11", 5060) == ["/bin/svmap", "198.51.100.11", "-p", "5060"]
 
 
@@ -237,8 +259,25 @@ def test_real_svmap_finds_an_unprotected_device(sip_responder: int) -> None:
         pytest.skip("sipvicious is not installed (pip install sipvicious)")
     res = subprocess.run(svmap.svmap_argv(binary, "127.0.0.1", sip_responder), capture_output=True, text=True,
                          timeout=60, check=False)
-    passed, detail = svmap.judge_svmap(res.stdout + res.stderr, res.returncode, f"127.0.0.1:{sip_responder}")
+    passed, detail = svmap.judge_svmap(res.stdout + res.stderr, res.returncode, f"127.0.0.1:{sip_responder}",
+                                       ANSWERED)
     assert not passed and "TestPBX" in detail
+
+
+def test_svmap_and_its_control_against_a_silent_port_fail() -> None:
+    """Nothing listens: svmap's silence is real, but the control OPTIONS is not answered either."""
+    binary = find_executable("sipvicious_svmap")
+    if binary is None:
+        pytest.skip("sipvicious is not installed (pip install sipvicious)")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as hold:
+        hold.bind(("127.0.0.1", 0))
+        port = hold.getsockname()[1]
+    res = subprocess.run(svmap.svmap_argv(binary, "127.0.0.1", port), capture_output=True, text=True,
+                         timeout=60, check=False)
+    control = run_jobs([{"id": "c", "kind": "sip_options",
+                         "params": {"transport": "udp", "host": "127.0.0.1", "port": port, "timeout": 0.5}}])["c"]
+    passed, detail = svmap.judge_svmap(res.stdout + res.stderr, res.returncode, f"127.0.0.1:{port}", control)
+    assert res.returncode == svmap.SILENT_EXIT and not passed and "not reachable from here" in detail
 
 
 def test_tls_scan_targets_and_verdicts(plan: Plan) -> None:
@@ -318,9 +357,74 @@ def test_agent_runs_jobs_and_reports_raw_observations() -> None:
         ]
         results = run_jobs(jobs)
     assert results["open"]["connected"] and not results["closed"]["connected"]
-    assert not results["silent"]["answered"]
+    assert results["closed"]["blocked"] == "refused"
+    assert not results["silent"]["answered"] and results["silent"]["blocked"] == "timeout"
     assert results["bug"]["error"].startswith("probe crashed")
     # the same through the module entry point, jobs on stdin
     proc = subprocess.run([sys.executable, "-m", "voipctl.verify.agent"], input=json.dumps({"jobs": jobs[1:2]}),
                           capture_output=True, text=True, timeout=60, check=True)
     assert not json.loads(proc.stdout)["results"]["closed"]["connected"]
+
+
+def _exposure_verdicts(found: list[Probe], results: dict[str, dict[str, object]]) -> dict[str, str]:
+    return {f"{o.vantage}|{o.name}": o.status for o in judge(found, results) if o.group == "exposure"}
+
+
+def test_exposure_passes_only_on_refused_or_timed_out(probes: tuple[list[Probe], list[object]]) -> None:
+    """What a broken probe or a dead vantage returns must fail every exposure check."""
+    found, _ = probes
+    exposure = [p for p in found if p.group == "exposure"]
+    ng = next(p for p in exposure if p.kind == "ng_ping")
+    tcp = next(p for p in exposure if p.kind == "tcp_connect")
+    alive = next(p for p in found if p.kind == "sip_options" and p.vantage == ng.vantage)
+    base = {alive.id: ANSWERED}
+    good = {**base, ng.id: {"answered": False, "blocked": "timeout", "error": "timed out"},
+            tcp.id: {"connected": False, "blocked": "refused", "error": "[Errno 111] Connection refused"}}
+    verdicts = _exposure_verdicts([alive, ng, tcp], good)
+    assert set(verdicts.values()) == {"passed"}
+    broken: list[dict[str, object]] = [
+        {"error": "probe crashed: KeyError: 'host'"},
+        {"error": "agent at public failed: [Errno 2] No such file or directory: 'ip'"},
+        {"error": "agent at public exited 1: Cannot open network namespace"},
+        {"answered": False, "connected": False, "blocked": None, "error": "[Errno 101] Network is unreachable"},
+        {"connected": False, "error": "timed out"},  # an agent that does not classify
+        {},
+    ]
+    for raw in broken:
+        verdicts = _exposure_verdicts([alive, ng, tcp], {**base, ng.id: raw, tcp.id: raw})
+        assert set(verdicts.values()) == {"failed"}, raw
+    opened = _exposure_verdicts([alive, tcp], {**base, tcp.id: {"connected": True}})
+    assert set(opened.values()) == {"failed"}
+
+
+def test_a_vantage_that_reached_nothing_fails_its_exposure_checks(probes: tuple[list[Probe], list[object]]) -> None:
+    """A vantage whose packets go nowhere times out on everything; that is no evidence of closed ports."""
+    found, _ = probes
+    mine = [p for p in found if p.vantage == "public"]
+    silence = {p.id: {"answered": False, "connected": False, "mapped": None, "blocked": "timeout",
+                      "error": "timed out"} for p in mine}
+    verdicts = _exposure_verdicts(mine, silence)
+    assert verdicts and set(verdicts.values()) == {"failed"}
+    assert all("proves nothing" in o.detail for o in judge(mine, silence) if o.group == "exposure")
+    one_answer = next(p for p in mine if p.kind == "sip_options")
+    verdicts = _exposure_verdicts(mine, {**silence, one_answer.id: ANSWERED})
+    assert set(verdicts.values()) == {"passed"}
+
+
+def test_origin_passes_only_on_a_403(probes: tuple[list[Probe], list[object]]) -> None:
+    found, _ = probes
+    origin = next(p for p in found if p.group == "websocket")
+    wrong = [
+        {"answered": False, "error": "websocket handshake refused: server did not agree to the sip subprotocol",
+         "http_status": 101},
+        {"answered": False, "error": "websocket handshake refused: HTTP 500 Internal Server Error",
+         "http_status": 500},
+        {"answered": False, "error": "websocket handshake refused: connection closed during the handshake"},
+        {"answered": False, "error": "cannot reach wss:198.51.100.11:443: [Errno 111] Connection refused"},
+        {"answered": True, "status": 200, "reason": "OK"},
+        {"error": "probe crashed: ValueError"},
+    ]
+    for raw in wrong:
+        assert judge([origin], {origin.id: raw})[0].status == "failed", raw
+    ok = {"answered": False, "error": "websocket handshake refused: HTTP 403 Forbidden", "http_status": 403}
+    assert judge([origin], {origin.id: ok})[0].status == "passed"

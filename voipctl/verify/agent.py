@@ -47,12 +47,26 @@ def _udp(host: str) -> socket.socket:
     return socket.socket(turn.family_of(host), socket.SOCK_DGRAM)
 
 
+def blocked_by(exc: OSError) -> str | None:
+    """"refused" or "timeout" when the error is the network saying no; None for anything else
+    (unreachable network, bad address, a local failure), which proves nothing about the port."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    return None
+
+
+def _unanswered(key: str, exc: OSError) -> dict[str, Any]:
+    return {key: False, "blocked": blocked_by(exc), "error": str(exc) or type(exc).__name__}
+
+
 def ng_ping(p: Params) -> dict[str, Any]:
     with _udp(p["host"]) as sock:
         try:
             pong = ng.ping(sock, (p["host"], int(p["port"])), float(p.get("timeout", 1.5)))
         except OSError as exc:
-            return {"answered": False, "error": str(exc) or type(exc).__name__}
+            return _unanswered("answered", exc)
     return {"answered": True, "pong": pong}
 
 
@@ -61,7 +75,7 @@ def tcp_connect(p: Params) -> dict[str, Any]:
         with socket.create_connection((p["host"], int(p["port"])), timeout=float(p.get("timeout", 1.5))):
             return {"connected": True}
     except OSError as exc:
-        return {"connected": False, "error": str(exc) or type(exc).__name__}
+        return _unanswered("connected", exc)
 
 
 def stun_binding(p: Params) -> dict[str, Any]:
