@@ -16,10 +16,11 @@ import pytest
 
 from tests.test_pki_support import site_copy
 from voipctl import pipeline
+from voipctl.browser.media import FlowSnapshot, LegFlow
 from voipctl.errors import ToolError
 from voipctl.plan.model import Plan
 from voipctl.probe import turn
-from voipctl.verify import sipp, svmap, tlsscan
+from voipctl.verify import callmedia, sipp, svmap, tlsscan
 from voipctl.verify.agent import run_jobs
 from voipctl.verify.jobs import BAD_ORIGIN, Probe, ProbeInputs, build_probes
 from voipctl.verify.judge import judge
@@ -144,7 +145,7 @@ def test_sipp_argv_keeps_passwords_in_the_csv(tmp_path: Path) -> None:
     runs = [
         sipp.register_run("sipp", tmp_path, csv, "lab.test", "198.51.100.253", 5070, "198.51.100.11:5060", 60),
         sipp.uas_run("sipp", tmp_path, "bob", "lab.test", "198.51.100.253", 5070),
-        sipp.uac_run("sipp", tmp_path, csv, "bob", "lab.test", "192.168.77.2", "198.51.100.11:5060"),
+        sipp.uac_run("sipp", tmp_path, csv, "bob", "lab.test", "192.168.77.2", "198.51.100.11:5060", "cid-1"),
     ]
     for run in runs:
         assert all(PASSWORD not in a for a in run.argv)
@@ -152,6 +153,8 @@ def test_sipp_argv_keeps_passwords_in_the_csv(tmp_path: Path) -> None:
         assert run.argv[run.argv.index("-key") + 1:][:2] == ["domain", "lab.test"]
     assert runs[0].argv[-1] == "198.51.100.11:5060" and "-inf" in runs[2].argv and "-inf" not in runs[1].argv
     assert runs[1].argv[runs[1].argv.index("-p") + 1] == "5070"
+    assert "-rtp_echo" in runs[1].argv and runs[1].argv[runs[1].argv.index("-mi") + 1] == "198.51.100.253"
+    assert runs[2].argv[runs[2].argv.index("-cid_str") + 1] == "cid-1" and "-rtp_echo" not in runs[2].argv
     for bad in ("pass word", "a;b", "x]y", "new\nline"):
         with pytest.raises(ToolError):
             sipp.credentials_csv("alice", bad)
@@ -170,6 +173,10 @@ def test_sipp_scenarios_follow_the_route_set() -> None:
     for tree in (uac, reg):
         text = "".join(s.text or "" for s in tree.iter("send"))
         assert "[field1]" in text and "password" not in text
+    # the caller plays the pcap sip-tester ships (30 ms PCMA), which its SDP offers
+    plays = [e.get("play_pcap_audio") for e in uac.iter("exec")]
+    assert plays == [str(callmedia.PCAP)]
+    assert all("RTP/AVP 8" in (s.text or "") for s in uac.iter("send") if "m=audio" in (s.text or ""))
 
 
 def test_sdp_connection_from_sipp_logs_and_call_verdicts() -> None:
@@ -428,3 +435,41 @@ def test_origin_passes_only_on_a_403(probes: tuple[list[Probe], list[object]]) -
         assert judge([origin], {origin.id: raw})[0].status == "failed", raw
     ok = {"answered": False, "error": "websocket handshake refused: HTTP 403 Forbidden", "http_status": 403}
     assert judge([origin], {origin.id: ok})[0].status == "passed"
+
+
+def _snap(at: float, caller: int, callee: int) -> FlowSnapshot:
+    return FlowSnapshot(at, (LegFlow("caller", "RTP/AVP", "198.51.100.254", 6200, caller),
+                             LegFlow("callee", "RTP/AVP", "198.51.100.253", 6100, callee)))
+
+
+def test_call_media_needs_rtp_from_both_parties_at_the_pcap_rate() -> None:
+    """What rtpengine reports for a signalling-only call, one-way forwarding or stopped media fails."""
+    good = [_snap(1.0, 40, 38), _snap(2.5, 90, 88)]
+    assert callmedia.judge_media(good, None)[0] == "passed"
+    for snaps in ([_snap(1.0, 40, 0), _snap(2.5, 90, 0)],      # the callee's echo never came back
+                  [_snap(1.0, 1, 1), _snap(2.5, 2, 2)],        # a trickle
+                  [_snap(1.0, 90, 88), _snap(2.5, 90, 88)],    # frozen counts
+                  [_snap(1.0, 40, 38)],                        # one snapshot
+                  [FlowSnapshot(1.0, ()), FlowSnapshot(2.5, ())]):
+        assert callmedia.judge_media(snaps, None)[0] == "failed", snaps
+    assert callmedia.judge_media(good, "ng query failed: timed out") == ("failed", "ng query failed: timed out")
+
+
+def test_call_media_sampling_reads_rtpengine_until_both_parties_send(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(callmedia, "POLL", 0.0)
+    monkeypatch.setattr(callmedia, "SETTLE", 0.0)
+    monkeypatch.setattr(callmedia, "GAP", 0.0)
+    unknown: dict[bytes, object] = {b"result": b"error", b"error-reason": b"Unknown call-id"}
+    replies = iter([unknown, _reply(5, 0), _reply(5, 3), _reply(50, 48), _reply(100, 98)])
+    snaps, error = callmedia.sample(lambda: next(replies))  # type: ignore[arg-type, return-value]
+    assert error is None and [[f.packets for f in s.flows] for s in snaps] == [[50, 48], [100, 98]]
+    snaps, error = callmedia.sample(lambda: unknown, find_timeout=0.0)  # type: ignore[arg-type, return-value]
+    assert snaps == [] and error is not None and "Unknown call-id" in error
+
+
+def _reply(caller: int, callee: int) -> dict[bytes, object]:
+    def party(port: int, packets: int) -> dict[bytes, object]:
+        return {b"medias": [{b"type": b"audio", b"protocol": b"RTP/AVP", b"streams": [
+            {b"endpoint": {b"address": b"198.51.100.253", b"port": port}, b"flags": [b"RTP"],
+             b"stats": {b"packets": packets}}]}]}
+    return {b"result": b"ok", b"tags": {b"a": party(6200, caller), b"b": party(6100, callee)}}

@@ -100,9 +100,9 @@ def leg_flows(reply: dict[bytes, BValue]) -> list[LegFlow]:
 PACKETS_PER_SECOND = 50
 
 
-def min_packets(seconds: float) -> int:
-    """At least half the packets `seconds` of 20 ms media carry (never less than one)."""
-    return max(1, int(PACKETS_PER_SECOND * seconds / 2))
+def min_packets(seconds: float, pps: float = PACKETS_PER_SECOND) -> int:
+    """At least half the packets `seconds` of media at `pps` carry (never less than one)."""
+    return max(1, int(pps * seconds / 2))
 
 
 @dataclass(frozen=True)
@@ -113,11 +113,11 @@ class FlowSnapshot:
     flows: tuple[LegFlow, ...]
 
 
-def flow_problems(first: FlowSnapshot, second: FlowSnapshot) -> list[str]:
+def flow_problems(first: FlowSnapshot, second: FlowSnapshot, pps: float = PACKETS_PER_SECOND) -> list[str]:
     """Why two queries do not show live media from every party: each must have sent at least half of
     what the time since the answer implies, and half of what the time between the queries implies."""
     before = {f.tag: f.packets for f in first.flows}
-    need, need_rise = min_packets(second.at), min_packets(second.at - first.at)
+    need, need_rise = min_packets(second.at, pps), min_packets(second.at - first.at, pps)
     problems = []
     for f in second.flows:
         if f.packets < need:

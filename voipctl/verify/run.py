@@ -35,7 +35,7 @@ from voipctl.verify.reach import Backend, HostAccess, load_accesses
 from voipctl.verify.report import VerifyReport
 from voipctl.verify.result import Outcome
 from voipctl.verify.testinfra_run import require_testinfra, run_suite
-from voipctl.verify.vantage import Vantage, lab_vantages
+from voipctl.verify.vantage import Vantage, lab_node_netns, lab_vantages
 
 
 class VerifyFailed(VoipctlError):
@@ -96,8 +96,9 @@ def _probes(plan: Plan, secrets: Secrets, vantages: tuple[Vantage, ...], ca: Pat
     return judge(probes, run_agents(vantages, probes)) + decided
 
 
-def _call(plan: Plan, secrets: Secrets, vantages: tuple[Vantage, ...], work: Path) -> list[Outcome]:
-    setup = callprobe.call_setup(plan, vantages, secrets)
+def _call(plan: Plan, secrets: Secrets, vantages: tuple[Vantage, ...], work: Path,
+          lab_root: Path | None) -> list[Outcome]:
+    setup = callprobe.call_setup(plan, vantages, secrets, lab_node_netns(plan, lab_root))
     if isinstance(setup, Outcome):
         return [setup]
     call_dir = work / "call"
@@ -149,7 +150,7 @@ def verify(site_path: Path, options: VerifyOptions, on_progress: Callable[[str],
                             "exposure, STUN/TURN")
                 first = {
                     "probes": pool.submit(_probes, plan, secrets, vantages, ca),
-                    "call": pool.submit(_call, plan, secrets, vantages, work),
+                    "call": pool.submit(_call, plan, secrets, vantages, work, options.lab_root),
                     "tls": pool.submit(tlsscan.run_scan, plan, vantages[0], ca, ("coturn", "openfire")),
                 }
                 outcomes += _collect(first)
