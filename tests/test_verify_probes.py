@@ -389,11 +389,14 @@ def test_exposure_passes_only_on_refused_or_timed_out(probes: tuple[list[Probe],
             tcp.id: {"connected": False, "blocked": "refused", "error": "[Errno 111] Connection refused"}}
     verdicts = _exposure_verdicts([alive, ng, tcp], good)
     assert set(verdicts.values()) == {"passed"}
+    no_route = {"connected": False, "blocked": "unreachable", "error": "[Errno 101] Network is unreachable"}
+    assert set(_exposure_verdicts([alive, tcp], {**base, tcp.id: no_route}).values()) == {"passed"}
+    assert set(_exposure_verdicts([tcp], {tcp.id: no_route}).values()) == {"failed"}  # a vantage with no routes
     broken: list[dict[str, object]] = [
         {"error": "probe crashed: KeyError: 'host'"},
         {"error": "agent at public failed: [Errno 2] No such file or directory: 'ip'"},
         {"error": "agent at public exited 1: Cannot open network namespace"},
-        {"answered": False, "connected": False, "blocked": None, "error": "[Errno 101] Network is unreachable"},
+        {"answered": False, "connected": False, "blocked": None, "error": "[Errno 22] Invalid argument"},
         {"connected": False, "error": "timed out"},  # an agent that does not classify
         {},
     ]

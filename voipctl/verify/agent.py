@@ -8,6 +8,7 @@ flood limit; the others (mostly waiting for silence) run in parallel.
 
 from __future__ import annotations
 
+import errno
 import json
 import socket
 import sys
@@ -48,12 +49,15 @@ def _udp(host: str) -> socket.socket:
 
 
 def blocked_by(exc: OSError) -> str | None:
-    """"refused" or "timeout" when the error is the network saying no; None for anything else
-    (unreachable network, bad address, a local failure), which proves nothing about the port."""
+    """"refused", "timeout" or "unreachable" (no route to the address from here) when the error is the
+    network saying no; None for anything else (bad address, a local failure, a probe bug), which proves
+    nothing about the port. The judge trusts these only from a vantage that got some answer."""
     if isinstance(exc, ConnectionRefusedError):
         return "refused"
     if isinstance(exc, TimeoutError):
         return "timeout"
+    if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return "unreachable"
     return None
 
 

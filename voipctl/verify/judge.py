@@ -59,11 +59,11 @@ def _register(p: Probe, raw: Raw, others: Mapping[str, Raw]) -> tuple[Status, st
     return "passed", detail
 
 
-BLOCKED = ("refused", "timeout")
+BLOCKED = ("refused", "timeout", "unreachable")
 
 
 def _closed(raw: Raw, how: str) -> tuple[Status, str]:
-    """Only the network's own no (refused, or silence until the timeout) shows a closed port."""
+    """Only the network's own no (refused, no route, or silence until the timeout) shows a closed port."""
     if raw.get("blocked") in BLOCKED:
         return "passed", f"{how} ({raw.get('error')})"
     return "failed", f"no evidence the port is closed: {raw.get('error') or 'the probe reported nothing'}"
