@@ -476,3 +476,16 @@ def _reply(caller: int, callee: int) -> dict[bytes, object]:
             {b"endpoint": {b"address": b"198.51.100.253", b"port": port}, b"flags": [b"RTP"],
              b"stats": {b"packets": packets}}]}]}
     return {b"result": b"ok", b"tags": {b"a": party(6200, caller), b"b": party(6100, callee)}}
+
+
+def test_an_empty_allowed_turn_list_is_reported(probes: tuple[list[Probe], list[object]]) -> None:
+    """When no media address may be relayed to, the 'granted' check must not simply vanish."""
+    found, _ = probes
+    perm = next(p for p in found if p.kind == "turn_permissions")
+    raw = {"allocated": True, "peers": {peer: [403, "Forbidden IP"] for peer in perm.expect["denied"]}}
+    for media, status in ((["10.77.0.12"], "failed"), ([], "skipped")):
+        bare = Probe(perm.id, perm.vantage, perm.kind, perm.group, perm.name, perm.host, perm.params,
+                     {**perm.expect, "allowed": [], "media": media})
+        rows = {o.name: o for o in judge([bare], {perm.id: raw})}
+        row = rows["TURN permission towards a media address is granted"]
+        assert row.status == status and row.detail

@@ -173,7 +173,8 @@ def _turn(plan: Plan, node: NodePlan, vantages: Sequence[Vantage], inp: ProbeInp
     media = [n.advertised for n in plan.nodes if n.rtpengine is not None]
     allowed = [a for a in media if a in turn.allowed_peers or not _denied(a)][:1]
     probes.append(Probe(ids("turn"), v.name, "turn_permissions", "turn", "TURN permissions", node.name,
-                        {**creds, "peers": [*denied, *allowed]}, {"denied": denied, "allowed": allowed}))
+                        {**creds, "peers": [*denied, *allowed]},
+                        {"denied": denied, "allowed": allowed, "media": media}))
     return probes
 
 

@@ -140,6 +140,12 @@ def _permissions(p: Probe, raw: Raw) -> list[tuple[str, Status, str]]:
             out.append((name, "failed", "not tried"))
             continue
         out.append((name, "passed", "granted") if code is None else (name, "failed", f"{code[0]} {code[1]}"))
+    if not p.expect["allowed"]:
+        name = "TURN permission towards a media address is granted"
+        media = p.expect.get("media") or []
+        out.append((name, "failed", f"no media address coturn may relay to: {', '.join(media)} are in denied ranges "
+                                    "and not in coturn.allowed_peers") if media else
+                   (name, "skipped", "the plan has no rtpengine to relay media to"))
     return out
 
 
