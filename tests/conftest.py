@@ -6,6 +6,7 @@ import os
 import shutil
 from collections.abc import Generator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -17,6 +18,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--update-goldens", action="store_true", default=False,
         help="rewrite tests/golden/*/expected and tests/fixtures/invalid/*/expected.txt from current output",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """--update-goldens rewrites the expected output: never in a checking run (scripts/test)."""
+    if config.getoption("--update-goldens", default=False) and os.environ.get("VOIPCTL_FORBID_SKIPS"):
+        raise pytest.UsageError("--update-goldens rewrites expected output; it is refused in a checking run "
+                                "(VOIPCTL_FORBID_SKIPS is set): run .venv/bin/pytest tests/test_golden.py "
+                                "--update-goldens by hand, then review git diff")
+
+
+def goldens_updated(what: Path) -> NoReturn:
+    """After rewriting expected output: fail, so an update never passes as a check."""
+    pytest.fail(f"updated {what}: review git diff", pytrace=False)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -216,7 +216,9 @@ def good_record(plan: Plan, relay: bool = False) -> CallRecord:
                      phone_rc=0, relay_sockets=1 if relay else 0)
     rec.stats = {"dtlsState": "connected", "srtpCipher": "SRTP_AEAD_AES_256_GCM", "packetsSent": 300,
                  "packetsReceived": 300, "local": {"type": "relay" if relay else "prflx"}}
-    rec.flows = media.leg_flows(ng_reply(web_from, 300, 300))
+    rec.first = media.FlowSnapshot(4.0, tuple(media.leg_flows(ng_reply(web_from, 190, 190))))
+    rec.flows = media.leg_flows(ng_reply(web_from, 290, 290))
+    rec.flows_at = rec.stats_at = 6.0
     rec.phone_sdp = summarize(b"v=0\r\nc=IN IP4 198.51.100.12\r\nm=audio 20000 RTP/AVP 0\r\n")
     return rec
 
@@ -253,6 +255,29 @@ def test_verdicts_fail_without_positive_evidence(plan: Plan) -> None:
     rec = good_record(plan)
     rec.ng_error = "rtpengine does not know the call"
     assert _failed(rec, plan) == {"rtpengine media both legs, both ways"}
+
+
+def test_media_counts_must_match_the_time_held_and_rise(plan: Plan) -> None:
+    """A trickle of packets, counts that stopped, or one direction only are what a broken media path
+    gives: each fails the media check (20 ms ptime: at least 25 packets a second each way)."""
+    name = "rtpengine media both legs, both ways"
+    web_from = ("198.51.100.254", 5555)
+    for first, second in (((1, 1), (2, 2)),        # one packet each way at the start, then almost nothing
+                          ((290, 290), (290, 290)),  # plenty, but frozen: media stopped before the query
+                          ((190, 0), (290, 0)),      # the phone never sent (rtpengine forwards one way)
+                          ((0, 190), (0, 290)),      # the browser never sent
+                          ((190, 190), (290, 140))):  # the plain leg lost half its packets
+        rec = good_record(plan)
+        rec.first = media.FlowSnapshot(4.0, tuple(media.leg_flows(ng_reply(web_from, *first))))
+        rec.flows = media.leg_flows(ng_reply(web_from, *second))
+        assert _failed(rec, plan) == {name}, (first, second)
+    rec = good_record(plan)
+    rec.stats["packetsReceived"] = 60  # rtpengine -> browser: 60 packets in 6 s
+    assert _failed(rec, plan) == {name}
+    rec = good_record(plan)
+    rec.first = None
+    assert _failed(rec, plan) == {name}
+    assert media.min_packets(6.0) == 150 and media.min_packets(2.0) == 50 and media.min_packets(0.0) == 1
 
 
 def test_relay_verdicts_need_relay_candidate_and_coturn_evidence(plan: Plan) -> None:

@@ -401,6 +401,41 @@ def test_subscriber_script_applies_once_and_reports_changes(tmp_path: Path) -> N
     assert "h1" not in first.stdout + again.stdout
 
 
+@pytest.mark.skipif(not Path("/usr/sbin/kamailio").exists(), reason="needs the kamailio package (its user)")
+def test_subscriber_script_keeps_and_restores_the_previous_db(tmp_path: Path) -> None:
+    """Rollback must put the old credentials back: the DB is kept before a change and restored on demand."""
+    sql, db = tmp_path / "subs.sql", tmp_path / "db" / "kamailio.sqlite"
+    db.parent.mkdir()
+    schema = "BEGIN;\nCREATE TABLE IF NOT EXISTS subscriber (username TEXT PRIMARY KEY, ha1 TEXT);\n"
+    args = ("--db", str(db), "--owner", "kamailio")
+
+    def ha1() -> str:
+        with sqlite3.connect(db) as conn:
+            return str(conn.execute("SELECT ha1 FROM subscriber WHERE username='alice'").fetchone()[0])
+
+    rows = "INSERT OR REPLACE INTO subscriber VALUES ('alice', '{}');\nCOMMIT;\n"
+    sql.write_text(schema + rows.format("old"))
+    assert _script("kamailio", "voipctl_subscribers.py", "--sql", str(sql), *args).returncode == 0
+    stamp = db.with_name(db.name + ".voipctl-sha256").read_text()
+    # a first deploy created the DB: restore removes it again
+    restored = json.loads(_script("kamailio", "voipctl_subscribers.py", *args, "--restore").stdout)
+    assert restored == {"changed": True, "msg": "subscriber DB created by this deploy removed"} and not db.exists()
+    assert _script("kamailio", "voipctl_subscribers.py", "--sql", str(sql), *args).returncode == 0
+    assert json.loads(_script("kamailio", "voipctl_subscribers.py", *args, "--forget").stdout)["changed"]
+    # a later deploy changes alice's credentials, then its activation fails: the old ones come back
+    sql.write_text(schema + rows.format("new"))
+    assert _script("kamailio", "voipctl_subscribers.py", "--sql", str(sql), *args).returncode == 0
+    assert ha1() == "new"
+    kept = db.with_name(db.name + ".voipctl-prev")
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600 and kept.owner() == "kamailio"
+    restored = json.loads(_script("kamailio", "voipctl_subscribers.py", *args, "--restore").stdout)
+    assert restored["changed"] and ha1() == "old"
+    assert db.with_name(db.name + ".voipctl-sha256").read_text() == stamp
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600 and not kept.exists()
+    again = json.loads(_script("kamailio", "voipctl_subscribers.py", *args, "--restore").stdout)
+    assert again["changed"] is False
+
+
 def test_probe_script_tcp_record_and_timeout(tmp_path: Path) -> None:
     record = tmp_path / "gate" / "svc.json"
     with socket.create_server(("127.0.0.1", 0)) as server:

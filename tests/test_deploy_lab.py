@@ -3,7 +3,8 @@
 One lab for the module, under its own site name and networks so it never touches
 another lab on the machine. The tests run in order on the same hosts: cold
 deploy, no-op redeploy, --check --diff, a config `kamailio -c` refuses, a config
-that passes `-c` but cannot start (rollback), and finally a scan of everything
+that passes `-c` but cannot start (rollback), a gate failure with kamailio running
+and new subscriber credentials (rollback of files and DB), and finally a scan of everything
 the runs printed or logged for the site's secrets.
 """
 
@@ -228,6 +229,47 @@ def test_config_that_cannot_start_is_rolled_back(lab: Lab) -> None:
     assert any("restarted on its previous files and answers" in n for n in sip.notes), sip.notes
     _, cfg_after, tls_after = _kamailio_state(lab)
     assert (cfg_after, tls_after) == (cfg_sha, tls_sha), "previous files back in place"
+    assert _answers_options(lab, "sip1")
+    again = lab.run(replace(prepare(lab.site_file, lab.options()), hosts=("sip1",)))
+    _assert_all_ok_on(again, {"sip1"})
+    assert _changed(again) == {"sip1": 0}, "the rollback left no trace"
+
+
+DB = "/var/lib/kamailio/kamailio.sqlite"
+# A digest of the subscriber rows, computed on the host: the rows (hashes) never leave it.
+DB_DIGEST = ("import hashlib, sqlite3, sys; rows = sorted(sqlite3.connect(sys.argv[1]).execute("
+             "'SELECT * FROM subscriber')); print(hashlib.sha256(repr(rows).encode()).hexdigest())")
+
+
+def _db_state(lab: Lab) -> tuple[str, str, str]:
+    """Digest of the subscriber rows, the applied-SQL stamp, and what else lies beside the DB."""
+    out = lab.ssh("sip1", "sh", "-c", f"python3 -c \"{DB_DIGEST}\" {DB}; cat {DB}.voipctl-sha256; ls /var/lib/kamailio")
+    lines = out.split("\n")
+    return lines[0], lines[1], " ".join(lines[2:]).strip()
+
+
+def test_gate_failure_with_kamailio_running_rolls_back_files_and_subscriber_db(lab: Lab) -> None:
+    """New credentials and a kamailio.cfg that starts but answers OPTIONS 500: the gate fails with the
+    daemon up, and rollback must restore the config AND the subscriber DB (old cfg, old credentials)."""
+    _, cfg_sha, tls_sha = _kamailio_state(lab)
+    db_before = _db_state(lab)
+    prep = prepare(lab.site_file, lab.options())
+    cfg, sql = "sip1/etc/kamailio/kamailio.cfg", "sip1/etc/kamailio/voipctl-subscribers.sql"
+    cfg_text = (prep.render_dir / cfg).read_text()
+    options_200 = 'uri == myself && $rU == $null) {\n\t\tsl_send_reply("200", "OK");'
+    assert options_200 in cfg_text
+    sql_text = (prep.render_dir / sql).read_text()
+    first_ha1 = re.findall(r"'([0-9a-f]{32})'", sql_text)[0]
+    edits = {cfg: cfg_text.replace(options_200, options_200.replace('"200", "OK"', '"500", "Broken"')),
+             sql: sql_text.replace(first_ha1, first_ha1[::-1])}
+    outcome = lab.run(_tampered(lab, prep, edits))
+    sip = next(r for r in outcome.recap if r.host == "sip1")
+    assert sip.failed
+    assert any("not 200" in m for m in outcome.failures["sip1"]), outcome.failures
+    assert any("restarted on its previous files and answers" in n for n in sip.notes), sip.notes
+    _, cfg_after, tls_after = _kamailio_state(lab)
+    assert (cfg_after, tls_after) == (cfg_sha, tls_sha), "previous files back in place"
+    assert _db_state(lab) == db_before, "previous subscriber rows and stamp back, no copy left behind"
     assert _answers_options(lab, "sip1")
     again = lab.run(replace(prepare(lab.site_file, lab.options()), hosts=("sip1",)))
     _assert_all_ok_on(again, {"sip1"})

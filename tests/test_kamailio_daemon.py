@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from test_kamailio_render import secrets_for, solo_site
 
+from voipctl.deploy.hostvars import gate_checks
 from voipctl.netns import NETNS_ETC, Netns, exec_argv
 from voipctl.plan.build import build_plan
 from voipctl.plan.model import CertPlan, KamailioPlan, NodePlan, RtpenginePlan
@@ -366,3 +367,47 @@ def test_a_closed_websocket_leaves_no_binding_behind(lab: Lab) -> None:
     assert out["details"]["challenge"] == 407
     assert (out["status"], out["reason"]) == (480, "Temporarily Unavailable"), (out, lab.log_tail())
     assert out["elapsed_ms"] < 2500, out
+
+
+GATE = Path(__file__).resolve().parent.parent / "playbooks" / "roles" / "common" / "files" / "voipctl_probe.py"
+
+
+def _gate(lab: Lab, checks: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]], str]:
+    """The deploy health gate run where deploy runs it: on the node, reading the CA at its plan path."""
+    res = lab.ns.run(["python3", str(GATE), "--timeout", "3", "--checks", json.dumps(checks)], timeout=60)
+    lines = [json.loads(x) for x in res.stdout.decode().splitlines() if x.startswith("{")]
+    return res.returncode, lines, res.stderr.decode()
+
+
+def test_health_gate_demands_200_and_a_verified_tls_handshake_on_every_socket(lab: Lab) -> None:
+    checks = gate_checks(lab.node, "kamailio")
+    assert {c["proto"] for c in checks} == {"udp", "tcp", "tls", "ws", "wss"}
+    rc, lines, err = _gate(lab, checks)
+    assert rc == 0 and all(x["ok"] for x in lines) and len(lines) == len(checks), (lines, err, lab.log_tail())
+    assert all(x["detail"] == "SIP/2.0 200 OK" for x in lines)
+    tls = next(c for c in checks if c["proto"] == "tls")
+    rc, lines, _ = _gate(lab, [{"kind": "tls", **{k: tls[k] for k in ("host", "port", "server_name", "ca")}}])
+    assert rc == 0 and lines[0]["detail"].startswith("TLSv1.")
+
+
+def test_health_gate_fails_what_only_looks_alive(lab: Lab, tmp_path: Path) -> None:
+    """A SIP answer other than 200, a chain from another CA, a wrong name, a refused upgrade: unhealthy."""
+    checks = {c["proto"]: c for c in gate_checks(lab.node, "kamailio")}
+    other_ca = tmp_path / "other-ca.pem"
+    other_ca.write_bytes(make_pki(lab.kam.tls.cert)[lab.kam.tls.cert.ca_path])
+    wss = checks["wss"]
+    bad = [
+        {**checks["tls"], "port": wss["port"]},           # plain SIP on the WSS port: 403 Forbidden
+        {**checks["tls"], "ca": str(other_ca)},           # served chain is not from this CA
+        {"kind": "tls", "host": wss["host"], "port": wss["port"], "server_name": "impostor.example",
+         "ca": wss["ca"]},
+        {**wss, "origin": "https://evil.example"},        # upgrade refused
+        {"kind": "tls", "host": wss["host"], "port": wss["port"], "server_name": wss["server_name"], "ca": None},
+    ]
+    for check in bad:
+        rc, lines, err = _gate(lab, [check])
+        assert rc == 1 and not lines[0]["ok"] and "health gate failed" in err, (check, lines)
+    rc, lines, _ = _gate(lab, [bad[0]])
+    assert "not 200" in lines[0]["detail"]
+    rc, lines, _ = _gate(lab, [bad[3]])
+    assert "403" in lines[0]["detail"]

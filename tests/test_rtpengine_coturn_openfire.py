@@ -39,6 +39,7 @@ from voipctl.render.rtpengine import render_rtpengine
 from voipctl.render.tree import PlannedFile
 from voipctl.secrets import Secrets
 from voipctl.site.load import load_site
+from voipctl.verify.turnperm import check_permissions
 
 SECRETS = Secrets({
     "turn_secret": "turn-Secret_0123456789",
@@ -340,11 +341,28 @@ def test_coturn_on_its_rendered_config_serves_stun_and_rest_turn(site_file: str,
 
 @pytest.mark.daemon
 def test_coturn_refuses_loopback_peers_by_default() -> None:
-    """4.6 dropped no-loopback-peers: loopback is denied unless allow-loopback-peers, which we never render."""
-    need("turnserver")
-    res = subprocess.run(["turnserver", "-h"], capture_output=True, text=True, check=False)
-    assert "--allow-loopback-peers" in res.stdout + res.stderr
-    assert "--no-loopback-peers" not in res.stdout + res.stderr
+    """4.6 dropped no-loopback-peers: loopback is denied unless allow-loopback-peers, which we never render.
+    Proven on the running daemon: a permission towards loopback gets 403, one towards the media address
+    (the control) is granted on the same allocation."""
+    need("turnserver", "ip", "ss")
+    plan = plan_of("inventories/lab/site.yml")
+    node = plan.node("media1")
+    tc = node.coturn
+    assert tc is not None
+    conf = text(render_coturn(plan, node, SECRETS), "/etc/turnserver.conf")
+    assert "allow-loopback-peers" not in lines(conf)
+    files = render_coturn(plan, node, SECRETS) + throwaway_cert(tc.tls.cert)
+    server = (tc.listen_address, tc.port)
+    user, password = turn.rest_credentials(SECRETS["turn_secret"], "alice", ttl=600)
+    peers = ["127.0.0.1", "127.0.0.2", node.advertised]
+    ready = listening("udp", tc.listen_address, tc.port)
+    with running(node, files, argv.coturn_argv(tc.conf_path), ready) as ns, socket_in_netns(ns.name) as sock:
+        sock.bind(("127.0.0.1", 0))
+        report = check_permissions(sock, server, user, password, peers, 2.0)
+    assert report.allocated, report.alloc_error
+    assert report.peers["127.0.0.1"] is not None and report.peers["127.0.0.1"][0] == 403
+    assert report.peers["127.0.0.2"] is not None and report.peers["127.0.0.2"][0] == 403
+    assert report.peers[node.advertised] is None, "the control: the media address must be granted"
 
 
 def test_socket_family_helper() -> None:

@@ -1,4 +1,5 @@
-"""The Vagrantfile users get: `vagrant validate` passes, and it reads addresses from the site file."""
+"""The Vagrantfile users get: `vagrant validate` passes, and each machine carries exactly its node's
+addresses from the site file (read back through vagrant's own Vagrantfile loader)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import REPO
 
@@ -29,3 +31,33 @@ def test_vagrant_validate_passes(site: str, tmp_path: Path) -> None:
 def test_vagrantfile_fails_on_a_missing_site(tmp_path: Path) -> None:
     res = _validate(tmp_path / "nope.yml", tmp_path)
     assert res.returncode != 0
+
+
+# Loads the Vagrantfile with vagrant's own library (as `vagrant up` would) and prints each machine's
+# private_network addresses; no provider is needed for that.
+ADDRESSES_RB = """
+require "vagrant"
+env = Vagrant::Environment.new(cwd: ARGV[0], home_path: ARGV[1])
+env.machine_names.each do |n|
+  cfg = env.vagrantfile.machine_config(n, nil, env.boxes, nil, false)[:config]
+  ips = cfg.vm.networks.select { |type, _| type == :private_network }.map { |_, o| o[:ip] }
+  puts "#{n} #{ips.join(',')}"
+end
+"""
+
+
+@pytest.mark.parametrize("site", ["inventories/lab/site.yml", "inventories/split/site.yml"])
+def test_vagrant_machines_carry_the_site_addresses(site: str, tmp_path: Path) -> None:
+    ruby = shutil.which("ruby")
+    assert ruby is not None, "vagrant (Debian package) brings ruby and its vagrant library"
+    script = tmp_path / "addresses.rb"
+    script.write_text(ADDRESSES_RB)
+    env = {**os.environ, "VOIPCTL_SITE": str(REPO / site)}
+    res = subprocess.run([ruby, str(script), str(REPO), str(tmp_path / "vagrant.d")],
+                         env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 0, res.stderr[-2000:]
+    seen = {line.split()[0]: line.split()[1].split(",") if len(line.split()) > 1 else []
+            for line in res.stdout.splitlines() if line.strip()}
+    nodes = yaml.safe_load((REPO / site).read_text())["nodes"]
+    want = {n["name"]: [a for a in (n.get("private"), n.get("public")) if a] for n in nodes}
+    assert seen == want

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, goldens_updated
 from voipctl.cli import main
 
 INVALID = sorted((REPO / "tests/fixtures/invalid").iterdir())
@@ -31,6 +31,7 @@ def test_invalid_site_exact_errors(
         expected_file = case / "expected.txt"
         if update_goldens and argv[0] == "validate":
             expected_file.write_text(captured.err)
+            goldens_updated(expected_file)
         assert captured.err == expected_file.read_text()
         assert captured.out == ""
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]

@@ -16,10 +16,11 @@ import pytest
 
 from tests.test_pki_support import site_copy
 from voipctl import pipeline
+from voipctl.browser.media import FlowSnapshot, LegFlow
 from voipctl.errors import ToolError
 from voipctl.plan.model import Plan
 from voipctl.probe import turn
-from voipctl.verify import sipp, svmap, tlsscan
+from voipctl.verify import callmedia, sipp, svmap, tlsscan
 from voipctl.verify.agent import run_jobs
 from voipctl.verify.jobs import BAD_ORIGIN, Probe, ProbeInputs, build_probes
 from voipctl.verify.judge import judge
@@ -96,7 +97,7 @@ def test_judging_raw_results(probes: tuple[list[Probe], list[object]]) -> None:
     results = {
         udp.id: {"answered": True, "status": 200, "reason": "OK"},
         tls.id: {"answered": True, "status": 200, "reason": "OK", "tls_version": "TLSv1.1"},
-        origin.id: {"answered": False, "error": "websocket handshake refused: HTTP 403 Forbidden"},
+        origin.id: {"answered": False, "error": "websocket handshake refused: HTTP 403 Forbidden", "http_status": 403},
         wrong.id: {"answered": True, "status": 401, "reason": "Unauthorized", "details": challenge, "headers": www},
         wrong.expect["same_as"]: {"answered": True, "status": 403, "reason": "Forbidden", "details": challenge,
                                   "headers": www},
@@ -144,7 +145,7 @@ def test_sipp_argv_keeps_passwords_in_the_csv(tmp_path: Path) -> None:
     runs = [
         sipp.register_run("sipp", tmp_path, csv, "lab.test", "198.51.100.253", 5070, "198.51.100.11:5060", 60),
         sipp.uas_run("sipp", tmp_path, "bob", "lab.test", "198.51.100.253", 5070),
-        sipp.uac_run("sipp", tmp_path, csv, "bob", "lab.test", "192.168.77.2", "198.51.100.11:5060"),
+        sipp.uac_run("sipp", tmp_path, csv, "bob", "lab.test", "192.168.77.2", "198.51.100.11:5060", "cid-1"),
     ]
     for run in runs:
         assert all(PASSWORD not in a for a in run.argv)
@@ -152,6 +153,8 @@ def test_sipp_argv_keeps_passwords_in_the_csv(tmp_path: Path) -> None:
         assert run.argv[run.argv.index("-key") + 1:][:2] == ["domain", "lab.test"]
     assert runs[0].argv[-1] == "198.51.100.11:5060" and "-inf" in runs[2].argv and "-inf" not in runs[1].argv
     assert runs[1].argv[runs[1].argv.index("-p") + 1] == "5070"
+    assert "-rtp_echo" in runs[1].argv and runs[1].argv[runs[1].argv.index("-mi") + 1] == "198.51.100.253"
+    assert runs[2].argv[runs[2].argv.index("-cid_str") + 1] == "cid-1" and "-rtp_echo" not in runs[2].argv
     for bad in ("pass word", "a;b", "x]y", "new\nline"):
         with pytest.raises(ToolError):
             sipp.credentials_csv("alice", bad)
@@ -170,6 +173,10 @@ def test_sipp_scenarios_follow_the_route_set() -> None:
     for tree in (uac, reg):
         text = "".join(s.text or "" for s in tree.iter("send"))
         assert "[field1]" in text and "password" not in text
+    # the caller plays the pcap sip-tester ships (30 ms PCMA), which its SDP offers
+    plays = [e.get("play_pcap_audio") for e in uac.iter("exec")]
+    assert plays == [str(callmedia.PCAP)]
+    assert all("RTP/AVP 8" in (s.text or "") for s in uac.iter("send") if "m=audio" in (s.text or ""))
 
 
 def test_sdp_connection_from_sipp_logs_and_call_verdicts() -> None:
@@ -195,12 +202,34 @@ SVMAP_FOUND = """\
 """
 
 
+ANSWERED = {"answered": True, "status": 200, "reason": "OK"}
+
+
 def test_svmap_verdicts() -> None:
+    target = "127.0.0.1:15060"
     assert svmap.found_devices(SVMAP_FOUND) == {"127.0.0.1:15060": "FakePBX 1.0"}
-    assert svmap.judge_svmap(SVMAP_FOUND, 0, "127.0.0.1:15060") == (
+    assert svmap.judge_svmap(SVMAP_FOUND, 0, target, ANSWERED) == (
         False, "svmap found 127.0.0.1:15060 (User-Agent FakePBX 1.0)")
-    assert svmap.judge_svmap("WARNING:root:found nothing\n", 30, "127.0.0.1:15060")[0]
-    assert not svmap.judge_svmap("Traceback ...\nOSError: boom\n", 1, "127.0.0.1:15060")[0]
+    passed, detail = svmap.judge_svmap("WARNING:root:found nothing\n", 30, target, ANSWERED)
+    assert passed and "200 OK" in detail
+    assert not svmap.judge_svmap("Traceback ...\nOSError: boom\n", 1, target, ANSWERED)[0]
+
+
+def test_svmap_fails_on_what_a_broken_scanner_or_a_dead_target_prints() -> None:
+    """What sipvicious 0.3.8 prints after a send error, an unhandled exception or a bind failure, each
+    also saying "found nothing"; and a clean run whose control OPTIONS got no answer either."""
+    target = "198.51.100.11:5060"
+    send_error = ("ERROR:DrinkOrSip:socket error while sending to 198.51.100.11:5060 -> [Errno 101] "
+                  "Network is unreachable\nWARNING:root:found nothing\n")
+    crashed = "CRITICAL:root:Got unhandled exception\nWARNING:root:found nothing\n"
+    no_bind = "CRITICAL:DrinkOrSip:Could not bind to any port\nWARNING:root:found nothing\n"
+    for output, rc in ((send_error, 30), (crashed, 20), (no_bind, 30), ("WARNING:root:found nothing\n", 0),
+                       ("", 30), ("WARNING:root:found nothing\n", 1)):
+        passed, detail = svmap.judge_svmap(output, rc, target, ANSWERED)
+        assert not passed and "did not complete cleanly" in detail, (output, rc)
+    for control in ({"answered": False, "error": "no answer"}, {"error": "agent at public failed: boom"}, {}):
+        passed, detail = svmap.judge_svmap("WARNING:root:found nothing\n", 30, target, control)
+        assert not passed and "not reachable from here" in detail
     assert svmap.svmap_argv("/bin/svmap", "198.51.100.11", 5060) == ["/bin/svmap", "198.51.100.11", "-p", "5060"]
 
 
@@ -237,8 +266,25 @@ def test_real_svmap_finds_an_unprotected_device(sip_responder: int) -> None:
         pytest.skip("sipvicious is not installed (pip install sipvicious)")
     res = subprocess.run(svmap.svmap_argv(binary, "127.0.0.1", sip_responder), capture_output=True, text=True,
                          timeout=60, check=False)
-    passed, detail = svmap.judge_svmap(res.stdout + res.stderr, res.returncode, f"127.0.0.1:{sip_responder}")
+    passed, detail = svmap.judge_svmap(res.stdout + res.stderr, res.returncode, f"127.0.0.1:{sip_responder}",
+                                       ANSWERED)
     assert not passed and "TestPBX" in detail
+
+
+def test_svmap_and_its_control_against_a_silent_port_fail() -> None:
+    """Nothing listens: svmap's silence is real, but the control OPTIONS is not answered either."""
+    binary = find_executable("sipvicious_svmap")
+    if binary is None:
+        pytest.skip("sipvicious is not installed (pip install sipvicious)")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as hold:
+        hold.bind(("127.0.0.1", 0))
+        port = hold.getsockname()[1]
+    res = subprocess.run(svmap.svmap_argv(binary, "127.0.0.1", port), capture_output=True, text=True,
+                         timeout=60, check=False)
+    control = run_jobs([{"id": "c", "kind": "sip_options",
+                         "params": {"transport": "udp", "host": "127.0.0.1", "port": port, "timeout": 0.5}}])["c"]
+    passed, detail = svmap.judge_svmap(res.stdout + res.stderr, res.returncode, f"127.0.0.1:{port}", control)
+    assert res.returncode == svmap.SILENT_EXIT and not passed and "not reachable from here" in detail
 
 
 def test_tls_scan_targets_and_verdicts(plan: Plan) -> None:
@@ -318,9 +364,128 @@ def test_agent_runs_jobs_and_reports_raw_observations() -> None:
         ]
         results = run_jobs(jobs)
     assert results["open"]["connected"] and not results["closed"]["connected"]
-    assert not results["silent"]["answered"]
+    assert results["closed"]["blocked"] == "refused"
+    assert not results["silent"]["answered"] and results["silent"]["blocked"] == "timeout"
     assert results["bug"]["error"].startswith("probe crashed")
     # the same through the module entry point, jobs on stdin
     proc = subprocess.run([sys.executable, "-m", "voipctl.verify.agent"], input=json.dumps({"jobs": jobs[1:2]}),
                           capture_output=True, text=True, timeout=60, check=True)
     assert not json.loads(proc.stdout)["results"]["closed"]["connected"]
+
+
+def _exposure_verdicts(found: list[Probe], results: dict[str, dict[str, object]]) -> dict[str, str]:
+    return {f"{o.vantage}|{o.name}": o.status for o in judge(found, results) if o.group == "exposure"}
+
+
+def test_exposure_passes_only_on_refused_or_timed_out(probes: tuple[list[Probe], list[object]]) -> None:
+    """What a broken probe or a dead vantage returns must fail every exposure check."""
+    found, _ = probes
+    exposure = [p for p in found if p.group == "exposure"]
+    ng = next(p for p in exposure if p.kind == "ng_ping")
+    tcp = next(p for p in exposure if p.kind == "tcp_connect")
+    alive = next(p for p in found if p.kind == "sip_options" and p.vantage == ng.vantage)
+    base = {alive.id: ANSWERED}
+    good = {**base, ng.id: {"answered": False, "blocked": "timeout", "error": "timed out"},
+            tcp.id: {"connected": False, "blocked": "refused", "error": "[Errno 111] Connection refused"}}
+    verdicts = _exposure_verdicts([alive, ng, tcp], good)
+    assert set(verdicts.values()) == {"passed"}
+    no_route = {"connected": False, "blocked": "unreachable", "error": "[Errno 101] Network is unreachable"}
+    assert set(_exposure_verdicts([alive, tcp], {**base, tcp.id: no_route}).values()) == {"passed"}
+    assert set(_exposure_verdicts([tcp], {tcp.id: no_route}).values()) == {"failed"}  # a vantage with no routes
+    broken: list[dict[str, object]] = [
+        {"error": "probe crashed: KeyError: 'host'"},
+        {"error": "agent at public failed: [Errno 2] No such file or directory: 'ip'"},
+        {"error": "agent at public exited 1: Cannot open network namespace"},
+        {"answered": False, "connected": False, "blocked": None, "error": "[Errno 22] Invalid argument"},
+        {"connected": False, "error": "timed out"},  # an agent that does not classify
+        {},
+    ]
+    for raw in broken:
+        verdicts = _exposure_verdicts([alive, ng, tcp], {**base, ng.id: raw, tcp.id: raw})
+        assert set(verdicts.values()) == {"failed"}, raw
+    opened = _exposure_verdicts([alive, tcp], {**base, tcp.id: {"connected": True}})
+    assert set(opened.values()) == {"failed"}
+
+
+def test_a_vantage_that_reached_nothing_fails_its_exposure_checks(probes: tuple[list[Probe], list[object]]) -> None:
+    """A vantage whose packets go nowhere times out on everything; that is no evidence of closed ports."""
+    found, _ = probes
+    mine = [p for p in found if p.vantage == "public"]
+    silence = {p.id: {"answered": False, "connected": False, "mapped": None, "blocked": "timeout",
+                      "error": "timed out"} for p in mine}
+    verdicts = _exposure_verdicts(mine, silence)
+    assert verdicts and set(verdicts.values()) == {"failed"}
+    assert all("proves nothing" in o.detail for o in judge(mine, silence) if o.group == "exposure")
+    one_answer = next(p for p in mine if p.kind == "sip_options")
+    verdicts = _exposure_verdicts(mine, {**silence, one_answer.id: ANSWERED})
+    assert set(verdicts.values()) == {"passed"}
+
+
+def test_origin_passes_only_on_a_403(probes: tuple[list[Probe], list[object]]) -> None:
+    found, _ = probes
+    origin = next(p for p in found if p.group == "websocket")
+    wrong = [
+        {"answered": False, "error": "websocket handshake refused: server did not agree to the sip subprotocol",
+         "http_status": 101},
+        {"answered": False, "error": "websocket handshake refused: HTTP 500 Internal Server Error",
+         "http_status": 500},
+        {"answered": False, "error": "websocket handshake refused: connection closed during the handshake"},
+        {"answered": False, "error": "cannot reach wss:198.51.100.11:443: [Errno 111] Connection refused"},
+        {"answered": True, "status": 200, "reason": "OK"},
+        {"error": "probe crashed: ValueError"},
+    ]
+    for raw in wrong:
+        assert judge([origin], {origin.id: raw})[0].status == "failed", raw
+    ok = {"answered": False, "error": "websocket handshake refused: HTTP 403 Forbidden", "http_status": 403}
+    assert judge([origin], {origin.id: ok})[0].status == "passed"
+
+
+def _snap(at: float, caller: int, callee: int) -> FlowSnapshot:
+    return FlowSnapshot(at, (LegFlow("caller", "RTP/AVP", "198.51.100.254", 6200, caller),
+                             LegFlow("callee", "RTP/AVP", "198.51.100.253", 6100, callee)))
+
+
+def test_call_media_needs_rtp_from_both_parties_at_the_pcap_rate() -> None:
+    """What rtpengine reports for a signalling-only call, one-way forwarding or stopped media fails."""
+    good = [_snap(1.0, 40, 38), _snap(2.5, 90, 88)]
+    assert callmedia.judge_media(good, None)[0] == "passed"
+    for snaps in ([_snap(1.0, 40, 0), _snap(2.5, 90, 0)],      # the callee's echo never came back
+                  [_snap(1.0, 1, 1), _snap(2.5, 2, 2)],        # a trickle
+                  [_snap(1.0, 90, 88), _snap(2.5, 90, 88)],    # frozen counts
+                  [_snap(1.0, 40, 38)],                        # one snapshot
+                  [FlowSnapshot(1.0, ()), FlowSnapshot(2.5, ())]):
+        assert callmedia.judge_media(snaps, None)[0] == "failed", snaps
+    assert callmedia.judge_media(good, "ng query failed: timed out") == ("failed", "ng query failed: timed out")
+
+
+def test_call_media_sampling_reads_rtpengine_until_both_parties_send(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(callmedia, "POLL", 0.0)
+    monkeypatch.setattr(callmedia, "SETTLE", 0.0)
+    monkeypatch.setattr(callmedia, "GAP", 0.0)
+    unknown: dict[bytes, object] = {b"result": b"error", b"error-reason": b"Unknown call-id"}
+    replies = iter([unknown, _reply(5, 0), _reply(5, 3), _reply(50, 48), _reply(100, 98)])
+    snaps, error = callmedia.sample(lambda: next(replies))  # type: ignore[arg-type, return-value]
+    assert error is None and [[f.packets for f in s.flows] for s in snaps] == [[50, 48], [100, 98]]
+    snaps, error = callmedia.sample(lambda: unknown, find_timeout=0.0)  # type: ignore[arg-type, return-value]
+    assert snaps == [] and error is not None and "Unknown call-id" in error
+
+
+def _reply(caller: int, callee: int) -> dict[bytes, object]:
+    def party(port: int, packets: int) -> dict[bytes, object]:
+        return {b"medias": [{b"type": b"audio", b"protocol": b"RTP/AVP", b"streams": [
+            {b"endpoint": {b"address": b"198.51.100.253", b"port": port}, b"flags": [b"RTP"],
+             b"stats": {b"packets": packets}}]}]}
+    return {b"result": b"ok", b"tags": {b"a": party(6200, caller), b"b": party(6100, callee)}}
+
+
+def test_an_empty_allowed_turn_list_is_reported(probes: tuple[list[Probe], list[object]]) -> None:
+    """When no media address may be relayed to, the 'granted' check must not simply vanish."""
+    found, _ = probes
+    perm = next(p for p in found if p.kind == "turn_permissions")
+    raw = {"allocated": True, "peers": {peer: [403, "Forbidden IP"] for peer in perm.expect["denied"]}}
+    for media, status in ((["10.77.0.12"], "failed"), ([], "skipped")):
+        bare = Probe(perm.id, perm.vantage, perm.kind, perm.group, perm.name, perm.host, perm.params,
+                     {**perm.expect, "allowed": [], "media": media})
+        rows = {o.name: o for o in judge([bare], {perm.id: raw})}
+        row = rows["TURN permission towards a media address is granted"]
+        assert row.status == status and row.detail

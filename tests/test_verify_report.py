@@ -77,6 +77,18 @@ def test_cli_help_and_usage_errors(tmp_path: Path) -> None:
     # no lab and no -i: nothing to reach the hosts with
     assert main(["verify", str(site), "--pki-dir", str(tmp_path / "pki"), "--no-probes"]) == 2
     assert main(["verify", str(site), "--vantage", "x=voipctl-no-such-ns"]) == 2
+    # no lab and no --vantage: the probes must not quietly run from this machine
+    assert main(["verify", str(site), "--pki-dir", str(tmp_path / "pki"), "--no-hosts"]) == 2
+
+
+def test_browser_asked_for_but_impossible_fails_the_run(tmp_path: Path) -> None:
+    site = site_copy(tmp_path, "lab", replace=("site: lab\n", "site: nolab\n"))
+    out_json = tmp_path / "r.json"
+    code = main(["verify", str(site), "--no-hosts", "--no-probes", "--browser", "-o", str(tmp_path / "none"),
+                 "--pki-dir", str(tmp_path / "pki"), "--json", str(out_json)])
+    assert code == 1
+    browser = [o for o in json.loads(out_json.read_text())["outcomes"] if o["group"] == "browser"]
+    assert [o["status"] for o in browser] == ["failed"] and "no lab of site nolab is up" in browser[0]["detail"]
 
 
 def test_cli_writes_reports_and_fails_without_a_render(tmp_path: Path) -> None:

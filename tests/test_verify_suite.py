@@ -3,6 +3,7 @@ reading an inventory, and the child pytest's command line."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -104,6 +105,10 @@ def test_ss_parsing_and_listener_verdicts() -> None:
     assert unexpected_listeners(sockets, bindings, processes) == [
         "kamailio listens on tcp *:8080, which the plan does not have"]
     assert unexpected_listeners([s for s in sockets if s.port != 8080], bindings, processes) == []
+    # ss without root shows no process names: nothing can be attributed, which must not look clean
+    nameless = [dataclasses.replace(s, processes=()) for s in sockets]
+    assert "no process names" in unexpected_listeners(nameless, bindings, processes)[0]
+    assert "no listening socket" in unexpected_listeners([], bindings, processes)[0]
 
 
 def test_file_verdicts() -> None:

@@ -9,6 +9,7 @@ relay sockets.
 
 from __future__ import annotations
 
+from voipctl.browser import media
 from voipctl.browser.config import SiteTargets
 from voipctl.browser.media import in_relay_range
 from voipctl.browser.scenario import CallRecord
@@ -61,7 +62,8 @@ def _dtls(rec: CallRecord) -> Outcome:
 
 def _rtpengine(rec: CallRecord) -> Outcome:
     """Both legs, both ways: rtpengine received RTP from browser and phone, and the browser received
-    RTP (from rtpengine, its only peer); the phone only echoes what it received from rtpengine."""
+    RTP (from rtpengine, its only peer); the phone only echoes what it received from rtpengine. Each count
+    must reach half of what 20 ms packets over the time held imply, and rise between two queries."""
     name = f"{rec.name}: rtpengine media both legs, both ways"
     if rec.ng_error is not None:
         return _o(name, False, rec.ng_error)
@@ -71,12 +73,19 @@ def _rtpengine(rec: CallRecord) -> Outcome:
     web = [f for f in legs if f.webrtc]
     plain = [f for f in legs if not f.webrtc]
     to_browser = int(rec.stats.get("packetsReceived", 0) or 0)
-    ok = len(web) == 1 and len(plain) == 1 and all(f.packets > 0 for f in legs) and to_browser > 0
+    problems = [] if len(web) == 1 and len(plain) == 1 else [f"{len(web)} WebRTC and {len(plain)} plain legs"]
+    if rec.first is None:
+        problems.append("rtpengine was queried once only")
+    else:
+        problems += media.flow_problems(rec.first, media.FlowSnapshot(rec.flows_at, tuple(legs)))
+    if to_browser < media.min_packets(rec.stats_at):
+        problems.append(f"browser received {to_browser} packets in {rec.stats_at:.1f} s "
+                        f"(< {media.min_packets(rec.stats_at)})")
     shown = "; ".join(("WebRTC leg " if f.webrtc else "plain leg ") + f.describe() for f in legs)
     unanswered = len(rec.flows) - len(legs)
     detail = (f"{shown or 'rtpengine reports no legs'}; browser received {to_browser} RTP packets"
               + (f"; {unanswered} unanswered forked branch(es) ignored" if unanswered else ""))
-    return _o(name, ok, detail)
+    return _o(name, not problems, detail + ("; " + "; ".join(problems) if problems else ""))
 
 
 def _plain_sdp(rec: CallRecord) -> Outcome:

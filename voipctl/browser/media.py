@@ -96,6 +96,40 @@ def leg_flows(reply: dict[bytes, BValue]) -> list[LegFlow]:
     return flows
 
 
+# 20 ms packetisation: 50 RTP packets a second each way. A leg passes with half of that (setup, jitter).
+PACKETS_PER_SECOND = 50
+
+
+def min_packets(seconds: float, pps: float = PACKETS_PER_SECOND) -> int:
+    """At least half the packets `seconds` of media at `pps` carry (never less than one)."""
+    return max(1, int(pps * seconds / 2))
+
+
+@dataclass(frozen=True)
+class FlowSnapshot:
+    """rtpengine's per-party counts, `at` seconds after the call was answered."""
+
+    at: float
+    flows: tuple[LegFlow, ...]
+
+
+def flow_problems(first: FlowSnapshot, second: FlowSnapshot, pps: float = PACKETS_PER_SECOND) -> list[str]:
+    """Why two queries do not show live media from every party: each must have sent at least half of
+    what the time since the answer implies, and half of what the time between the queries implies."""
+    before = {f.tag: f.packets for f in first.flows}
+    need, need_rise = min_packets(second.at, pps), min_packets(second.at - first.at, pps)
+    problems = []
+    for f in second.flows:
+        if f.packets < need:
+            problems.append(f"{f.tag}: {f.packets} packets in {second.at:.1f} s (< {need})")
+        if f.tag not in before:
+            problems.append(f"{f.tag}: missing from the first query")
+        elif f.packets - before[f.tag] < need_rise:
+            problems.append(f"{f.tag}: {f.packets - before[f.tag]} more packets in "
+                            f"{second.at - first.at:.1f} s (< {need_rise})")
+    return problems
+
+
 def in_relay_range(flow: LegFlow, relay_address: str, relay_min: int, relay_max: int) -> bool:
     """Whether rtpengine saw this party's media coming from coturn's relay range."""
     if flow.address is None or flow.port is None:

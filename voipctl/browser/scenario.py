@@ -23,6 +23,7 @@ from voipctl.probe.sdp import SdpSummary
 
 CALL_TIMEOUT = 25.0  # ICE gathering + INVITE + answer
 HANGUP_TIMEOUT = 10.0
+QUERY_GAP = 2.0  # seconds between the two rtpengine queries: the counts must rise in between
 
 
 @dataclass
@@ -37,7 +38,10 @@ class CallRecord:
     held: float = 0.0
     hangup: str | None = None
     stats: dict[str, Any] = field(default_factory=dict)
+    stats_at: float = 0.0
+    first: media.FlowSnapshot | None = None
     flows: list[media.LegFlow] = field(default_factory=list)
+    flows_at: float = 0.0
     ng_error: str | None = None
     phone_rc: int | None = None
     phone_sdp: SdpSummary | None = None
@@ -86,10 +90,16 @@ def _relay_sockets(ctx: CallContext) -> int:
 
 
 def _in_call(ctx: CallContext, drv: BrowserDriver, rec: CallRecord, started: float) -> None:
-    """Hold the call, then read both ends' view of it while it is still up, then hang up."""
-    time.sleep(max(0.0, ctx.hold - (time.monotonic() - started)))
-    rec.stats = drv.call("stats", timeout=10)
+    """Hold the call, reading rtpengine's counts twice (they must rise) and the browser's view while it
+    is still up, then hang up."""
+    time.sleep(max(0.0, ctx.hold - QUERY_GAP - (time.monotonic() - started)))
     _query(ctx, rec)
+    rec.first = media.FlowSnapshot(time.monotonic() - started, tuple(rec.flows))
+    time.sleep(QUERY_GAP)
+    rec.stats = drv.call("stats", timeout=10)
+    rec.stats_at = time.monotonic() - started
+    _query(ctx, rec)
+    rec.flows_at = time.monotonic() - started
     rec.relay_sockets = _relay_sockets(ctx)
     rec.held = time.monotonic() - started
     rec.hangup = drv.call("hangup", int(HANGUP_TIMEOUT * 1000), timeout=HANGUP_TIMEOUT + 5)["cause"]

@@ -18,7 +18,7 @@ EXIT_CODES = """\b
 Exit codes:
   0  every check passed (skipped checks are listed with their reason, never counted as passed)
   1  at least one check failed
-  2  invalid site or command line (no inventory, unknown namespace, ...)
+  2  invalid site or command line (no inventory, unknown namespace, no lab and no --vantage, ...)
   3  a tool verify needs before it can start (ansible-inventory, pytest-testinfra) is missing or failed
 """
 
@@ -44,7 +44,8 @@ def _write(path: Path, text: str) -> None:
 @click.option("--browser", is_flag=True, help="Also run the browser (WebRTC) call probe.")
 @click.option("--vantage", "vantages", multiple=True, metavar="[NAME=]NETNS|local",
               help="Run probes from this network namespace (repeatable; the first hosts the callee and the "
-                   "scanners, the last the caller and TURN). Default: the lab's clients, else this machine.")
+                   "scanners, the last the caller and TURN). Default: the lab's clients; without a lab it "
+                   "must be given (`local` for this machine).")
 @click.option("--backend", type=click.Choice(["ssh", "paramiko"]), default="ssh", show_default=True,
               help="testinfra backend for the host suite.")
 @click.option("--no-hosts", is_flag=True, help="Skip the host suite (SSH).")

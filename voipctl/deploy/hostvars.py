@@ -63,28 +63,42 @@ def directories_for(files: list[FileVar]) -> list[dict[str, str]]:
     return dirs
 
 
+def _kamailio_gate(node: NodePlan) -> list[dict[str, Any]]:
+    """An OPTIONS answered 200 on every listener: over TLS verified against the site CA as the name
+    clients check, over WebSocket after an upgrade with the first allowed Origin."""
+    kam = node.kamailio
+    assert kam is not None  # noqa: S101 - called for kamailio nodes only
+    cert = _cert_of(node, "kamailio")
+    checks: list[dict[str, Any]] = []
+    for lst in kam.listeners:
+        check: dict[str, Any] = {"kind": "sip-options", "proto": lst.proto, "host": lst.address, "port": lst.port}
+        if lst.proto in ("tls", "wss", "ws"):
+            check["server_name"] = lst.tls_name or kam.domain
+        if lst.proto in ("tls", "wss"):
+            check["ca"] = cert.ca_path if cert is not None else None
+        if lst.proto in ("ws", "wss"):
+            check["origin"] = kam.ws_origins[0]
+        if check not in checks:
+            checks.append(check)
+    return checks
+
+
 def gate_checks(node: NodePlan, service: str) -> list[dict[str, Any]]:
     """What the health gate probes on the host after a restart, from the plan's sockets."""
     checks: list[dict[str, Any]] = []
     if service == "kamailio" and node.kamailio is not None:
-        seen = set()
-        for lst in node.kamailio.listeners:
-            check: dict[str, Any] = {"kind": "tcp", "host": lst.address, "port": lst.port}
-            if lst.proto in ("udp", "tcp"):
-                check = {"kind": "sip-options", "proto": lst.proto, "host": lst.address, "port": lst.port}
-            key = tuple(sorted(check.items()))
-            if key not in seen:
-                seen.add(key)
-                checks.append(check)
+        checks = _kamailio_gate(node)
     elif service == "rtpengine" and node.rtpengine is not None:
         rtp = node.rtpengine
         checks.append({"kind": "ng-ping", "host": rtp.ng_address, "port": rtp.ng_port})
     elif service == "coturn" and node.coturn is not None:
         turn = node.coturn
+        cert = _cert_of(node, "coturn")
         checks += [
             {"kind": "stun", "host": turn.listen_address, "port": turn.port},
             {"kind": "tcp", "host": turn.listen_address, "port": turn.port},
-            {"kind": "tcp", "host": turn.listen_address, "port": turn.tls_port},
+            {"kind": "tls", "host": turn.listen_address, "port": turn.tls_port, "server_name": turn.host,
+             "ca": cert.ca_path if cert is not None else None},
         ]
     elif service == "openfire" and node.openfire is not None:
         of = node.openfire

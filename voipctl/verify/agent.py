@@ -8,6 +8,7 @@ flood limit; the others (mostly waiting for silence) run in parallel.
 
 from __future__ import annotations
 
+import errno
 import json
 import socket
 import sys
@@ -71,12 +72,29 @@ def _udp(host: str) -> socket.socket:
     return socket.socket(turn.family_of(host), socket.SOCK_DGRAM)
 
 
+def blocked_by(exc: OSError) -> str | None:
+    """"refused", "timeout" or "unreachable" (no route to the address from here) when the error is the
+    network saying no; None for anything else (bad address, a local failure, a probe bug), which proves
+    nothing about the port. The judge trusts these only from a vantage that got some answer."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return "unreachable"
+    return None
+
+
+def _unanswered(key: str, exc: OSError) -> dict[str, Any]:
+    return {key: False, "blocked": blocked_by(exc), "error": str(exc) or type(exc).__name__}
+
+
 def ng_ping(p: Params) -> dict[str, Any]:
     with _udp(p["host"]) as sock:
         try:
             pong = ng.ping(sock, (p["host"], int(p["port"])), float(p.get("timeout", 1.5)))
         except OSError as exc:
-            return {"answered": False, "error": str(exc) or type(exc).__name__}
+            return _unanswered("answered", exc)
     return {"answered": True, "pong": pong}
 
 
@@ -85,7 +103,7 @@ def tcp_connect(p: Params) -> dict[str, Any]:
         with socket.create_connection((p["host"], int(p["port"])), timeout=float(p.get("timeout", 1.5))):
             return {"connected": True}
     except OSError as exc:
-        return {"connected": False, "error": str(exc) or type(exc).__name__}
+        return _unanswered("connected", exc)
 
 
 def stun_binding(p: Params) -> dict[str, Any]:

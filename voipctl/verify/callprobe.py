@@ -10,15 +10,17 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from secrets import token_hex
 
+from voipctl.browser.media import FlowSnapshot, ng_query
 from voipctl.errors import ToolError
 from voipctl.plan.model import Plan
 from voipctl.secrets import Secrets
-from voipctl.verify import sipp
-from voipctl.verify.result import Outcome
+from voipctl.verify import callmedia, sipp
+from voipctl.verify.result import Outcome, Status
 from voipctl.verify.vantage import Vantage, source_address
 
 GROUP = "call"
@@ -38,6 +40,8 @@ class CallSetup:
     media: tuple[str, ...]
     caller_password: str = field(repr=False)
     callee_password: str = field(repr=False)
+    ng: tuple[str, int] | None = None
+    ng_netns: str | None = None  # where rtpengine's ng socket can be asked (the lab's node namespace)
 
     @property
     def target(self) -> str:
@@ -48,10 +52,16 @@ class CallSetup:
         return f"{self.uac.name}->{self.uas.name}"
 
 
-def call_setup(plan: Plan, vantages: Sequence[Vantage], secrets: Secrets) -> CallSetup | Outcome:
-    """Who calls whom where, or the skip that says why no call can be tried."""
+def call_setup(plan: Plan, vantages: Sequence[Vantage], secrets: Secrets,
+               node_netns: Mapping[str, str] | None = None) -> CallSetup | Outcome:
+    """Who calls whom where, or the skip that says why no call can be tried. `node_netns` (node ->
+    namespace, the lab's) says where rtpengine can be asked for the call's packet counts."""
     if len(plan.subscribers) < 2:
         return Outcome(GROUP, NAME, "skipped", "the site needs two subscribers for a call")
+    media_node = next((n for n in plan.nodes if n.rtpengine is not None), None)
+    ng = (media_node.rtpengine.ng_address, media_node.rtpengine.ng_port) \
+        if media_node is not None and media_node.rtpengine is not None else None
+    ng_netns = (node_netns or {}).get(media_node.name) if media_node is not None else None
     for node in plan.nodes:
         kam = node.kamailio
         udp = [lst for lst in kam.listeners if lst.proto == "udp" and lst.address == node.client_address] \
@@ -61,7 +71,7 @@ def call_setup(plan: Plan, vantages: Sequence[Vantage], secrets: Secrets) -> Cal
             return CallSetup(node.name, udp[0].address, udp[0].port, plan.domain, caller, callee,
                              vantages[0], vantages[-1],
                              tuple(n.advertised for n in plan.nodes if n.rtpengine is not None),
-                             secrets.subscriber(caller), secrets.subscriber(callee))
+                             secrets.subscriber(caller), secrets.subscriber(callee), ng, ng_netns)
     return Outcome(GROUP, NAME, "skipped", "no SIP node has a public UDP listener for SIPp")
 
 
@@ -83,7 +93,24 @@ def _finish(proc: subprocess.Popen[str], timeout: float) -> tuple[int, str]:
 def _all_failed(setup: CallSetup, detail: str, seconds: float) -> list[Outcome]:
     verdicts = sipp.judge_call(sipp.CallLog(None, frozenset()), sipp.CallLog(None, frozenset()), 1, 1,
                                setup.media, detail)
+    verdicts.append((callmedia.NAME, "failed", detail))
     return sipp.outcomes([(n, s, detail) for n, s, _ in verdicts], setup.node, setup.vantage, seconds)
+
+
+def _media_query(setup: CallSetup, call_id: str) -> callmedia.Query | None:
+    if setup.ng is None or setup.ng_netns is None:
+        return None
+    netns, server = setup.ng_netns, setup.ng
+    return lambda: ng_query(netns, server, call_id)
+
+
+def _media_verdict(setup: CallSetup, sampled: tuple[list[FlowSnapshot], str | None] | None,
+                   ) -> tuple[str, Status, str]:
+    if sampled is None:
+        why = "no rtpengine in the plan" if setup.ng is None else \
+            "rtpengine's ng socket is private and can be asked only from inside the lab's node namespace"
+        return callmedia.NAME, "skipped", why
+    return (callmedia.NAME, *callmedia.judge_media(*sampled))
 
 
 def run_call(setup: CallSetup, workdir: Path) -> list[Outcome]:
@@ -92,6 +119,8 @@ def run_call(setup: CallSetup, workdir: Path) -> list[Outcome]:
     binary = shutil.which("sipp")
     if binary is None:
         return _all_failed(setup, "SIPp is not installed (apt-get install sip-tester)", 0.0)
+    if not callmedia.PCAP.exists():
+        return _all_failed(setup, f"{callmedia.PCAP} is missing (it comes with sip-tester)", 0.0)
     uas_ip = source_address(setup.uas, setup.host)
     uac_ip = source_address(setup.uac, setup.host)
     if uas_ip is None or uac_ip is None:
@@ -109,12 +138,20 @@ def run_call(setup: CallSetup, workdir: Path) -> list[Outcome]:
         return _all_failed(setup, "the callee could not register: " + sipp.failure_detail(reg, rc, out),
                            time.monotonic() - started)
     uas = sipp.uas_run(binary, workdir, setup.callee, setup.domain, uas_ip, sipp.UAS_PORT)
-    uac = sipp.uac_run(binary, workdir, caller_csv, setup.callee, setup.domain, uac_ip, setup.target)
+    call_id = f"voipctl-verify-{token_hex(8)}"
+    uac = sipp.uac_run(binary, workdir, caller_csv, setup.callee, setup.domain, uac_ip, setup.target, call_id)
+    query = _media_query(setup, call_id)
+    sampled = None
     uas_proc = subprocess.Popen(setup.uas.wrap(uas.argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
     try:
         time.sleep(0.3)  # the UAS binds before the INVITE can reach it
-        uac_rc, uac_out = _run(uac, setup.uac, sipp.CALL_TIMEOUT + 5)
+        uac_proc = subprocess.Popen(setup.uac.wrap(uac.argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True)
+        try:
+            sampled = callmedia.sample(query) if query is not None else None
+        finally:
+            uac_rc, uac_out = _finish(uac_proc, sipp.CALL_TIMEOUT + 5)
         uas_rc, uas_out = _finish(uas_proc, 10 if uac_rc == 0 else 1)
     finally:
         if uas_proc.poll() is None:
@@ -130,4 +167,5 @@ def run_call(setup: CallSetup, workdir: Path) -> list[Outcome]:
         details.append("UAS " + sipp.failure_detail(uas, uas_rc, uas_out))
     verdicts = sipp.judge_call(sipp.parse_log(sipp.read_text(uas.log)), sipp.parse_log(sipp.read_text(uac.log)),
                                uas_rc, uac_rc, setup.media, "; ".join(details))
+    verdicts.append(_media_verdict(setup, sampled))
     return sipp.outcomes(verdicts, setup.node, setup.vantage, time.monotonic() - started)

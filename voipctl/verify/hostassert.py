@@ -84,7 +84,15 @@ def listening_problem(sockets: Sequence[Socket], proto: str, address: str, port:
 
 def unexpected_listeners(sockets: Sequence[Socket], bindings: Sequence[Mapping[str, Any]],
                          processes: Mapping[str, str]) -> list[str]:
-    """Sockets of voipctl's daemons that no binding of the plan accounts for (e.g. a control port)."""
+    """Sockets of voipctl's daemons that no binding of the plan accounts for (e.g. a control port).
+
+    Without process names (ss not run as root) no socket can be attributed, so nothing could be
+    found: that is a failure, never a clean result.
+    """
+    if not sockets:
+        return ["`ss -ltunp` listed no listening socket at all (not even sshd): it cannot be judged"]
+    if not any(s.processes for s in sockets):
+        return ["`ss -ltunp` shows no process names (not run as root?): whose sockets these are cannot be told"]
     problems = []
     for sock in sockets:
         services = {processes[p] for p in sock.processes if p in processes}

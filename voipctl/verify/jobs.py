@@ -90,7 +90,7 @@ def _sip(plan: Plan, node: NodePlan, vantages: Sequence[Vantage], inp: ProbeInpu
         if lst.proto in ("ws", "wss"):
             params = {**_sip_params(lst, node, plan, inp), "origin": BAD_ORIGIN}
             probes.append(Probe(ids("origin"), vantages[0].name, "sip_options", "websocket",
-                                f"{lst.proto.upper()} handshake with a disallowed Origin is refused",
+                                f"{lst.proto.upper()} handshake with a disallowed Origin is refused with HTTP 403",
                                 node.name, params, {"refused": True}))
     return probes
 
@@ -223,7 +223,8 @@ def _turn(plan: Plan, node: NodePlan, vantages: Sequence[Vantage], inp: ProbeInp
     ]
     denied, allowed = turn_peers(plan, node)
     probes.append(Probe(ids("turn"), v.name, "turn_permissions", "turn", "TURN permissions", node.name,
-                        {**creds, "peers": [*denied, *allowed]}, {"denied": denied, "allowed": allowed}))
+                        {**creds, "peers": [*denied, *allowed]},
+                        {"denied": denied, "allowed": allowed, "media": list(turn.media_peers)}))
     return probes
 
 

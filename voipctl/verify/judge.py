@@ -29,9 +29,9 @@ def _options(p: Probe, raw: Raw) -> tuple[Status, str]:
         if raw.get("answered"):
             return "failed", f"the handshake was accepted and OPTIONS answered {raw.get('status')}"
         error = str(raw.get("error") or "")
-        if "handshake refused" in error:
+        if raw.get("http_status") == 403:
             return "passed", error
-        return "failed", f"expected a refused handshake, got: {error or 'nothing'}"
+        return "failed", f"expected HTTP 403 to the handshake, got: {error or 'nothing'}"
     ok = raw.get("answered") and raw.get("status") == p.expect["status"]
     if ok and p.expect.get("tls") and raw.get("tls_version") not in ("TLSv1.2", "TLSv1.3"):
         return "failed", f"answered over {raw.get('tls_version')}"
@@ -60,16 +60,37 @@ def _register(p: Probe, raw: Raw, others: Mapping[str, Raw]) -> tuple[Status, st
     return "passed", detail
 
 
+BLOCKED = ("refused", "timeout", "unreachable")
+
+
+def _closed(raw: Raw, how: str) -> tuple[Status, str]:
+    """Only the network's own no (refused, no route, or silence until the timeout) shows a closed port."""
+    if raw.get("blocked") in BLOCKED:
+        return "passed", f"{how} ({raw.get('error')})"
+    return "failed", f"no evidence the port is closed: {raw.get('error') or 'the probe reported nothing'}"
+
+
 def _ng(p: Probe, raw: Raw) -> tuple[Status, str]:
     if raw.get("answered"):
         return "failed", "rtpengine answered an ng ping" + (" with pong" if raw.get("pong") else "")
-    return "passed", f"no answer ({raw.get('error')})"
+    return _closed(raw, "no answer")
 
 
 def _tcp(p: Probe, raw: Raw) -> tuple[Status, str]:
     if raw.get("connected"):
         return "failed", "the port accepted a TCP connection"
-    return "passed", f"not connectable ({raw.get('error')})"
+    return _closed(raw, "not connectable")
+
+
+def _answered_something(raw: Raw) -> bool:
+    """Whether a result shows the vantage's packets reached a host and something came back."""
+    return bool(raw.get("answered") or raw.get("connected") or raw.get("mapped") or raw.get("ok")
+                or raw.get("allocated") or raw.get("http_status") or raw.get("blocked") == "refused")
+
+
+def live_vantages(probes: Sequence[Probe], results: Mapping[str, Raw]) -> set[str]:
+    """Vantages that got at least one answer: from any other, silence proves nothing."""
+    return {p.vantage for p in probes if _answered_something(results.get(p.id) or {})}
 
 
 def _stun(p: Probe, raw: Raw) -> tuple[Status, str]:
@@ -120,6 +141,12 @@ def _permissions(p: Probe, raw: Raw) -> list[tuple[str, Status, str]]:
             out.append((name, "failed", "not tried"))
             continue
         out.append((name, "passed", "granted") if code is None else (name, "failed", f"{code[0]} {code[1]}"))
+    if not p.expect["allowed"]:
+        name = "TURN permission towards a media address is granted"
+        media = p.expect.get("media") or []
+        out.append((name, "failed", f"no media address coturn may relay to: {', '.join(media)} are in denied ranges "
+                                    "and not in coturn.allowed_peers") if media else
+                   (name, "skipped", "the plan has no rtpengine to relay media to"))
     return out
 
 
@@ -148,6 +175,7 @@ _SIMPLE: dict[str, Callable[[Probe, Raw], tuple[Status, str]]] = {
 def judge(probes: Sequence[Probe], results: Mapping[str, Raw]) -> list[Outcome]:
     """One Outcome per probe (several for a permission probe); a missing result is a failure."""
     out: list[Outcome] = []
+    live = live_vantages(probes, results)
     for p in probes:
         if p.expect.get("compared"):
             continue  # judged together with the probe naming it in `same_as`
@@ -165,5 +193,7 @@ def judge(probes: Sequence[Probe], results: Mapping[str, Raw]) -> list[Outcome]:
             status, detail = _register(p, raw, results)
         else:
             status, detail = _SIMPLE[p.kind](p, raw)
+        if p.group == "exposure" and status == "passed" and p.vantage not in live:
+            status, detail = "failed", f"no probe from {p.vantage} got any answer, so its silence proves nothing"
         out.append(Outcome(p.group, p.name, status, detail, p.host, p.vantage, seconds))
     return out

@@ -13,13 +13,13 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from voipctl import pipeline
 from voipctl.deploy.inventory import choose_inventory
-from voipctl.errors import VoipctlError
+from voipctl.errors import UsageError, VoipctlError
 from voipctl.pki.store import layout
 from voipctl.plan.model import Plan
 from voipctl.secrets import Secrets
@@ -35,7 +35,7 @@ from voipctl.verify.reach import Backend, HostAccess, load_accesses
 from voipctl.verify.report import VerifyReport
 from voipctl.verify.result import Outcome
 from voipctl.verify.testinfra_run import require_testinfra, run_suite
-from voipctl.verify.vantage import Vantage, lab_vantages
+from voipctl.verify.vantage import Vantage, lab_node_netns, lab_vantages
 
 
 class VerifyFailed(VoipctlError):
@@ -62,9 +62,14 @@ def _quiet(_: str) -> None:
 
 
 def _vantages(plan: Plan, options: VerifyOptions) -> tuple[Vantage, ...]:
+    """Where the probes run from: as asked, else the lab's clients; never a silent guess."""
     if options.vantages:
         return options.vantages
-    return lab_vantages(plan, options.lab_root) or (Vantage("local"),)
+    found = lab_vantages(plan, options.lab_root)
+    if found is None and options.probes:
+        raise UsageError(f"no lab of site {plan.site} is up and no --vantage was given: say where the probes "
+                         "run from (--vantage NETNS, or --vantage local for this machine), or use --no-probes")
+    return found or ()
 
 
 @dataclass(frozen=True)
@@ -96,8 +101,9 @@ def _probes(plan: Plan, secrets: Secrets, vantages: tuple[Vantage, ...], ca: Pat
     return judge(probes, run_agents(vantages, probes)) + decided
 
 
-def _call(plan: Plan, secrets: Secrets, vantages: tuple[Vantage, ...], work: Path) -> list[Outcome]:
-    setup = callprobe.call_setup(plan, vantages, secrets)
+def _call(plan: Plan, secrets: Secrets, vantages: tuple[Vantage, ...], work: Path,
+          lab_root: Path | None) -> list[Outcome]:
+    setup = callprobe.call_setup(plan, vantages, secrets, lab_node_netns(plan, lab_root))
     if isinstance(setup, Outcome):
         return [setup]
     call_dir = work / "call"
@@ -105,15 +111,21 @@ def _call(plan: Plan, secrets: Secrets, vantages: tuple[Vantage, ...], work: Pat
     return callprobe.run_call(setup, call_dir)
 
 
-def _browser(plan: Plan, secrets: Secrets, pki_dir: Path) -> list[Outcome]:
+def _browser(plan: Plan, secrets: Secrets, pki_dir: Path, lab_root: Path | None) -> list[Outcome]:
+    """The browser probe, asked for with --browser: whatever keeps it from running is a failure."""
+    if lab_vantages(plan, lab_root) is None:
+        return [Outcome("browser", "browser call probe", "failed",
+                        f"--browser runs in the lab's client namespaces, and no lab of site {plan.site} is up")]
     try:
         from voipctl.browser.probe import run_browser_probe  # noqa: PLC0415 - optional part, loaded on demand
     except ImportError as exc:
         return [Outcome("browser", "browser call probe", "failed", f"browser probe not available ({exc})")]
     try:
-        return run_browser_probe(plan, secrets, pki_dir)
+        found = run_browser_probe(plan, secrets, pki_dir)
     except Exception as exc:  # a broken probe is a failed check, never a lost report
         return [Outcome("browser", "browser call probe", "failed", f"crashed: {type(exc).__name__}: {exc}")]
+    return [replace(o, status="failed", detail=f"asked for with --browser but cannot run: {o.detail}")
+            if o.status == "skipped" else o for o in found]
 
 
 def _collect(futures: Mapping[str, Future[list[Outcome]]]) -> list[Outcome]:
@@ -149,20 +161,26 @@ def verify(site_path: Path, options: VerifyOptions, on_progress: Callable[[str],
                             "exposure, STUN/TURN")
                 first = {
                     "probes": pool.submit(_probes, plan, secrets, vantages, ca),
-                    "call": pool.submit(_call, plan, secrets, vantages, work),
-                    "scanner": pool.submit(svmap.run_svmap, plan, vantages[0]),
+                    "call": pool.submit(_call, plan, secrets, vantages, work, options.lab_root),
                     "tls": pool.submit(tlsscan.run_scan, plan, vantages[0], ca, ("coturn", "openfire")),
                 }
                 outcomes += _collect(first)
+                # The scanner runs alone: SIP probes from its source at the same time could get that source
+                # banned, and a ban would look like a filtered scanner.
+                on_progress("SIP scanner (sipvicious_svmap) and its control OPTIONS")
+                outcomes += _collect({"scanner": pool.submit(svmap.run_svmap, plan, vantages[0])})
                 # kamailio refuses connections while a scanner's burst of TLS handshakes from one address
                 # is in flight, so its scan waits for the SIP probes instead of breaking them.
                 on_progress("TLS scan of kamailio (sslyze)")
                 outcomes += _collect({"tls": pool.submit(tlsscan.run_scan, plan, vantages[0], ca, ("kamailio",))})
+                if not tlsscan.tls_targets(plan):
+                    outcomes.append(Outcome("tls", "TLS scan (sslyze)", "skipped", "the plan has no TLS socket",
+                                            vantage=vantages[0].name))
             if host is not None:
                 outcomes[len(render_part):len(render_part)] = _collect({"host": host})
         if options.browser:
             on_progress("browser call probe")
-            outcomes += _browser(plan, secrets, options.pki_dir)
+            outcomes += _browser(plan, secrets, options.pki_dir, options.lab_root)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return VerifyReport(site.name, plan.model_hash, started_at, time.monotonic() - started, tuple(outcomes))

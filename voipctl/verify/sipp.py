@@ -20,6 +20,7 @@ from voipctl.verify.result import Outcome, Status
 
 SCENARIOS = Path(__file__).with_name("sipp")
 UAS_PORT = 5070
+UAS_MEDIA_PORT, UAC_MEDIA_PORT = 6100, 6200
 CALL_TIMEOUT = 15
 # What SIPp's keyword parser can carry inside [authentication ... password=X].
 _SAFE_SECRET = re.compile(r"^[A-Za-z0-9._~!@#$%^&*()+=:,/?{}|-]+$")
@@ -68,14 +69,16 @@ def register_run(sipp: str, workdir: Path, csv: Path, domain: str, local_ip: str
 def uas_run(sipp: str, workdir: Path, callee: str, domain: str, local_ip: str, port: int) -> SippRun:
     common, log, err = _common(workdir, "uas", CALL_TIMEOUT + 5)
     argv = [sipp, "-sf", str(SCENARIOS / "uas.xml"), "-s", callee, "-key", "domain", domain,
-            "-i", local_ip, "-p", str(port), *common]
+            "-i", local_ip, "-p", str(port), "-mi", local_ip, "-mp", str(UAS_MEDIA_PORT), "-rtp_echo", *common]
     return SippRun(argv, log, err)
 
 
-def uac_run(sipp: str, workdir: Path, csv: Path, callee: str, domain: str, local_ip: str, target: str) -> SippRun:
+def uac_run(sipp: str, workdir: Path, csv: Path, callee: str, domain: str, local_ip: str, target: str,
+            call_id: str) -> SippRun:
+    """The caller; `call_id` is the Call-ID of its INVITE (no % in it), by which rtpengine is asked."""
     common, log, err = _common(workdir, "uac", CALL_TIMEOUT)
     argv = [sipp, "-sf", str(SCENARIOS / "uac.xml"), "-inf", str(csv), "-s", callee, "-key", "domain", domain,
-            "-i", local_ip, *common, target]
+            "-i", local_ip, "-mi", local_ip, "-mp", str(UAC_MEDIA_PORT), "-cid_str", call_id, *common, target]
     return SippRun(argv, log, err)
 
 

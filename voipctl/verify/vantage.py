@@ -48,11 +48,20 @@ def parse_vantage(text: str) -> Vantage:
     return Vantage(name, netns)
 
 
-def lab_vantages(plan: Plan, root: Path | None = None) -> tuple[Vantage, ...] | None:
-    """The running lab's two clients (public first, then the one behind NAT), or None if no lab is up."""
+def _lab_up(plan: Plan, root: Path | None) -> bool:
     paths = LabPaths.for_site(plan.site) if root is None else LabPaths.for_site(plan.site, root)
     state = LabState.load(paths.state_file)
-    if state is None or state.status != "up":
+    return state is not None and state.status == "up"
+
+
+def lab_node_netns(plan: Plan, root: Path | None = None) -> dict[str, str]:
+    """node -> its namespace in the running lab (empty without a lab): where private sockets can be asked."""
+    return {h.node: h.netns for h in lab_topology(plan).hosts} if _lab_up(plan, root) else {}
+
+
+def lab_vantages(plan: Plan, root: Path | None = None) -> tuple[Vantage, ...] | None:
+    """The running lab's two clients (public first, then the one behind NAT), or None if no lab is up."""
+    if not _lab_up(plan, root):
         return None
     topo = lab_topology(plan)
     a = topo.addresses

@@ -10,17 +10,24 @@ restart. Prints one JSON line per check; exits 1 if any check failed.
 Checks (a JSON list given with --checks, or read from --checks-file; exit 3 when
 that file does not exist, i.e. no deploy of the service ever passed its gate):
   {"kind": "tcp", "host": H, "port": P}                      a TCP connect succeeds
-  {"kind": "sip-options", "proto": "udp"|"tcp", "host": H, "port": P}  any SIP reply
+  {"kind": "tls", "host": H, "port": P, "server_name": N, "ca": F}
+                                       a TLS 1.2+ handshake verified against CA file F as name N
+  {"kind": "sip-options", "proto": "udp"|"tcp"|"tls"|"ws"|"wss", "host": H, "port": P,
+   ["server_name": N, "ca": F, "origin": O]}  OPTIONS answered 200 (TLS verified as above;
+                                       ws/wss after an upgrade with Origin O and Host N)
   {"kind": "ng-ping", "host": H, "port": P}                  rtpengine answers pong
   {"kind": "stun", "host": H, "port": P}                     STUN binding success
+A socket that merely accepts, or a SIP answer other than 200, is not healthy.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -74,21 +81,99 @@ def _status(data):
     first = data.split(b"\r\n", 1)[0].decode("ascii", "replace")
     if not first.startswith("SIP/2.0 "):
         raise OSError(f"not a SIP reply: {first[:60]!r}")
+    if not first.startswith("SIP/2.0 200"):
+        raise OSError(f"answered {first[8:60]!r}, not 200")
     return first
+
+
+def _tls(sock, check):
+    """Wrap `sock` in TLS 1.2+ that verifies the chain against the site CA and the name clients use."""
+    if not check.get("ca"):
+        raise ValueError("no CA file to verify the TLS socket against")
+    ctx = ssl.create_default_context(cafile=check["ca"])
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        return ctx.wrap_socket(sock, server_hostname=check["server_name"])
+    except OSError:
+        sock.close()
+        raise
+
+
+def check_tls(check):
+    with _tls(socket.create_connection((check["host"], check["port"]), timeout=STEP_TIMEOUT), check) as tls:
+        return f"{tls.version()} verified as {check['server_name']}"
+
+
+def _ws_frame(payload):
+    """One masked text frame, as RFC 6455 wants from a client."""
+    mask = os.urandom(4)
+    head = bytes([0x81])
+    size = len(payload)
+    head += bytes([0x80 | size]) if size < 126 else bytes([0x80 | 126]) + struct.pack("!H", size)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def _read(sock, buf, size):
+    while len(buf) < size:
+        data = sock.recv(65535)
+        if not data:
+            raise OSError("connection closed")
+        buf += data
+    return buf
+
+
+def _ws_upgrade(sock, check):
+    """The WebSocket handshake kamailio accepts (Host, allowed Origin, sip subprotocol); leftover bytes."""
+    default = 443 if check["proto"] == "wss" else 80
+    host = check["server_name"] if check["port"] == default else f"{check['server_name']}:{check['port']}"
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET / HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: sip\r\n"
+                  f"Origin: {check['origin']}\r\n\r\n").encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf = _read(sock, buf, len(buf) + 1)
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    first = head.split(b"\r\n", 1)[0].decode("ascii", "replace")
+    if " 101 " not in f"{first} ":
+        raise OSError(f"websocket upgrade answered {first[:60]!r}")
+    return rest
+
+
+def _ws_message(sock, buf):
+    """The payload of the server's next (unmasked, unfragmented) frame."""
+    buf = _read(sock, buf, 2)
+    size, at = buf[1] & 0x7F, 2
+    if size == 126:
+        buf = _read(sock, buf, 4)
+        size, at = struct.unpack("!H", buf[2:4])[0], 4
+    elif size == 127:
+        buf = _read(sock, buf, 10)
+        size, at = struct.unpack("!Q", buf[2:10])[0], 10
+    return _read(sock, buf, at + size)[at:at + size]
 
 
 def check_sip_options(check):
     addr = (check["host"], check["port"])
-    if check["proto"] == "udp":
+    proto = check["proto"]
+    if proto == "udp":
         with socket.socket(_family(check["host"]), socket.SOCK_DGRAM) as sock:
             sock.settimeout(STEP_TIMEOUT)
             sock.connect(addr)
             local = sock.getsockname()
             sock.send(_options(check, local[0], local[1]))
             return _status(sock.recv(65535))
-    with socket.create_connection(addr, timeout=STEP_TIMEOUT) as sock:
+    sock = socket.create_connection(addr, timeout=STEP_TIMEOUT)
+    if proto in ("tls", "wss"):
+        sock = _tls(sock, check)
+    with sock:
         local = sock.getsockname()
-        sock.sendall(_options(check, local[0], local[1]))
+        request = _options(check, local[0], local[1])
+        if proto in ("ws", "wss"):
+            rest = _ws_upgrade(sock, check)
+            sock.sendall(_ws_frame(request))
+            return _status(_ws_message(sock, rest))
+        sock.sendall(request)
         return _status(sock.recv(65535))
 
 
@@ -120,7 +205,8 @@ def check_stun(check):
     return "binding success"
 
 
-CHECKS = {"tcp": check_tcp, "sip-options": check_sip_options, "ng-ping": check_ng_ping, "stun": check_stun}
+CHECKS = {"tcp": check_tcp, "tls": check_tls, "sip-options": check_sip_options, "ng-ping": check_ng_ping,
+          "stun": check_stun}
 
 
 def describe(check):
