@@ -34,6 +34,7 @@ from voipctl.plan.build import build_plan
 from voipctl.plan.model import CertPlan, KamailioPlan, NodePlan, RtpenginePlan
 from voipctl.render.kamailio import render_kamailio
 from voipctl.site.load import load_site
+from voipctl.verify.dialogchecks import leaked
 
 CLIENT, PEER, FLOODER = "198.51.100.50", "198.51.100.51", "198.51.100.66"
 ORIGIN = "https://app.solo.voipctl.test"
@@ -341,6 +342,10 @@ def test_call_media_is_shaped_for_each_recipient(
         want = WEBRTC if media == "webrtc" else PLAIN
         assert {k: seen[k] for k in want} == want, (side, seen)
         assert seen["address"] == relay, "media must be anchored in rtpengine"
+    # topology hiding: the callee learns neither the caller's address nor the node's private one
+    # (the start line is the callee's own contact)
+    heads = [m.partition("\r\n")[2] for m in details["callee_received"]]
+    assert leaked(heads, [CLIENT, lab.node.private]) == [], heads
 
 
 @pytest.mark.parametrize("transport", ["udp", "wss"])
