@@ -318,6 +318,8 @@ PLAIN = {"proto": "RTP/AVP", "ice": False, "fingerprint": False, "rtcp_mux": Fal
         ("udp", "plain", "wss", "webrtc", "callee"),
         ("udp", "webrtc", "tcp", "plain", "callee"),
         ("tcp", "plain", "udp", "plain", "caller"),
+        # an SDES-SRTP desk phone offering RTP/SAVPF is a phone, not WebRTC: its answer stays plain
+        ("udp", "sdes", "tcp", "plain", "caller"),
     ],
 )
 def test_call_media_is_shaped_for_each_recipient(
