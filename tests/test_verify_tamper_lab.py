@@ -216,6 +216,24 @@ def test_a_dropped_turn_deny_range_fails_those_permission_checks(lab: Lab, basel
                        [r"TURN permission towards 10\.0\.0\.1 "])
 
 
+def test_tls_1_0_accepted_fails_the_protocol_checks(lab: Lab, baseline: Report) -> None:
+    """kamailio's server side opened to TLS 1.0 (with the CBC suites and security level it needs)."""
+    sip = next(n for n in lab.plan.nodes if n.kamailio is not None)
+    assert sip.kamailio is not None
+
+    def legacy(text: str) -> str:
+        text = text.replace("method = TLSv1.2+", "method = TLSv1+", 1)
+        return re.sub(r"^(cipher_list = .*)$", r"\1:ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:@SECLEVEL=0", text,
+                      count=1, flags=re.MULTILINE)
+    with edited(lab, sip.name, sip.kamailio.tls_cfg_path, legacy, "kamailio"):
+        res, report = lab.verify("--no-hosts")
+    assert res.returncode == 1
+    assert_exactly_red(baseline, report, lambda k: bool(re.match(r"^tls\|.*(SIP-TLS|WSS) .* accepts only TLS", k)),
+                       [r"^tls\|.*SIP-TLS .* accepts only TLS"])
+    detail = next(o["detail"] for k, o in _by_status(report, "failed").items() if "SIP-TLS" in k)
+    assert "TLS 1.0" in detail
+
+
 def test_lab_is_green_again_after_the_tampering(lab: Lab) -> None:
     res, report = lab.verify()
     assert res.returncode == 0, sorted(_by_status(report, "failed"))
