@@ -32,7 +32,7 @@ from voipctl.deploy.hostvars import gate_checks
 from voipctl.netns import NETNS_ETC, Netns, exec_argv
 from voipctl.plan.build import build_plan
 from voipctl.plan.model import CertPlan, KamailioPlan, NodePlan, RtpenginePlan
-from voipctl.render.kamailio import render_kamailio
+from voipctl.render.kamailio import render_kamailio, service_args
 from voipctl.site.load import load_site
 from voipctl.verify.dialogchecks import leaked
 
@@ -49,7 +49,7 @@ pytestmark = [
 
 def kamailio_argv(cfg: str, rundir: Path, kam: KamailioPlan) -> list[str]:
     """Foreground kamailio logging to stderr, memory sizes from the plan, as the unit would pass them."""
-    return ["kamailio", "-DD", "-E", "-f", cfg, "-Y", str(rundir), "-m", str(kam.shm_mb), "-M", str(kam.pkg_mb)]
+    return ["kamailio", "-DD", "-E", "-f", cfg, "-Y", str(rundir), *service_args(kam)]
 
 
 def rtpengine_argv(rtp: RtpenginePlan) -> list[str]:
@@ -64,7 +64,7 @@ def test_argvs(tmp_path: Path) -> None:
     node = build_plan(load_site(solo_site(tmp_path))).nodes[0]
     assert node.kamailio is not None and node.rtpengine is not None
     argv = kamailio_argv("/etc/kamailio/kamailio.cfg", Path("/run/x"), node.kamailio)
-    assert argv[-4:] == ["-m", "64", "-M", "8"]
+    assert argv[-6:] == ["-m", "64", "-M", "8", "-x", "tlsf"]
     assert "--listen-ng=127.0.0.1:2223" in rtpengine_argv(node.rtpengine)
 
 

@@ -309,22 +309,31 @@ def sql_context(plan: Plan, node: NodePlan, secrets: Secrets) -> dict[str, Any]:
 
 
 def memory_env(plan: Plan, node: NodePlan) -> str:
-    """Debian's kamailio.service passes -m/-M from these variables.
+    """Debian's kamailio.service passes `-m $SHM_MEMORY -M $PKG_MEMORY` from these variables.
 
     pkg memory can only be set with -M; shm is also in kamailio.cfg (which wins over -m
-    in 5.6, measured), and is repeated here so the two never disagree.
+    in 5.6, measured), and is repeated here so the two never disagree. The allocator has no
+    cfg parameter and the unit no variable for it: systemd splits an unbraced $VAR at
+    whitespace, so PKG_MEMORY carries `-x` as extra words.
     """
     kam = _kam(node)
+    pkg = " ".join(_pkg_words(kam))
     return (
         f"{provenance('#', plan.site, plan.model_hash)}\n"
-        f"# kamailio memory (MB) for node {node.name}; read by kamailio.service (EnvironmentFile)\n"
-        f"SHM_MEMORY={kam.shm_mb}\nPKG_MEMORY={kam.pkg_mb}\n"
+        f"# kamailio memory (MB) and allocator for node {node.name}; read by kamailio.service\n"
+        f"# (EnvironmentFile), whose ExecStart has -m $SHM_MEMORY -M $PKG_MEMORY: the words after the\n"
+        f"# pkg size are further options (-x {kam.memory_manager}: measured cheaper than kamailio's default qm).\n"
+        f'SHM_MEMORY={kam.shm_mb}\nPKG_MEMORY="{pkg}"\n'
     )
+
+
+def _pkg_words(kam: KamailioPlan) -> list[str]:
+    return [str(kam.pkg_mb), "-x", kam.memory_manager]
 
 
 def service_args(kam: KamailioPlan) -> list[str]:
     """The options kamailio.service passes from the rendered env (`-m $SHM_MEMORY -M $PKG_MEMORY`)."""
-    return ["-m", str(kam.shm_mb), "-M", str(kam.pkg_mb)]
+    return ["-m", str(kam.shm_mb), "-M", *_pkg_words(kam)]
 
 
 def render_kamailio(plan: Plan, node: NodePlan, secrets: Secrets) -> list[PlannedFile]:
