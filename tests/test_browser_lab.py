@@ -61,7 +61,11 @@ def test_reference_scenario_on_the_deployed_lab(deployed: tuple[Plan, Secrets, P
     plan, secrets, pki = deployed
     outcomes = run_browser_probe(plan, secrets, pki)
     detail = "\n".join(f"{o.status}: {o.name}: {o.detail}" for o in outcomes)
-    assert len(outcomes) == 16 and all(o.ok for o in outcomes), detail
+    # 2 registrations + 4 calls x 4 checks + 2 relay checks + 2 re-INVITEs + 1 fork check
+    assert len(outcomes) == 23 and all(o.ok for o in outcomes), detail
+    names = {o.name for o in outcomes}
+    assert "phone calls browser and desk phone: desk phone branch offered plain RTP, then cancelled" in names
+    assert "phone calls browser: browser re-INVITE (target refresh) answered" in names
     assert all(o.vantage == "vlab.vbt._cnat" for o in outcomes)
 
 

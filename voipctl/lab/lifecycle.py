@@ -195,7 +195,7 @@ def teardown(state: LabState, paths: LabPaths) -> None:
         if Path(f"/run/netns/{ns}").exists() and attempt(cmd.netns_delete(ns)).returncode != 0:
             problems.append(f"could not delete namespace {ns}")
     for link in reversed(state.of_kind("link")):
-        if Path(f"/sys/class/net/{link}").exists() and attempt(cmd.link_delete(link)).returncode != 0:
+        if not _delete_link(link):
             problems.append(f"could not delete link {link}")
     if problems:
         state.save()
@@ -204,6 +204,17 @@ def teardown(state: LabState, paths: LabPaths) -> None:
         shutil.rmtree(d, ignore_errors=True)
     if not _mounted_under(paths.site_dir):
         shutil.rmtree(paths.site_dir, ignore_errors=True)
+
+
+def _delete_link(link: str) -> bool:
+    """Delete a host-side link; a veth whose peer's namespace was just deleted vanishes on its own
+    (the kernel cleans namespaces up asynchronously), so a failed delete is re-checked, not trusted."""
+    sysfs = Path(f"/sys/class/net/{link}")
+    for _ in range(20):
+        if not sysfs.exists() or attempt(cmd.link_delete(link)).returncode == 0:
+            return True
+        time.sleep(0.1)
+    return not sysfs.exists()
 
 
 def _unmount(target: Path) -> bool:
