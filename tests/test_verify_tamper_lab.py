@@ -112,11 +112,11 @@ def test_stopped_kamailio_fails_the_sip_checks_only(lab: Lab, baseline: Report) 
     finally:
         assert lab.ssh(sip.name, "systemctl", "start", "kamailio").returncode == 0
     assert res.returncode == 1
-    sip_groups = ("sip|", "websocket|", "register|", "call|", "scanner|")
+    sip_groups = ("sip|", "websocket|", "register|", "call|", "scanner|", "relay|", "topology|")
     kamailio_tls = re.compile(r"^tls\|.*(SIP-TLS|WSS) ")
     assert_exactly_red(baseline, report, lambda k: k.startswith(sip_groups) or bool(kamailio_tls.match(k)),
                        [r"^sip\|public\|OPTIONS over UDP", r"^sip\|nat\|OPTIONS over TLS", r"^scanner\|",
-                        r"^call\|", r"^tls\|.*SIP-TLS"])
+                        r"^call\|", r"^tls\|.*SIP-TLS", r"^relay\|public\|", r"^topology\|"])
     # the exposure checks still pass: the vantages got answers from coturn, so their silence counts
     exposure = {k for k in _by_status(baseline, "passed") if k.startswith("exposure|")}
     assert exposure and _by_status(report, "passed").keys() >= exposure
@@ -202,13 +202,13 @@ def test_one_way_media_fails_the_call_media_check(lab: Lab, baseline: Report) ->
 
 
 def test_a_dropped_turn_deny_range_fails_those_permission_checks(lab: Lab, baseline: Report) -> None:
-    """10/8 made relayable. coturn 4.6.1 reads the rendered `denied-peer-ip=::` as denying every address
-    (measured: without the 10/8 line alone, 10.0.0.1 still gets 403), so both lines go."""
+    """10/8 made relayable: coturn denies every peer but the media addresses, and an operator's
+    `allowed-peer-ip` for 10/8 (allowed wins over denied) opens the private range."""
     media = next(n for n in lab.plan.nodes if n.coturn is not None)
     assert media.coturn is not None
 
     def allow_ten(text: str) -> str:
-        return text.replace("denied-peer-ip=10.0.0.0-10.255.255.255\n", "").replace("denied-peer-ip=::\n", "")
+        return text + "allowed-peer-ip=10.0.0.0-10.255.255.255\n"
     with edited(lab, media.name, media.coturn.conf_path, allow_ten, "coturn"):
         res, report = lab.verify("--no-hosts")
     assert res.returncode == 1
