@@ -244,8 +244,15 @@ def test_explain_names_the_control_and_the_site_fields(audited: Audited, capsys:
     listen = next(i for i, t in enumerate(cfg, 1) if t.startswith("listen=udp:198.51.100.11:5060"))
     assert main(["explain", str(audited.site), f"sip1:/etc/kamailio/kamailio.cfg:{listen}"]) == 0
     out = capsys.readouterr().out
-    assert "comes from site field kamailio.transports.udp" in out or "comes from site field" in out
+    assert "socket kamailio udp (udp 198.51.100.11:5060) comes from site field kamailio.transports.udp.port" in out
+    assert "kamailio tcp" not in out  # the TCP socket on the same port is another line
     assert "plan.nodes[sip1].kamailio.listeners[0].port = 5060" in out
+    assert "listeners[1]" not in out  # of the listeners, only the one this line prints
+    ng = next(i for i, t in enumerate((audited.out / "media1/etc/rtpengine/rtpengine.conf").read_text().splitlines(), 1)
+              if t.startswith("listen-ng"))
+    assert main(["explain", str(audited.site), f"media1:/etc/rtpengine/rtpengine.conf:{ng}"]) == 0
+    out = capsys.readouterr().out
+    assert "control rtpengine-control-private" in out and "rtpengine.ng_port = 2223 (default)" in out
     assert main(["explain", str(audited.site), "sip1:kamailio.cfg"]) == 2
     assert main(["explain", str(audited.site), "sip1:/etc/nothing:1"]) == 2
 
@@ -281,3 +288,26 @@ def test_bad_verify_json_is_a_usage_error(audited: Audited, tmp_path: Path) -> N
     bad = tmp_path / "v.json"
     bad.write_text(json.dumps({"outcomes": [{"group": "x"}]}))
     assert audited.audit("--verify-json", str(bad), report=tmp_path / "x") == 2
+
+
+def test_tls_exposure_and_secrets_sections(audited: Audited) -> None:
+    doc = audited.doc()
+    sockets = {e["socket"] for e in doc["tls"]["endpoints"]}
+    assert {"tls:198.51.100.11:5061", "wss:198.51.100.11:443", "tls+dtls:198.51.100.12:5349"} <= sockets
+    assert all(e["floor"] == "TLSv1.2" for e in doc["tls"]["endpoints"])
+    certs = {(c["node"], c["service"]): c for c in doc["tls"]["certificates"]}
+    sip = certs[("sip1", "kamailio")]
+    assert sip["key"] == "ecdsa-p256" and 85 <= sip["days_left"] <= 90 and "lab.voipctl.test" in sip["sans"]
+    assert len(sip["chain"]) == 2 and "Root CA" in sip["chain"][1]
+    ca = doc["tls"]["ca"]
+    assert ca["root"]["basic_constraints"] == {"ca": True, "path_length": 1}
+    assert ca["root_key"]["mode"] == "0600" and ca["root_key"]["encrypted"] is False
+    media = next(n for n in doc["exposure"] if n["node"] == "media1")
+    audiences = {s["what"]: s["audience"] for s in media["sockets"]}
+    assert audiences["rtpengine ng"] == "private" and audiences["rtpengine cli"] == "loopback"
+    assert audiences["coturn stun/turn"] == "public" and "no firewall" in media["firewall"]
+    held = {(f["node"], f["path"]): f for f in doc["secrets"]["files"]}
+    assert held[("media1", "/etc/turnserver.conf")]["holds"] == ["turn_secret (value)"]
+    assert held[("media1", "/etc/turnserver.conf")]["mode"] == "0640"
+    assert held[("sip1", "/etc/kamailio/kamailio.cfg")]["holds"] == ["topology_key (derived key (HMAC-SHA256))"]
+    assert doc["secrets"]["store"]["mode"] == "0600"

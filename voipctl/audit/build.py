@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from voipctl import __version__
 from voipctl.audit.catalogue import CATALOGUE, Control
 from voipctl.audit.locate import AuditError, Location
 from voipctl.plan.model import Plan
 from voipctl.site.model import Site
+from voipctl.site.yamlsource import PathPart
 
 SCHEMA = "voipctl-audit"
 SCHEMA_VERSION = 1
@@ -36,22 +37,29 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def set_in_file(site: Site, path: Sequence[PathPart]) -> int | None:
+    """The site file line that sets `path`, or None when the default applies."""
+    node: Any = site.source.root
+    for part in path:
+        in_map = isinstance(node, CommentedMap) and isinstance(part, str) and part in node
+        in_seq = isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node)
+        if not (in_map or in_seq):
+            return None
+        node = node[part]
+    return site.source.line_of(path)
+
+
 def decider(site: Site, field: str) -> dict[str, Any]:
     """A site field with its value and whether the site file sets it (with its line) or the default applies."""
     if field.startswith("rule: "):
         return {"field": None, "source": "rule", "rule": field.removeprefix("rule: ")}
     value: Any = site.spec
-    node: Any = site.source.root
-    in_file = True
     for part in field.split("."):
         value = getattr(value, part)
-        if in_file and isinstance(node, CommentedMap) and part in node:
-            node = node[part]
-        else:
-            in_file = False
-    entry: dict[str, Any] = {"field": field, "value": _jsonable(value), "source": "site" if in_file else "default"}
-    if in_file:
-        entry |= {"file": site.source.file, "line": site.source.line_of(field.split("."))}
+    line = set_in_file(site, field.split("."))
+    entry: dict[str, Any] = {"field": field, "value": _jsonable(value), "source": "default" if line is None else "site"}
+    if line is not None:
+        entry |= {"file": site.source.file, "line": line}
     return entry
 
 

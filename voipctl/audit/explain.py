@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from voipctl import pipeline
-from voipctl.audit.build import decider
+from voipctl.audit.build import decider, set_in_file
 from voipctl.audit.catalogue import BY_ID
 from voipctl.audit.sections import secret_forms
 from voipctl.audit.tables import decider_text
 from voipctl.errors import UsageError
+from voipctl.plan.model import Binding, NodePlan
 from voipctl.site.yamlsource import dotted
 
 _TARGET = re.compile(r"^(?P<node>[^:]+):(?P<path>/[^:]*):(?P<line>[0-9]+)$")
@@ -51,6 +52,30 @@ def _on_line(value: Any, line: str) -> bool:
     return re.search(rf"(?<![\w.]){re.escape(text)}(?![\w])", line) is not None
 
 
+def values_on_line(node: NodePlan, line: str) -> list[tuple[str, Any]]:
+    """Plan values printed on `line`; of the items of one list, only those matching the most fields."""
+    found = [(p, v) for p, v in plan_values(node, f"plan.nodes[{node.name}]")
+             if _on_line(v, line) and ".bindings[" not in p]
+    score: dict[str, int] = {}
+    for p, _ in found:
+        score[p.rsplit(".", 1)[0]] = score.get(p.rsplit(".", 1)[0], 0) + 1
+
+    def best(path: str) -> bool:
+        parent = path.rsplit(".", 1)[0]
+        if not parent.endswith("]"):
+            return True
+        siblings = [s for k, s in score.items() if k.endswith("]") and k.rsplit("[", 1)[0] == parent.rsplit("[", 1)[0]]
+        return score[parent] == max(siblings)
+    return [(p, v) for p, v in found if best(p)]
+
+
+def sockets_on_line(node: NodePlan, line: str) -> list[Binding]:
+    """Bindings whose address:port the line holds; several: those whose kind (udp, ng, ...) it names too."""
+    hits = [b for b in node.bindings if f"{b.address}:{b.port_min}" in line or f"[{b.address}]:{b.port_min}" in line]
+    named = [b for b in hits if re.search(rf"\b{re.escape(b.what.split()[-1])}\b", line)]
+    return named or hits
+
+
 def explain(site_path: Path, target: str, pki_dir: Path) -> list[str]:
     node_name, path, number = parse_target(target)
     site, plan = pipeline.load_and_plan(site_path)
@@ -77,14 +102,15 @@ def explain(site_path: Path, target: str, pki_dir: Path) -> list[str]:
     if not covering:
         out.append("control: none (this line implements no catalogued control)")
     node = plan.node(node_name)
-    matches = [] if secret else [(p, v) for p, v in plan_values(node, f"plan.nodes[{node_name}]") if _on_line(v, line)]
+    matches = [] if secret else values_on_line(node, line)
     if matches:
         out.append("plan values printed on this line (matched by value):")
         out += [f"  - {p} = {v}" for p, v in matches[:20]]
-    for b in node.bindings:
-        if b.address in line and str(b.port_min) in line:
-            out.append(f"socket {b.what} {b.proto} {b.address}:{b.ports} comes from site field "
-                       f"{dotted(b.site_path)} ({site.source.file}:{site.source.line_of(b.site_path)})")
+    for b in [] if secret else sockets_on_line(node, line):
+        set_at = set_in_file(site, b.site_path)
+        origin = "the default" if set_at is None else f"{site.source.file}:{set_at}"
+        out.append(f"socket {b.what} ({b.proto} {b.address}:{b.ports}) comes from site field "
+                   f"{dotted(b.site_path)} ({origin})")
     if not matches and not covering:
         out.append("no plan value appears on it: fixed text of the template")
     return out

@@ -98,15 +98,19 @@ def endpoints(plan: Plan) -> list[dict[str, Any]]:
 
 def tls_section(plan: Plan, pki_site_dir: Path, encrypt_root: bool, now: datetime) -> dict[str, Any]:
     lay = PkiLayout(pki_site_dir)
+    root, intermediate = cert_info(lay.root_cert, now), cert_info(lay.intermediate_cert, now)
     certs = []
     for node in plan.nodes:
         for want in node.certs:
             info = cert_info(lay.leaf_dir(want.node, want.service) / CERT_FILE, now)
+            if "issuer" in info:  # the issuer chain up to the root, as the CA files name it
+                info["chain"] = [info["issuer"]] + ([intermediate["issuer"]] if
+                                                    info["issuer"] == intermediate.get("subject") else [])
             certs.append({"node": want.node, "service": want.service, "host_path": want.cert_path,
                           "key_path": want.key_path, "key_owner": want.owner, **info})
     ca = {
-        "root": cert_info(lay.root_cert, now),
-        "intermediate": cert_info(lay.intermediate_cert, now),
+        "root": root,
+        "intermediate": intermediate,
         "root_key": key_protection(lay.root_key) | {"site_requires_encryption": encrypt_root},
         "intermediate_key": key_protection(lay.intermediate_key),
         "note": "The CA keys stay on the control host under the PKI directory; only leaf keys are deployed",

@@ -68,7 +68,8 @@ def endpoints(doc: Doc) -> Table:
 def _cert_row(label: str, c: Mapping[str, Any]) -> list[str]:
     if "subject" not in c:
         return [label, c["state"], "", "", "", "", "", ""]
-    return [label, c["subject"], ", ".join(c["sans"]), c["issuer"], c["key"], c["not_after"], str(c["days_left"]),
+    chain = " <- ".join(c.get("chain", [c["issuer"]]))
+    return [label, c["subject"], ", ".join(c["sans"]), chain, c["key"], c["not_after"], str(c["days_left"]),
             c["serial"]]
 
 
@@ -76,7 +77,7 @@ def certificates(doc: Doc) -> Table:
     ca = doc["tls"]["ca"]
     rows = [_cert_row("root CA", ca["root"]), _cert_row("intermediate CA", ca["intermediate"])]
     rows += [_cert_row(f"{c['node']} {c['service']}", c) for c in doc["tls"]["certificates"]]
-    return Table(("certificate", "subject", "SANs", "issuer", "key", "expires", "days left", "serial"), rows)
+    return Table(("certificate", "subject", "SANs", "issuer chain", "key", "expires", "days left", "serial"), rows)
 
 
 def _constraints(c: Mapping[str, Any]) -> str:
