@@ -153,6 +153,26 @@ def test_removing_a_control_marker_makes_the_audit_fail_loudly(tmp_path: Path, t
     assert not a.report.exists()
 
 
+def test_removing_a_playbook_marker_makes_the_audit_fail_loudly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    a = _prepare(tmp_path)
+    playbooks = tmp_path / "copy" / "playbooks"
+    shutil.copytree(playbooks_dir(), playbooks)
+    for path in playbooks.rglob("*.yml"):
+        text = path.read_text()
+        path.write_text(re.sub(r"^ *# control: validate-before-install\n", "", text, flags=re.M))
+    monkeypatch.setattr("voipctl.audit.run.playbooks_dir", lambda: playbooks)
+    assert a.audit() == 1
+    assert "validate-before-install" in capsys.readouterr().err and not a.report.exists()
+
+
+def test_a_missing_render_dir_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = _prepare(tmp_path)
+    shutil.rmtree(a.out)
+    assert a.audit() == 2
+    assert "run `voipctl render" in capsys.readouterr().err
+
+
 def test_a_stale_render_dir_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a = _prepare(tmp_path)
     conf = a.out / "media1/etc/rtpengine/rtpengine.conf"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from voipctl.audit.catalogue import BY_ID
-from voipctl.errors import VoipctlError
+from voipctl.errors import UsageError, VoipctlError
 from voipctl.render.tree import RenderedTree
 
 PLAYBOOK_MARK = "# control: "
@@ -89,7 +89,7 @@ def merge(*parts: Mapping[str, list[Location]]) -> dict[str, list[Location]]:
 def check_render_dir(tree: RenderedTree, render_dir: Path) -> None:
     """The render directory must hold exactly this render's bytes, or its line numbers mean nothing."""
     if not render_dir.is_dir():
-        raise AuditError(f"{render_dir} does not exist: run `voipctl render SITE -o {render_dir}` first")
+        raise UsageError(f"{render_dir} does not exist: run `voipctl render SITE -o {render_dir}` first")
     stale = []
     for f in tree.files:
         try:

@@ -26,12 +26,13 @@ from voipctl.audit.markdown import to_markdown
 from voipctl.audit.pkiinfo import tls_section
 from voipctl.audit.sections import drift_section, exposure_section, secret_forms, secrets_section
 from voipctl.deploy.ansible import playbooks_dir
+from voipctl.deploy.session import default_render_dir
 from voipctl.errors import UsageError
 
 
 @dataclass(frozen=True)
 class AuditOptions:
-    render_dir: Path
+    render_dir: Path | None  # None: build/SITE, as for deploy and verify
     pki_dir: Path
     verify_json: Path | None = None
     previous: Path | None = None
@@ -59,18 +60,19 @@ def load_verify(path: Path | None) -> dict[str, Any] | None:
 def build_audit(site_path: Path, options: AuditOptions, now: datetime) -> tuple[dict[str, Any], list[str]]:
     """The audit document, and every form of every secret (for the caller's last check of the output)."""
     site, plan = pipeline.load_and_plan(site_path)
+    render_dir = options.render_dir or default_render_dir(site.name)
     secrets = pipeline.secrets_for(site, plan)
     tree = pipeline.render(site, plan, options.pki_dir)
-    check_render_dir(tree, options.render_dir)
+    check_render_dir(tree, render_dir)
     playbooks = playbooks_dir()
     locations = merge(rendered_locations(tree), playbook_locations(playbooks))
     cited = [loc for locs in locations.values() for loc in locs]
-    read_back(cited, options.render_dir, playbooks)
+    read_back(cited, render_dir, playbooks)
     forms = secret_forms(plan, secrets)
     every_form = [v for values in forms.values() for v in values]
     refuse_secrets(cited, every_form)
     verify = load_verify(options.verify_json)
-    doc = document(site, plan, options.render_dir, now, {
+    doc = document(site, plan, render_dir, now, {
         "verify": verify_summary(verify, plan, options.verify_json),
         "controls": controls_section(site, plan, locations, verify),
         "exposure": exposure_section(plan),

@@ -11,14 +11,13 @@ from voipctl.audit.explain import explain
 from voipctl.audit.run import AuditOptions, build_audit, write_reports
 from voipctl.cli import out_console
 from voipctl.cli.options import PKI_OPT, SITE_ARG
-from voipctl.deploy.session import default_render_dir
 
 EXIT_CODES = """\b
 Exit codes:
   0  the reports were written
   1  the audit cannot vouch for them: a catalogued control has no line, the render dir is stale,
      a cited line does not hold its text or would show a secret (nothing written)
-  2  invalid site or command line (unreadable --verify-json or --previous)
+  2  invalid site or command line (no render dir, unreadable --verify-json or --previous)
 """
 
 
@@ -41,18 +40,15 @@ def audit(site: Path, render_dir: Path | None, pki_dir: Path, verify_json: Path 
     certificate, which secret sits in which file (names, never values), drift from
     verify's report and changes since a previous audit.
     """
-    from voipctl.site.load import load_site  # noqa: PLC0415 - the site name gives the default dirs
-
-    name = load_site(site).name
-    render_dir = render_dir or default_render_dir(name)
     options = AuditOptions(render_dir=render_dir, pki_dir=pki_dir, verify_json=verify_json, previous=previous)
     doc, forms = build_audit(site, options, datetime.now(UTC))
-    written = write_reports(doc, forms, report_dir or render_dir.with_name(f"{render_dir.name}-audit"))
+    rendered = Path(doc["render_dir"])
+    written = write_reports(doc, forms, report_dir or rendered.with_name(f"{rendered.name}-audit"))
     verdicts: dict[str, int] = {}
     for c in doc["controls"]:
         verdicts[c["verdict"]] = verdicts.get(c["verdict"], 0) + 1
     counts = ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items()))
-    out_console.print(f"audit of site {name}: {len(doc['controls'])} controls ({counts})", markup=False)
+    out_console.print(f"audit of site {doc['site']}: {len(doc['controls'])} controls ({counts})", markup=False)
     for path in written:
         out_console.print(f"wrote {path}", markup=False)
 
