@@ -11,7 +11,7 @@ from tests.test_verify_lab import Lab, lab, pytestmark, voipctl
 
 __all__ = ["lab", "pytestmark"]  # the module-scoped lab fixture and the lab markers, reused
 
-PROVEN = ("no-open-relay", "no-open-relay-in-dialog", "digest-auth-uniform", "ha1-only-store", "scanner-drop",
+PROVEN = ("no-open-relay-in-dialog", "digest-auth-uniform", "ha1-only-store", "scanner-drop",
           "websocket-origin-host", "tls-floor-ciphers", "turn-rest-auth", "turn-peer-policy",
           "rtpengine-control-private", "admin-consoles-private", "topology-hiding")
 

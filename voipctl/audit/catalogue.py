@@ -57,8 +57,7 @@ class Control:
 CATALOGUE: tuple[Control, ...] = (
     Control("no-open-relay", "No open relay",
             "Only requests for the site domain, from local subscribers, are routed; others get 403.",
-            ("domain", "rule: the site has no trusted peers, so From must be a local subscriber"),
-            (Evidence("relay"),)),
+            ("domain", "rule: the site has no trusted peers, so From must be a local subscriber")),
     Control("no-open-relay-in-dialog", "No open relay inside dialogs",
             "A request with a To-tag is relayed only along a Record-Route this site sealed (HMAC over Call-ID "
             "and start time); forged Routes or To-tags get 403/404.",
@@ -107,7 +106,8 @@ CATALOGUE: tuple[Control, ...] = (
     Control("admin-consoles-private", "Admin consoles private",
             "Openfire's admin console binds the private address; coturn's telnet CLI is off.",
             ("openfire.admin_port", "openfire.admin_tls_port", "rule: coturn no-cli"),
-            (Evidence("exposure", "unreachable"), Evidence("host:listeners"))),
+            (Evidence("exposure", "openfire admin"), Evidence("exposure", "coturn cli"),
+             Evidence("host:listening", "openfire admin"), Evidence("host:listeners"))),
     Control("no-version-headers", "No software version in headers",
             "Kamailio answers with Server/User-Agent 'SIP' and no signature; coturn omits its SOFTWARE attribute.",
             ("rule: always",)),
