@@ -332,3 +332,23 @@ def test_tls_exposure_and_secrets_sections(audited: Audited) -> None:
     assert held[("media1", "/etc/turnserver.conf")]["mode"] == "0640"
     assert held[("sip1", "/etc/kamailio/kamailio.cfg")]["holds"] == ["topology_key (derived key (HMAC-SHA256))"]
     assert doc["secrets"]["store"]["mode"] == "0600"
+
+
+def test_previous_after_a_real_change_of_site_and_certificate(tmp_path: Path) -> None:
+    """A new TURN name renews coturn's certificate; a new ng port moves rtpengine's control socket."""
+    a = _prepare(tmp_path)
+    first = tmp_path / "first"
+    assert a.audit(report=first) == 0
+    text = a.site.read_text().replace("host: turn.lab.voipctl.test", "host: turn2.lab.voipctl.test")
+    a.site.write_text(text + "\nrtpengine:\n  ng_port: 2224\n")
+    for argv in (["pki", "issue", str(a.site), "--pki-dir", str(a.pki)],
+                 ["render", str(a.site), "-o", str(a.out), "--pki-dir", str(a.pki)]):
+        assert main(argv) == 0, argv
+    assert a.audit("--previous", str(first)) == 0
+    changes = a.doc()["changes"]
+    assert [(r["node"], r["service"]) for r in changes["certificates_renewed"]] == [("media1", "coturn")]
+    assert [(s["what"], s["ports"]) for s in changes["listeners_added"]] == [("rtpengine ng", "2224")]
+    assert [(s["what"], s["ports"]) for s in changes["listeners_removed"]] == [("rtpengine ng", "2223")]
+    added = {(m["control"], m["text"]) for m in changes["lines_added"]}
+    assert ("rtpengine-control-private", "listen-ng = 10.77.0.12:2224") in added
+    assert changes["controls_added"] == changes["controls_removed"] == []
