@@ -56,9 +56,17 @@ def test_browser_behind_nat_calls_and_is_called_through_wss_rtpengine_and_turn(b
     outcomes = run_browser_probe(bed.site.plan, bed.site.secrets, bed.site.pki_root, bed.vantage, keep_dir=keep)
     assert all(o.ok for o in outcomes), report(outcomes)
     got = by_name(outcomes)
-    for call in ("browser calls phone", "browser calls phone via TURN relay", "phone calls browser"):
+    calls = ("browser calls phone", "browser calls phone via TURN relay", "phone calls browser",
+             "phone calls browser and desk phone")
+    for call in calls:
         for check in ("call", "browser leg DTLS-SRTP", "rtpengine media both legs, both ways", "plain leg SDP"):
             assert f"{call}: {check}" in got, report(outcomes)
+    # a target refresh from the browser in calls the public phone started (issue: nat=yes either side)
+    for call in ("phone calls browser", "phone calls browser and desk phone"):
+        assert got[f"{call}: browser re-INVITE (target refresh) answered"].ok
+    # forked to the browser (WebRTC offer) and a desk phone of the same user (plain offer of its own)
+    fork = got["phone calls browser and desk phone: desk phone branch offered plain RTP, then cancelled"]
+    assert fork.ok and "RTP/AVP" in fork.detail and "ICE=no" in fork.detail, report(outcomes)
     assert "browser calls phone via TURN relay: browser used a relay candidate" in got
     assert "browser calls phone via TURN relay: media relayed by coturn" in got
     assert "relay 198.51.100.12:" in got["browser calls phone via TURN relay: browser used a relay candidate"].detail

@@ -4,7 +4,8 @@ One lab for the module, under its own site name and networks so it never touches
 another lab on the machine. The tests run in order on the same hosts: cold
 deploy, no-op redeploy, --check --diff, a config `kamailio -c` refuses, a config
 that passes `-c` but cannot start (rollback), a gate failure with kamailio running
-and new subscriber credentials (rollback of files and DB), and finally a scan of everything
+and new subscriber credentials (rollback of files and DB), a coturn certificate from another CA
+(rollback of the certificates role's files), and finally a scan of everything
 the runs printed or logged for the site's secrets.
 """
 
@@ -25,6 +26,7 @@ import pytest
 
 from tests.conftest import REPO
 from voipctl import pipeline
+from voipctl.check.stage import throwaway_cert
 from voipctl.cli import main as cli_main
 from voipctl.deploy.events import Event
 from voipctl.deploy.session import DeployOptions, DeployOutcome, Prepared, execute, prepare
@@ -139,8 +141,8 @@ def _answers_options(lab: Lab, node: str) -> bool:
     return res.returncode == 0
 
 
-def _tampered(lab: Lab, prep: Prepared, edits: dict[str, str]) -> Prepared:
-    """A copy of the render with files edited (manifest sha256s updated), deployed to sip1 only."""
+def _tampered(lab: Lab, prep: Prepared, edits: dict[str, str], host: str = "sip1") -> Prepared:
+    """A copy of the render with files edited (manifest sha256s updated), deployed to `host` only."""
     bad = lab.workdir / f"render-{hashlib.sha256(repr(sorted(edits.items())).encode()).hexdigest()[:8]}"
     shutil.rmtree(bad, ignore_errors=True)
     shutil.copytree(prep.render_dir, bad)
@@ -150,7 +152,7 @@ def _tampered(lab: Lab, prep: Prepared, edits: dict[str, str]) -> Prepared:
         (bad / rel).write_text(text)
         entry = next(e for e in manifest["files"] if e["rel"] == rel)
         entry["sha256"] = hashlib.sha256(text.encode()).hexdigest()
-    return replace(prep, render_dir=bad, manifest=manifest, hosts=("sip1",))
+    return replace(prep, render_dir=bad, manifest=manifest, hosts=(host,))
 
 
 def test_cold_deploy_then_redeploy_changes_nothing(lab: Lab) -> None:
@@ -274,6 +276,30 @@ def test_gate_failure_with_kamailio_running_rolls_back_files_and_subscriber_db(l
     again = lab.run(replace(prepare(lab.site_file, lab.options()), hosts=("sip1",)))
     _assert_all_ok_on(again, {"sip1"})
     assert _changed(again) == {"sip1": 0}, "the rollback left no trace"
+
+
+def _coturn_tls(lab: Lab) -> str:
+    return lab.ssh("media1", "sh", "-c", "systemctl show -p MainPID --value coturn; "
+                   "sha256sum /etc/coturn/tls/*.pem /etc/turnserver.conf")
+
+
+def test_certificate_from_another_ca_fails_the_turn_tls_gate_and_is_rolled_back(lab: Lab) -> None:
+    """The certificates role's files are rolled back too: coturn starts on a chain the site CA does not
+    sign, the gate's verified TLS handshake on TURN-TLS fails, and the previous chain comes back."""
+    _, plan = pipeline.load_and_plan(lab.site_file)
+    cert = plan.node("media1").coturn.tls.cert  # type: ignore[union-attr]
+    before = _coturn_tls(lab).split("\n", 1)[1]
+    prep = prepare(lab.site_file, lab.options())
+    edits = {f"media1{f.path}": f.content.decode() for f in throwaway_cert(cert) if f.path != cert.ca_path}
+    outcome = lab.run(_tampered(lab, prep, edits, host="media1"))
+    media = next(r for r in outcome.recap if r.host == "media1")
+    assert media.failed
+    assert any("certificate verify failed" in m for m in outcome.failures["media1"]), outcome.failures
+    assert any("coturn restarted on its previous files and answers" in n for n in media.notes), media.notes
+    assert _coturn_tls(lab).split("\n", 1)[1] == before, "previous certificate, key and config back"
+    again = lab.run(replace(prepare(lab.site_file, lab.options()), hosts=("media1",)))
+    _assert_all_ok_on(again, {"media1"})
+    assert _changed(again) == {"media1": 0}, "the rollback left no trace"
 
 
 def test_a_rotated_secret_is_deployed_and_no_backup_keeps_the_old_one(lab: Lab) -> None:

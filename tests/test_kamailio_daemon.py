@@ -32,8 +32,9 @@ from voipctl.deploy.hostvars import gate_checks
 from voipctl.netns import NETNS_ETC, Netns, exec_argv
 from voipctl.plan.build import build_plan
 from voipctl.plan.model import CertPlan, KamailioPlan, NodePlan, RtpenginePlan
-from voipctl.render.kamailio import render_kamailio
+from voipctl.render.kamailio import render_kamailio, service_args
 from voipctl.site.load import load_site
+from voipctl.verify.dialogchecks import leaked
 
 CLIENT, PEER, FLOODER = "198.51.100.50", "198.51.100.51", "198.51.100.66"
 ORIGIN = "https://app.solo.voipctl.test"
@@ -48,7 +49,7 @@ pytestmark = [
 
 def kamailio_argv(cfg: str, rundir: Path, kam: KamailioPlan) -> list[str]:
     """Foreground kamailio logging to stderr, memory sizes from the plan, as the unit would pass them."""
-    return ["kamailio", "-DD", "-E", "-f", cfg, "-Y", str(rundir), "-m", str(kam.shm_mb), "-M", str(kam.pkg_mb)]
+    return ["kamailio", "-DD", "-E", "-f", cfg, "-Y", str(rundir), *service_args(kam)]
 
 
 def rtpengine_argv(rtp: RtpenginePlan) -> list[str]:
@@ -63,7 +64,7 @@ def test_argvs(tmp_path: Path) -> None:
     node = build_plan(load_site(solo_site(tmp_path))).nodes[0]
     assert node.kamailio is not None and node.rtpengine is not None
     argv = kamailio_argv("/etc/kamailio/kamailio.cfg", Path("/run/x"), node.kamailio)
-    assert argv[-4:] == ["-m", "64", "-M", "8"]
+    assert argv[-6:] == ["-m", "64", "-M", "8", "-x", "tlsf"]
     assert "--listen-ng=127.0.0.1:2223" in rtpengine_argv(node.rtpengine)
 
 
@@ -317,6 +318,8 @@ PLAIN = {"proto": "RTP/AVP", "ice": False, "fingerprint": False, "rtcp_mux": Fal
         ("udp", "plain", "wss", "webrtc", "callee"),
         ("udp", "webrtc", "tcp", "plain", "callee"),
         ("tcp", "plain", "udp", "plain", "caller"),
+        # an SDES-SRTP desk phone offering RTP/SAVPF is a phone, not WebRTC: its answer stays plain
+        ("udp", "sdes", "tcp", "plain", "caller"),
     ],
 )
 def test_call_media_is_shaped_for_each_recipient(
@@ -341,6 +344,10 @@ def test_call_media_is_shaped_for_each_recipient(
         want = WEBRTC if media == "webrtc" else PLAIN
         assert {k: seen[k] for k in want} == want, (side, seen)
         assert seen["address"] == relay, "media must be anchored in rtpengine"
+    # topology hiding: the callee learns neither the caller's address nor the node's private one
+    # (the start line is the callee's own contact)
+    heads = [m.partition("\r\n")[2] for m in details["callee_received"]]
+    assert leaked(heads, [CLIENT, lab.node.private]) == [], heads
 
 
 @pytest.mark.parametrize("transport", ["udp", "wss"])

@@ -307,7 +307,14 @@ def test_memory_env_carries_shm_and_pkg(tmp_path: Path) -> None:
     plan = _plan(solo_site(tmp_path))
     env = rendered(plan, plan.nodes[0])[kr.MEMORY_ENV_PATH]
     assert (env.owner, env.mode) == ("root", 0o644)
-    assert env.content.decode().endswith("SHM_MEMORY=64\nPKG_MEMORY=8\n")
+    text = env.content.decode()
+    assert text.endswith('SHM_MEMORY=64\nPKG_MEMORY="8 -x tlsf"\n')
+    # kamailio.service's `-m $SHM_MEMORY -M $PKG_MEMORY`, each unbraced $VAR split at whitespace as systemd does
+    values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+    words = ["-m", *values["SHM_MEMORY"].strip('"').split(), "-M", *values["PKG_MEMORY"].strip('"').split()]
+    assert kr.service_args(plan.nodes[0].kamailio) == words  # type: ignore[arg-type]
+    qm = _plan(solo_site(tmp_path, sizing={"children": 2, "memory_manager": "qm"}))
+    assert rendered(qm, qm.nodes[0])[kr.MEMORY_ENV_PATH].content.decode().endswith('PKG_MEMORY="16 -x qm"\n')
 
 
 # ---- the render context, decided in Python ----

@@ -45,9 +45,9 @@ def voipctl(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str
                           timeout=timeout, check=False, cwd=REPO)
 
 
-def _wait_for_other_run() -> None:
+def _wait_for_other_run(name: str) -> None:
     """Another run of these tests owns the lab while its processes live: wait for it, do not take it."""
-    state_file = LabPaths.for_site(SITE_NAME).state_file
+    state_file = LabPaths.for_site(name).state_file
     deadline = time.monotonic() + WAIT_FOR_OTHER_RUN
     while time.monotonic() < deadline:
         state = LabState.load(state_file)
@@ -56,7 +56,7 @@ def _wait_for_other_run() -> None:
         if not any(alive(p.pid, p.start) for p in state.processes):
             return  # left over by a crashed run: `lab up` tears it down itself
         time.sleep(10)
-    pytest.fail(f"the {SITE_NAME} lab stayed in use for {WAIT_FOR_OTHER_RUN}s")
+    pytest.fail(f"the {name} lab stayed in use for {WAIT_FOR_OTHER_RUN}s")
 
 
 @dataclass(frozen=True)
@@ -95,9 +95,15 @@ class Lab:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    _wait_for_other_run()
-    base = tmp_path_factory.mktemp("verify-lab")
-    site = lab_site_copy(base, SITE_NAME)
+    with deployed_lab(tmp_path_factory.mktemp("verify-lab"), SITE_NAME) as found:
+        yield found
+
+
+@contextmanager
+def deployed_lab(base: Path, name: str) -> Iterator[Lab]:
+    """A copy of the lab site called `name`, with its own PKI, lab and deploy, taken down afterwards."""
+    _wait_for_other_run(name)
+    site = lab_site_copy(base, name)
     pki, render = base / "pki", base / "build"
     for step in (("pki", "init"), ("pki", "issue")):
         res = voipctl(*step, str(site), "--pki-dir", str(pki))
@@ -115,7 +121,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield Lab(site, pki, render, plan, secrets)
     finally:
         if not os.environ.get("VOIPCTL_KEEP_VERIFY_LAB"):
-            voipctl("lab", "down", SITE_NAME, timeout=180)
+            voipctl("lab", "down", name, timeout=180)
 
 
 def _failed(report: dict[str, Any]) -> dict[str, dict[str, Any]]:

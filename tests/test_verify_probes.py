@@ -22,6 +22,7 @@ from voipctl.plan.model import Plan
 from voipctl.probe import turn
 from voipctl.verify import callmedia, sipp, svmap, tlsscan
 from voipctl.verify.agent import run_jobs
+from voipctl.verify.agents import run_agents
 from voipctl.verify.jobs import BAD_ORIGIN, Probe, ProbeInputs, build_probes
 from voipctl.verify.judge import judge
 from voipctl.verify.tools import find_executable, shebang_python
@@ -489,3 +490,13 @@ def test_an_empty_allowed_turn_list_is_reported(probes: tuple[list[Probe], list[
         rows = {o.name: o for o in judge([bare], {perm.id: raw})}
         row = rows["TURN permission towards a media address is granted"]
         assert row.status == status and row.detail
+
+
+def test_a_dead_vantage_fails_every_check_run_from_it(probes: tuple[list[Probe], list[object]]) -> None:
+    """The agent cannot even start in a namespace that is gone: nothing from there may pass."""
+    found, _ = probes
+    mine = [p for p in found if p.vantage == "public"]
+    results = run_agents([Vantage("public", "voipctl-no-such-ns")], mine)
+    assert results and all("agent at public" in str(r.get("error")) for r in results.values())
+    verdicts = judge(mine, results)
+    assert verdicts and all(o.status == "failed" for o in verdicts)

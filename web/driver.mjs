@@ -7,7 +7,7 @@
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
 
-const OPS = new Set(['configure', 'register', 'call', 'waitIncoming', 'stats', 'hangup', 'stop', 'events']);
+const OPS = new Set(['configure', 'register', 'call', 'waitIncoming', 'refresh', 'stats', 'hangup', 'stop', 'events']);
 
 function reply(message) {
   process.stdout.write(`${JSON.stringify(message)}\n`);

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from voipctl.plan.model import Plan
-from voipctl.render.kamailio import DERIVED_KEYS, derived_key, digest_ha1
+from voipctl.render.derived import DERIVED_KEYS, derived_key
+from voipctl.render.kamailio import digest_ha1
 from voipctl.render.tree import RenderedTree
 from voipctl.secrets import Secrets
 

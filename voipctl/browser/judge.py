@@ -13,6 +13,7 @@ from voipctl.browser import media
 from voipctl.browser.config import SiteTargets
 from voipctl.browser.media import in_relay_range
 from voipctl.browser.scenario import CallRecord
+from voipctl.probe.sdp import SdpSummary
 from voipctl.verify.result import Outcome
 
 GROUP = "browser"
@@ -88,15 +89,36 @@ def _rtpengine(rec: CallRecord) -> Outcome:
     return _o(name, not problems, detail + ("; " + "; ".join(problems) if problems else ""))
 
 
-def _plain_sdp(rec: CallRecord) -> Outcome:
-    sdp = rec.phone_sdp
-    name = f"{rec.name}: plain leg SDP"
+def _plain(sdp: SdpSummary | None, who: str) -> tuple[bool, str]:
+    """Whether an SDP a plain phone received is plain RTP/AVP without ICE, DTLS or SDES."""
     if sdp is None:
-        return _o(name, False, "the phone received no SDP")
+        return False, f"the {who} received no SDP"
     ok = sdp.proto == "RTP/AVP" and not sdp.ice and sdp.candidates == 0 and not sdp.fingerprint and not sdp.crypto
     detail = (f"{sdp.proto} {sdp.address}:{sdp.port}, ICE={'yes' if sdp.ice else 'no'}, "
               f"candidates={sdp.candidates}, DTLS fingerprint={'yes' if sdp.fingerprint else 'no'}")
-    return _o(name, ok, detail)
+    return ok, detail
+
+
+def _plain_sdp(rec: CallRecord) -> Outcome:
+    return _o(f"{rec.name}: plain leg SDP", *_plain(rec.phone_sdp, "phone"))
+
+
+def _refresh(rec: CallRecord) -> Outcome:
+    """The browser's re-INVITE in a call the phone started must reach the phone and be answered."""
+    ok = rec.refresh == "ok"
+    detail = "re-INVITE answered 200 by the phone, new answer applied" if ok else f"{rec.refresh or 'not tried'}"
+    return _o(f"{rec.name}: browser re-INVITE (target refresh) answered", ok, detail)
+
+
+def _fork(rec: CallRecord) -> Outcome:
+    """The desk phone sharing the browser's user: registered, sent a plain offer of its own, cancelled."""
+    name = f"{rec.name}: desk phone branch offered plain RTP, then cancelled"
+    if rec.desk_registered != 0:
+        return _o(name, False, f"the desk phone could not register (SIPp exit {rec.desk_registered})")
+    ok, detail = _plain(rec.desk_sdp, "desk phone")
+    if rec.desk_rc != 0:
+        return _o(name, False, f"desk phone scenario exit {rec.desk_rc} (no CANCEL?); {detail}")
+    return _o(name, ok, f"{detail}; CANCEL received")
 
 
 def _relay(rec: CallRecord, targets: SiteTargets) -> list[Outcome]:
@@ -119,4 +141,8 @@ def judge_call(rec: CallRecord, targets: SiteTargets) -> list[Outcome]:
     out = [_signalling(rec), _dtls(rec), _rtpengine(rec), _plain_sdp(rec)]
     if rec.policy == "relay":
         out += _relay(rec, targets)
+    if rec.direction == "inbound":
+        out.append(_refresh(rec))
+    if rec.desk_registered is not None:
+        out.append(_fork(rec))
     return out

@@ -21,9 +21,10 @@ from voipctl.netns import exec_argv
 from voipctl.probe.sdp import SdpSummary, summarize
 
 SCENARIOS = Path(__file__).with_name("sipp")
-REGISTER, ANSWER, CALL = "register.xml", "uas.xml", "uac.xml"
-# Ports of the phone in its namespace: answering UAS, registration, calling UAC, their RTP.
-UAS_PORT, REGISTER_PORT, UAC_PORT = 5090, 5091, 5092
+REGISTER, ANSWER, CALL, RING = "register.xml", "uas.xml", "uac.xml", "ring.xml"
+# Ports of the phone in its namespace: answering UAS, registration, calling UAC, their RTP;
+# the desk phone that shares the browser's user (forking) rings on DESK_PORT.
+UAS_PORT, REGISTER_PORT, UAC_PORT, DESK_PORT = 5090, 5091, 5092, 5093
 UAS_MEDIA_PORT, UAC_MEDIA_PORT = 16000, 16100
 SIPP_TIMEOUT = 90
 _TRACE_RULE = "-" * 20

@@ -40,7 +40,7 @@ PAGE_BIND = "127.0.0.1"
 TOOLS = ("node", "sipp", "certutil", "ip", "ss")
 HOLD_SECONDS = 6.0
 REGISTER_TIMEOUT = 15.0
-CALLS = ("outbound", "relay", "inbound")
+CALLS = ("outbound", "relay", "inbound", "forked")
 
 
 def web_dir() -> Path:
@@ -97,18 +97,6 @@ def page_server(netns: str, dist: Path, pki: trust.PagePki, port: int, log: Path
             proc.wait(5)
 
 
-def _register_phone(targets: SiteTargets, vantage: BrowserVantage, work: Path, creds: Path, expires: int) -> int:
-    """SIPp REGISTER of the phone user (Contact: the answering UAS's port); its exit code."""
-    name = "phone-register" if expires else "phone-deregister"
-    run = phone.PhoneRun(phone.REGISTER, phone.REGISTER_PORT, None,
-                         phone.phone_keys(targets.domain, contact_port=str(phone.UAS_PORT), expires=str(expires)),
-                         work / f"{name}.msg", work / f"{name}.err", work / f"{name}.log")
-    proc = phone.start_phone(vantage.phone_netns, run, vantage.phone_address, targets.phone_user,
-                             targets.sip_udp, creds)
-    rc = proc.wait(20)
-    return -1 if rc is None else rc
-
-
 def _browser_names(targets: SiteTargets, vantage: BrowserVantage) -> dict[str, str]:
     names = targets.site_names() if vantage.map_site_names else {}
     return {**names, targets.page_host: PAGE_BIND}
@@ -123,6 +111,8 @@ def _calls(ctx: scenario.CallContext, drv: BrowserDriver, calls: tuple[str, ...]
             records.append(scenario.outbound_call(ctx, drv, "browser calls phone via TURN relay", "relay"))
         elif call == "inbound":
             records.append(scenario.inbound_call(ctx, drv, "phone calls browser"))
+        elif call == "forked":
+            records.append(scenario.forked_call(ctx, drv, "phone calls browser and desk phone"))
         else:
             raise ValueError(f"unknown call {call!r}")
     return records
@@ -158,9 +148,14 @@ def _run(plan: Plan, secrets: Secrets, pki_dir: Path, vantage: BrowserVantage, t
     trust.make_nssdb(home, pki.root)
     creds = phone.write_credentials(work / "phone.csv", targets.phone_user, secrets.subscriber(targets.phone_user))
     servers = ice_servers(targets, secrets["turn_secret"], by_address=vantage.map_site_names)
-    ctx = scenario.CallContext(targets, vantage, work, creds, hold)
+    desk = None
+    if "forked" in calls:
+        desk = phone.write_credentials(work / "desk.csv", targets.browser_user,
+                                       secrets.subscriber(targets.browser_user))
+    ctx = scenario.CallContext(targets, vantage, work, creds, hold, desk)
     with page_server(vantage.browser_netns, dist, pki, targets.page_port, work / "page-server.log"):
-        rc = _register_phone(targets, vantage, work, creds, REGISTER_EXPIRES)
+        rc = scenario.register_device(ctx, targets.phone_user, creds, phone.UAS_PORT, REGISTER_EXPIRES,
+                                      "phone-register")
         outcomes = [judge.phone_registration(targets, rc)]
         if rc != 0:
             return outcomes
@@ -169,7 +164,7 @@ def _run(plan: Plan, secrets: Secrets, pki_dir: Path, vantage: BrowserVantage, t
         except DriverError as exc:
             outcomes.append(Outcome(GROUP, "browser", "failed", str(exc)))
         finally:
-            _register_phone(targets, vantage, work, creds, 0)
+            scenario.register_device(ctx, targets.phone_user, creds, phone.UAS_PORT, 0, "phone-deregister")
     return outcomes
 
 
@@ -181,7 +176,7 @@ def run_browser_probe(plan: Plan, secrets: Secrets, pki_dir: Path, vantage: Brow
 
     `pki_dir` is the --pki-dir root holding <site>/ (the page certificate is signed by
     the site's intermediate). `vantage` defaults to the on-machine lab's clients.
-    `calls` picks among "outbound", "relay" and "inbound" (all three by default).
+    `calls` picks among "outbound", "relay", "inbound" and "forked" (all four by default).
     `keep_dir`, when given, receives the run's logs and SIPp traces (never secrets).
     """
     started = time.monotonic()

@@ -1,7 +1,10 @@
-"""The three calls of the browser scenario, each recorded for judging (no verdicts here).
+"""The calls of the browser scenario, each recorded for judging (no verdicts here).
 
 1. browser -> phone, ICE policy "all"; 2. the same with policy "relay" (through coturn);
-3. phone -> browser, which auto-answers. The browser hangs up every call after `hold` s.
+3. phone -> browser, which auto-answers and then refreshes the session (re-INVITE);
+4. (on request) phone -> the browser's user registered on the browser and on a ringing desk
+   phone: the call forks, the browser answers, the desk phone's branch is cancelled.
+The browser hangs up every call after `hold` s.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from voipctl.probe.sdp import SdpSummary
 CALL_TIMEOUT = 25.0  # ICE gathering + INVITE + answer
 HANGUP_TIMEOUT = 10.0
 QUERY_GAP = 2.0  # seconds between the two rtpengine queries: the counts must rise in between
+REFRESH_TIMEOUT = 8.0  # the browser's re-INVITE: offer, answer, ACK
+DESK_EXPIRES = 120
 
 
 @dataclass
@@ -46,6 +51,10 @@ class CallRecord:
     phone_rc: int | None = None
     phone_sdp: SdpSummary | None = None
     relay_sockets: int = 0
+    refresh: str | None = None  # "ok", or why the browser's re-INVITE failed
+    desk_registered: int | None = None  # forked call only: the desk phone's REGISTER exit code
+    desk_rc: int | None = None
+    desk_sdp: SdpSummary | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,7 @@ class CallContext:
     workdir: Path
     credentials: Path
     hold: float
+    desk_credentials: Path | None = None  # the browser user's, for the desk phone of a forked call
 
 
 def _query(ctx: CallContext, rec: CallRecord) -> None:
@@ -105,7 +115,7 @@ def _in_call(ctx: CallContext, drv: BrowserDriver, rec: CallRecord, started: flo
     rec.hangup = drv.call("hangup", int(HANGUP_TIMEOUT * 1000), timeout=HANGUP_TIMEOUT + 5)["cause"]
 
 
-def _phone_run(ctx: CallContext, name: str, scenario: str, port: int, media_port: int,
+def _phone_run(ctx: CallContext, name: str, scenario: str, port: int, media_port: int | None,
                **keys: str) -> phone.PhoneRun:
     base = ctx.workdir / name
     return phone.PhoneRun(scenario, port, media_port, phone.phone_keys(ctx.targets.domain, **keys),
@@ -158,6 +168,7 @@ def inbound_call(ctx: CallContext, drv: BrowserDriver, name: str) -> CallRecord:
         drv.call("waitIncoming", int(CALL_TIMEOUT * 1000), timeout=CALL_TIMEOUT + 5)
         started = time.monotonic()
         rec.call_id = call_id
+        rec.refresh = _refresh(drv)
         _in_call(ctx, drv, rec, started)
         rec.phone_rc = uac.wait(10)
     except DriverError as exc:
@@ -166,6 +177,46 @@ def inbound_call(ctx: CallContext, drv: BrowserDriver, name: str) -> CallRecord:
     finally:
         uac.stop()
     rec.phone_sdp = phone.received_sdp(_read(run.trace), "SIP/2.0 200")
+    return rec
+
+
+def _refresh(drv: BrowserDriver) -> str:
+    """The browser re-INVITEs the phone that called it: "ok" once the 2xx came back."""
+    try:
+        drv.call("refresh", int(REFRESH_TIMEOUT * 1000), timeout=REFRESH_TIMEOUT + 5)
+    except DriverError as exc:
+        return str(exc)
+    return "ok"
+
+
+def register_device(ctx: CallContext, user: str, creds: Path, contact_port: int, expires: int, name: str) -> int:
+    """SIPp REGISTER of `user` with Contact on `contact_port` of the phone's address; its exit code."""
+    run = phone.PhoneRun(phone.REGISTER, phone.REGISTER_PORT, None,
+                         phone.phone_keys(ctx.targets.domain, contact_port=str(contact_port), expires=str(expires)),
+                         ctx.workdir / f"{name}.msg", ctx.workdir / f"{name}.err", ctx.workdir / f"{name}.log")
+    proc = phone.start_phone(ctx.vantage.phone_netns, run, ctx.vantage.phone_address, user,
+                             ctx.targets.sip_udp, creds)
+    rc = proc.wait(20)
+    return -1 if rc is None else rc
+
+
+def forked_call(ctx: CallContext, drv: BrowserDriver, name: str) -> CallRecord:
+    """The phone calls the browser's user, also registered on a desk phone that only rings."""
+    if ctx.desk_credentials is None:
+        raise ValueError("a forked call needs the browser user's credentials for the desk phone")
+    user = ctx.targets.browser_user
+    desk_run = _phone_run(ctx, f"{name}-desk", phone.RING, phone.DESK_PORT, None)
+    registered = register_device(ctx, user, ctx.desk_credentials, phone.DESK_PORT, DESK_EXPIRES, f"{name}-desk-reg")
+    desk = phone.start_phone(ctx.vantage.phone_netns, desk_run, ctx.vantage.phone_address, user, None, None)
+    try:
+        _wait_bound(ctx, phone.DESK_PORT)
+        rec = inbound_call(ctx, drv, name)
+        rec.desk_rc = desk.wait(10)
+    finally:
+        desk.stop()
+        register_device(ctx, user, ctx.desk_credentials, phone.DESK_PORT, 0, f"{name}-desk-unreg")
+    rec.desk_registered = registered
+    rec.desk_sdp = phone.received_sdp(_read(desk_run.trace), "INVITE ")
     return rec
 
 

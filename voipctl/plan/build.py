@@ -162,6 +162,7 @@ def _kamailio(site: Site, node: NodeSpec) -> tuple[KamailioPlan, list[Binding]]:
         tcp_children=sizing.tcp_children or children,
         shm_mb=sizing.shm_mb or max(64, min(1024, node.memory_mb // 8)),
         pkg_mb=sizing.pkg_mb or 16,
+        memory_manager=sizing.memory_manager,
         min_expires=spec.registrar.min_expires,
         default_expires=spec.registrar.default_expires,
         max_expires=spec.registrar.max_expires,

@@ -117,6 +117,7 @@ class KamailioPlan:
     tcp_children: int
     shm_mb: int
     pkg_mb: int
+    memory_manager: Literal["tlsf", "fm", "qm"]  # kamailio -x (shm and pkg)
     min_expires: int
     default_expires: int
     max_expires: int

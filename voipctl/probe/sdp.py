@@ -3,11 +3,12 @@ of what a body offers, so a caller can check how the media relay rewrote it."""
 
 from __future__ import annotations
 
+import base64
 import secrets
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-MediaKind = Literal["webrtc", "plain"]
+MediaKind = Literal["webrtc", "plain", "sdes"]
 
 
 def _fingerprint() -> str:
@@ -15,7 +16,8 @@ def _fingerprint() -> str:
 
 
 def body(kind: MediaKind, address: str, port: int, offer: bool, mid: str = "0") -> bytes:
-    """One audio stream. WebRTC: DTLS-SRTP, ICE host candidate, rtcp-mux; plain: RTP/AVP only.
+    """One audio stream. WebRTC: DTLS-SRTP, ICE host candidate, rtcp-mux; plain: RTP/AVP only;
+    sdes: an SRTP desk phone (RTP/SAVPF with a=crypto, no ICE, no DTLS) that must not pass for WebRTC.
 
     An answer must carry the offer's media ID (`mid`), as a browser would.
     """
@@ -40,6 +42,10 @@ def body(kind: MediaKind, address: str, port: int, offer: bool, mid: str = "0") 
             f"a=setup:{'actpass' if offer else 'active'}",
             f"a=candidate:1 1 udp 2130706431 {address} {port} typ host",
         ]
+    elif kind == "sdes":
+        key = base64.b64encode(secrets.token_bytes(30)).decode()
+        lines += [f"m=audio {port} RTP/SAVPF 0", "a=rtpmap:0 PCMU/8000",
+                  f"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key}"]
     else:
         lines += [f"m=audio {port} RTP/AVP 0 8", "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000"]
     lines.append("a=sendrecv")

@@ -156,7 +156,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=50, help="burst: requests to send")
     p.add_argument("--victim-host", help="relay: a local address the probe listens on (UDP)")
     p.add_argument("--victim-port", type=int, default=5099, help="relay: the UDP port it listens on")
-    p.add_argument("--media", choices=("webrtc", "plain"), help="call: caller SDP (default by transport)")
+    p.add_argument("--media", choices=("webrtc", "plain", "sdes"), help="call: caller SDP (default by transport)")
     callee = p.add_argument_group("call: the callee (same server name, CA and origin)")
     callee.add_argument("--peer-transport", choices=TRANSPORTS)
     callee.add_argument("--peer-host")
@@ -165,7 +165,7 @@ def parser() -> argparse.ArgumentParser:
     callee.add_argument("--peer-user")
     callee.add_argument("--peer-password-file")
     callee.add_argument("--peer-password-env")
-    callee.add_argument("--peer-media", choices=("webrtc", "plain"))
+    callee.add_argument("--peer-media", choices=("webrtc", "plain", "sdes"))
     callee.add_argument("--bye-from", choices=("caller", "callee"), default="caller", help="who hangs up")
     return p
 
@@ -174,7 +174,7 @@ def _media(transport: str, chosen: str | None) -> MediaKind:
     """Explicit choice, else what a client on that transport usually is (browsers use WS/WSS)."""
     if chosen is None:
         return "webrtc" if transport in ("ws", "wss") else "plain"
-    return "webrtc" if chosen == "webrtc" else "plain"
+    return {"webrtc": "webrtc", "sdes": "sdes"}.get(chosen, "plain")  # type: ignore[return-value]
 
 
 def _call(args: argparse.Namespace, target: Target, ident: Identity) -> ProbeResult:

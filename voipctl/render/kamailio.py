@@ -8,7 +8,6 @@ print what this module decided, so one rendered kamailio.cfg holds no #!ifdef.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from voipctl.errors import RenderError
 from voipctl.plan.model import DbPlan, KamailioPlan, Listener, NodePlan, Plan
 from voipctl.render.controls import ControlSpan
+from voipctl.render.derived import DERIVED_KEYS, derived_key
 from voipctl.render.engine import provenance, render, render_traced
 from voipctl.render.flood import flood_context
 from voipctl.render.tree import PlannedFile
@@ -64,7 +64,6 @@ TCP_KEEPALIVE = {"idle": 30, "interval": 10, "count": 3}
 SEAL_PARAM = "vs"
 SEAL_MAC_CHARS = 32
 SEAL_MAX_AGE = 86400
-DERIVED_KEYS = {"seal": "voipctl dialog seal", "topoh": "voipctl topoh mask"}  # purposes of topology_key's keys
 
 # kamailio 5.6's tls module knows methods up to "TLSv1.2+" (TLS 1.2 and newer);
 # it has no TLS-1.3-only method, so a TLSv1.3 floor cannot be honoured.
@@ -122,14 +121,6 @@ def scanner_regex(user_agents: tuple[str, ...]) -> str | None:
     """One lower-case POSIX regex matching any listed scanner User-Agent (dots literal); None: no check."""
     parts = [cfg_str(ua.lower()).replace(".", "[.]") for ua in user_agents]
     return "|".join(parts) if parts else None
-
-
-def derived_key(secrets: Secrets, purpose: str) -> str:
-    """A key for one purpose derived from the site's topology_key (HMAC-SHA256, hex).
-
-    One stored secret, independent keys: the dialog seal and topoh's mask never share one.
-    """
-    return hmac.new(secrets["topology_key"].encode(), purpose.encode(), hashlib.sha256).hexdigest()
 
 
 def nat_test_flags() -> int:
@@ -311,22 +302,31 @@ def sql_context(plan: Plan, node: NodePlan, secrets: Secrets) -> dict[str, Any]:
 
 
 def memory_env(plan: Plan, node: NodePlan) -> str:
-    """Debian's kamailio.service passes -m/-M from these variables.
+    """Debian's kamailio.service passes `-m $SHM_MEMORY -M $PKG_MEMORY` from these variables.
 
     pkg memory can only be set with -M; shm is also in kamailio.cfg (which wins over -m
-    in 5.6, measured), and is repeated here so the two never disagree.
+    in 5.6, measured), and is repeated here so the two never disagree. The allocator has no
+    cfg parameter and the unit no variable for it: systemd splits an unbraced $VAR at
+    whitespace, so PKG_MEMORY carries `-x` as extra words.
     """
     kam = _kam(node)
+    pkg = " ".join(_pkg_words(kam))
     return (
         f"{provenance('#', plan.site, plan.model_hash)}\n"
-        f"# kamailio memory (MB) for node {node.name}; read by kamailio.service (EnvironmentFile)\n"
-        f"SHM_MEMORY={kam.shm_mb}\nPKG_MEMORY={kam.pkg_mb}\n"
+        f"# kamailio memory (MB) and allocator for node {node.name}; read by kamailio.service\n"
+        f"# (EnvironmentFile), whose ExecStart has -m $SHM_MEMORY -M $PKG_MEMORY: the words after the\n"
+        f"# pkg size are further options (-x {kam.memory_manager}: measured cheaper than kamailio's default qm).\n"
+        f'SHM_MEMORY={kam.shm_mb}\nPKG_MEMORY="{pkg}"\n'
     )
+
+
+def _pkg_words(kam: KamailioPlan) -> list[str]:
+    return [str(kam.pkg_mb), "-x", kam.memory_manager]
 
 
 def service_args(kam: KamailioPlan) -> list[str]:
     """The options kamailio.service passes from the rendered env (`-m $SHM_MEMORY -M $PKG_MEMORY`)."""
-    return ["-m", str(kam.shm_mb), "-M", str(kam.pkg_mb)]
+    return ["-m", str(kam.shm_mb), "-M", *_pkg_words(kam)]
 
 
 def render_kamailio(plan: Plan, node: NodePlan, secrets: Secrets) -> list[PlannedFile]:

@@ -197,12 +197,17 @@ class Flood(Spec):
 
 
 class Sizing(Spec):
-    """Process and memory sizing; `None` means derived from the node's cores and memory."""
+    """Process and memory sizing; `None` means derived from the node's cores and memory.
+
+    `memory_manager` is kamailio's allocator (-x): tlsf by default, since qm's allocation path
+    dominated the generated config's CPU under load (benchmarks/sip_load.py).
+    """
 
     children: Annotated[int, Field(ge=1, le=256)] | None = None
     tcp_children: Annotated[int, Field(ge=1, le=256)] | None = None
     shm_mb: Annotated[int, Field(ge=64, le=65536)] | None = None
     pkg_mb: Annotated[int, Field(ge=8, le=1024)] | None = None
+    memory_manager: Literal["tlsf", "fm", "qm"] = "tlsf"
 
 
 class Kamailio(Spec):

@@ -145,7 +145,9 @@ async function call(target, policy, timeoutMs) {
 
 async function waitIncoming(timeoutMs) {
   const deadline = Date.now() + timeoutMs;
-  while (!(state.session && state.session.originator === 'remote')) {
+  // a call that already ended (an earlier incoming one) is not the one awaited
+  const live = (s) => s && s.originator === 'remote' && s.state !== 'ended' && s.state !== 'failed';
+  while (!live(state.session)) {
     if (Date.now() > deadline) {
       throw new Error(`no incoming call within ${timeoutMs} ms`);
     }
@@ -155,6 +157,25 @@ async function waitIncoming(timeoutMs) {
   await withTimeout(entry.settled, Math.max(1000, deadline - Date.now()), 'answering the incoming call');
   setStatus('in call');
   return { callId: entry.callId };
+}
+
+// A target refresh from this side: a re-INVITE with a fresh offer (as hold, resume or an
+// ICE restart would send); resolves when its 2xx arrived and the answer was applied.
+async function refresh(timeoutMs) {
+  const entry = state.session;
+  if (!entry || entry.state !== 'confirmed') {
+    throw new Error('no confirmed call to send a re-INVITE in');
+  }
+  const done = new Promise((resolve, reject) => {
+    const sent = entry.session.renegotiate({ rtcOfferConstraints: {} }, () => resolve());
+    if (!sent) {
+      reject(new Error('JsSIP refused to send the re-INVITE'));
+    }
+    entry.ended.then((cause) => reject(new Error(`the call ended during the re-INVITE: ${cause}`)));
+  });
+  await withTimeout(done, timeoutMs, 're-INVITE');
+  note('refreshed', { callId: entry.callId });
+  return { refreshed: true };
 }
 
 function candidate(report) {
@@ -234,5 +255,5 @@ function events() {
   return state.events;
 }
 
-window.voipctlProbe = { configure, register, call, waitIncoming, stats, hangup, stop, events };
+window.voipctlProbe = { configure, register, call, waitIncoming, refresh, stats, hangup, stop, events };
 setStatus('ready');

@@ -27,6 +27,7 @@ from voipctl.pki.ca import init_ca
 from voipctl.pki.issue import issue_site
 from voipctl.pki.store import layout
 from voipctl.plan.model import KamailioPlan, Plan
+from voipctl.render.kamailio import service_args
 from voipctl.render.site import render_site
 from voipctl.secrets import Secrets
 
@@ -77,8 +78,7 @@ def _subscriber_db(stage: Path, plan: Plan, sql: str) -> None:
 
 def kamailio_argv(kam: KamailioPlan, rundir: Path) -> list[str]:
     """Foreground kamailio logging to stderr, memory sizes as the unit passes them."""
-    return ["kamailio", "-DD", "-E", "-f", kam.cfg_path, "-Y", str(rundir), "-m", str(kam.shm_mb),
-            "-M", str(kam.pkg_mb)]
+    return ["kamailio", "-DD", "-E", "-f", kam.cfg_path, "-Y", str(rundir), *service_args(kam)]
 
 
 class Daemons:
