@@ -6,7 +6,7 @@ from ipaddress import ip_network
 
 from voipctl.errors import RenderError
 from voipctl.plan.model import NodePlan, Plan
-from voipctl.render.engine import provenance, render
+from voipctl.render.engine import provenance, render, render_traced
 from voipctl.render.tree import PlannedFile
 from voipctl.secrets import Secrets
 
@@ -36,7 +36,7 @@ def render_coturn(plan: Plan, node: NodePlan, secrets: Secrets) -> list[PlannedF
     if any(c in secret for c in "\r\n\"'#") or secret != secret.strip():
         raise RenderError("secret turn_secret contains characters coturn's config parser would cut")
     header = provenance("#", plan.site, plan.model_hash)
-    conf = render(
+    conf, controls = render_traced(
         "coturn/turnserver.conf.j2",
         header=header,
         node=node,
@@ -49,6 +49,7 @@ def render_coturn(plan: Plan, node: NodePlan, secrets: Secrets) -> list[PlannedF
     )
     defaults = render("coturn/coturn.default.j2", header=header)
     return [
-        PlannedFile(node.name, turn.conf_path, "root", "turnserver", 0o640, conf.encode(), "coturn", sensitive=True),
+        PlannedFile(node.name, turn.conf_path, "root", "turnserver", 0o640, conf.encode(), "coturn", sensitive=True,
+                    controls=controls),
         PlannedFile(node.name, DEFAULTS_PATH, "root", "root", 0o644, defaults.encode(), "coturn"),
     ]

@@ -8,14 +8,15 @@ print what this module decided, so one rendered kamailio.cfg holds no #!ifdef.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from voipctl.errors import RenderError
 from voipctl.plan.model import DbPlan, KamailioPlan, Listener, NodePlan, Plan
-from voipctl.render.engine import provenance, render
+from voipctl.render.controls import ControlSpan
+from voipctl.render.derived import DERIVED_KEYS, derived_key
+from voipctl.render.engine import provenance, render, render_traced
 from voipctl.render.flood import flood_context
 from voipctl.render.tree import PlannedFile
 from voipctl.secrets import Secrets
@@ -122,14 +123,6 @@ def scanner_regex(user_agents: tuple[str, ...]) -> str | None:
     return "|".join(parts) if parts else None
 
 
-def derived_key(secrets: Secrets, purpose: str) -> str:
-    """A key for one purpose derived from the site's topology_key (HMAC-SHA256, hex).
-
-    One stored secret, independent keys: the dialog seal and topoh's mask never share one.
-    """
-    return hmac.new(secrets["topology_key"].encode(), purpose.encode(), hashlib.sha256).hexdigest()
-
-
 def nat_test_flags() -> int:
     return sum(NAT_TEST_BITS.values())
 
@@ -204,9 +197,9 @@ def kamailio_context(plan: Plan, node: NodePlan, secrets: Secrets) -> dict[str, 
         "tcp_connection_lifetime": kam.max_expires + 5,
         "tcp_rd_buf_size": min(65536, max(16384, kam.max_message_bytes + 1024)),
         "tcp_keepalive": TCP_KEEPALIVE,
-        "seal": {"param": SEAL_PARAM, "key": derived_key(secrets, "voipctl dialog seal"),
+        "seal": {"param": SEAL_PARAM, "key": derived_key(secrets, DERIVED_KEYS["seal"]),
                  "mac_chars": SEAL_MAC_CHARS, "max_age": SEAL_MAX_AGE},
-        "topology": {"mask_key": derived_key(secrets, "voipctl topoh mask")},
+        "topology": {"mask_key": derived_key(secrets, DERIVED_KEYS["topoh"])},
         "webrtc_sdp": WEBRTC_SDP,
         "listeners": tuple(listen_line(lst) for lst in kam.listeners),
         "aliases": aliases(plan, node),
@@ -339,18 +332,19 @@ def service_args(kam: KamailioPlan) -> list[str]:
 def render_kamailio(plan: Plan, node: NodePlan, secrets: Secrets) -> list[PlannedFile]:
     """kamailio.cfg and tls.cfg (root:kamailio 0640), the subscriber SQL (kamailio 0600), memory sizes."""
     kam = _kam(node)
-    cfg = render("kamailio/kamailio.cfg.j2", **kamailio_context(plan, node, secrets))
-    tls = render("kamailio/tls.cfg.j2", **tls_context(plan, node))
+    cfg, cfg_controls = render_traced("kamailio/kamailio.cfg.j2", **kamailio_context(plan, node, secrets))
+    tls, tls_controls = render_traced("kamailio/tls.cfg.j2", **tls_context(plan, node))
     sql = render("kamailio/subscribers.sql.j2", **sql_context(plan, node, secrets))
 
-    def planned(path: str, owner: str, group: str, mode: int, text: str, sensitive: bool = False) -> PlannedFile:
-        return PlannedFile(node.name, path, owner, group, mode, text.encode(), "kamailio", sensitive)
+    def planned(path: str, owner: str, group: str, mode: int, text: str, sensitive: bool = False,
+                controls: tuple[ControlSpan, ...] = ()) -> PlannedFile:
+        return PlannedFile(node.name, path, owner, group, mode, text.encode(), "kamailio", sensitive, controls)
 
     return [
         # kamailio.cfg carries keys derived from topology_key (dialog seal, topoh mask) and,
         # for postgres/mysql, the DB password in db_url
-        planned(kam.cfg_path, "root", "kamailio", 0o640, cfg, sensitive=True),
-        planned(kam.tls_cfg_path, "root", "kamailio", 0o640, tls),
+        planned(kam.cfg_path, "root", "kamailio", 0o640, cfg, sensitive=True, controls=cfg_controls),
+        planned(kam.tls_cfg_path, "root", "kamailio", 0o640, tls, controls=tls_controls),
         planned(kam.db.sql_path, "kamailio", "kamailio", 0o600, sql, sensitive=True),
         planned(MEMORY_ENV_PATH, "root", "root", 0o644, memory_env(plan, node)),
     ]

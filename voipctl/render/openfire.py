@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from voipctl.errors import RenderError
 from voipctl.plan.model import NodePlan, OpenfirePlan, Plan
-from voipctl.render.engine import provenance, render
+from voipctl.render.engine import provenance, render_traced
 from voipctl.render.tree import PlannedFile
 from voipctl.secrets import Secrets
 
@@ -53,6 +53,6 @@ def render_openfire(plan: Plan, node: NodePlan, secrets: Secrets) -> list[Planne
     of = node.openfire
     if of is None:
         raise RenderError(f"node {node.name} has no openfire in the plan")
-    content = render("openfire/openfire.xml.j2", **_context(plan, node, of, secrets))
+    content, controls = render_traced("openfire/openfire.xml.j2", **_context(plan, node, of, secrets))
     return [PlannedFile(node.name, of.conf_path, "openfire", "openfire", 0o640, content.encode(), "openfire",
-                        sensitive=True)]
+                        sensitive=True, controls=controls)]

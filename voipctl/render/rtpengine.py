@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from voipctl.errors import RenderError
 from voipctl.plan.model import NodePlan, Plan, RtpenginePlan
-from voipctl.render.engine import provenance, render
+from voipctl.render.engine import provenance, render, render_traced
 from voipctl.render.tree import PlannedFile
 
 DEFAULTS_PATH = "/etc/default/rtpengine-daemon"
@@ -29,7 +29,7 @@ def render_rtpengine(plan: Plan, node: NodePlan) -> list[PlannedFile]:
     if rtp is None:
         raise RenderError(f"node {node.name} has no rtpengine in the plan")
     header = provenance("#", plan.site, plan.model_hash)
-    conf = render(
+    conf, controls = render_traced(
         "rtpengine/rtpengine.conf.j2",
         header=header,
         node=node,
@@ -40,6 +40,7 @@ def render_rtpengine(plan: Plan, node: NodePlan) -> list[PlannedFile]:
     )
     defaults = render("rtpengine/rtpengine-daemon.default.j2", header=header, rtp=rtp)
     return [
-        PlannedFile(node.name, rtp.conf_path, "root", "root", 0o644, conf.encode(), "rtpengine"),
+        PlannedFile(node.name, rtp.conf_path, "root", "root", 0o644, conf.encode(), "rtpengine",
+                    controls=controls),
         PlannedFile(node.name, DEFAULTS_PATH, "root", "root", 0o644, defaults.encode(), "rtpengine"),
     ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from voipctl.render.controls import ControlSpan
+
 
 @dataclass(frozen=True)
 class PlannedFile:
@@ -18,6 +20,7 @@ class PlannedFile:
     content: bytes = field(repr=False)
     service: str
     sensitive: bool = False  # holds a secret or key: diffs show that it changed, never its content
+    controls: tuple[ControlSpan, ...] = field(default=(), compare=False)  # lines implementing each control
 
     @property
     def rel(self) -> str:

@@ -1,0 +1,23 @@
+"""Keys derived from the site's one stored topology_key, one per purpose.
+
+Kept apart from the kamailio renderer so that the audit can recognise every
+form of a secret without reaching into a renderer's internals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from voipctl.secrets import Secrets
+
+# The purposes of the keys derived from topology_key (the dialog seal, topoh's mask).
+DERIVED_KEYS = {"seal": "voipctl dialog seal", "topoh": "voipctl topoh mask"}
+
+
+def derived_key(secrets: Secrets, purpose: str) -> str:
+    """A key for one purpose derived from the site's topology_key (HMAC-SHA256, hex).
+
+    One stored secret, independent keys: the dialog seal and topoh's mask never share one.
+    """
+    return hmac.new(secrets["topology_key"].encode(), purpose.encode(), hashlib.sha256).hexdigest()
