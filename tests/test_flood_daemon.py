@@ -56,9 +56,9 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadBed]:
         yield found
 
 
-def options(bed: LoadBed, bind: str) -> dict[str, Any]:
+def options(bed: LoadBed, bind: str, *extra: str) -> dict[str, Any]:
     argv = [sys.executable, "-m", "voipctl.probe.sip", "options", "--bind", bind, "--transport", "udp",
-            "--host", bed.node.client_address, "--port", str(bed.udp_port), "--timeout", "2"]
+            "--host", bed.node.client_address, "--port", str(bed.udp_port), "--timeout", "2", *extra]
     out: dict[str, Any] = json.loads(bed.ns.run(argv, timeout=30).stdout)
     return out
 
@@ -86,3 +86,9 @@ def test_aggregator_carries_1000_register_per_second_and_a_flooder_is_banned(bed
     assert not options(bed, FLOODER)["answered"]
     assert options(bed, CLIENT)["status"] == 200
     assert bed.kamailio_alive(), log.read_text(errors="replace")[-2000:]
+
+
+@pytest.mark.parametrize("agent", ["friendly-scanner", "Friendly-Scanner", "SIPVicious 0.3.4", "x sipcli/v1.8"])
+def test_scanner_user_agents_get_silence_in_any_case(bed: LoadBed, agent: str) -> None:
+    assert not options(bed, CLIENT, "--user-agent", agent)["answered"]
+    assert options(bed, CLIENT, "--user-agent", "Linphone/5.2 (belle-sip)")["status"] == 200

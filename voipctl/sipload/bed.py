@@ -43,6 +43,7 @@ class Trial:
     outcome: Outcome
     cpu_ns: int
     processes: int
+    sipp_cpu_ns: int = 0
 
     @property
     def cpu_us_per_op(self) -> float:
@@ -53,6 +54,11 @@ class Trial:
     def core_share(self) -> float:
         """Share of kamailio's core used during the run."""
         return self.cpu_ns / 1e9 / self.outcome.seconds if self.outcome.seconds else 0.0
+
+    @property
+    def sipp_core_share(self) -> float:
+        """Share of the load core the SIPp processes used during the run."""
+        return self.sipp_cpu_ns / 1e9 / self.outcome.seconds if self.outcome.seconds else 0.0
 
 
 class LoadBed:
@@ -124,8 +130,8 @@ class LoadBed:
     def kamailio_alive(self) -> bool:
         return self._kamailio is not None and self._kamailio.poll() is None
 
-    def cpu(self) -> tuple[int, int]:
-        return named_cpu_ns(namespace_pids(self.ns.name), "kamailio")
+    def cpu(self, name: str = "kamailio") -> tuple[int, int]:
+        return named_cpu_ns(namespace_pids(self.ns.name), name)
 
     def start_uas(self, service: str, port: int) -> subprocess.Popen[bytes]:
         argv = uas_argv(self.sipp, service, self.kam.domain, PEER, port)
@@ -138,11 +144,20 @@ class LoadBed:
         self.runs += 1
         load.stat_file.unlink(missing_ok=True)
         before, _ = self.cpu()
+        sipp_before, _ = self.cpu("sipp")  # the callee's SIPp, if running; the client's starts at 0
         start = time.perf_counter()
         limit = load.calls / load.rate * 3 + 30
-        res = self.ns.run(pinned(LOAD_CORE, load_argv(self.sipp, load)), timeout=limit)
+        client = self.ns.popen(pinned(LOAD_CORE, load_argv(self.sipp, load)), log=self.workdir / "sipp.log")
+        sipp_cpu = 0
+        while client.poll() is None:
+            sipp_cpu = self.cpu("sipp")[0] - sipp_before  # the client's CPU is gone from /proc once it exits
+            if time.perf_counter() - start > limit:
+                self.ns.stop(client)
+                raise ToolError(f"SIPp did not finish within {limit:.0f} s")
+            time.sleep(0.05)
         seconds = time.perf_counter() - start
         after, count = self.cpu()
-        if res.returncode not in (0, 1):  # 1: some calls failed, which the outcome counts
-            raise ToolError(f"SIPp exited {res.returncode}: {res.stderr.decode(errors='replace')[-600:]}")
-        return Trial(read_outcome(load.stat_file, seconds), after - before, count)
+        if client.returncode not in (0, 1):  # 1: some calls failed, which the outcome counts
+            tail = (self.workdir / "sipp.log").read_text(errors="replace")[-600:]
+            raise ToolError(f"SIPp exited {client.returncode}: {tail}")
+        return Trial(read_outcome(load.stat_file, seconds), after - before, count, max(0, sipp_cpu))
