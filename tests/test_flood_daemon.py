@@ -8,8 +8,6 @@ seconds from addresses of the test's own namespace (voipctl.sipload.bed).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,18 +15,14 @@ from typing import Any
 
 import pytest
 
+from tests.loadbed import LOAD_BED_MARKS
 from voipctl.sipload.bed import CLIENT, FLOODER, LoadBed, generated_argv
 from voipctl.sipload.sipp import Load, credentials_table
 from voipctl.verify.sipp import write_private
 
 RATE, SECONDS = 1000, 3
 
-pytestmark = [
-    pytest.mark.daemon,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
-    pytest.mark.skipif(not all(shutil.which(t) for t in ("kamailio", "rtpengine", "sipp", "ip", "taskset")),
-                       reason="needs kamailio, rtpengine, sipp, iproute2 and taskset"),
-]
+pytestmark = LOAD_BED_MARKS
 
 
 def flood_site(directory: Path) -> Path:

@@ -108,7 +108,8 @@ class SipLoadBench:
               and out.seconds <= s.max_seconds * 1.25 + 1.0)
         self.progress(f"    max search {rate}/s: {out.successful}/{planned} ok, {out.failed} failed, "
                       f"{out.seconds:.1f} s, kamailio core {trial.core_share:.0%}, "
-                      f"SIPp core {trial.sipp_core_share:.0%} -> {'sustained' if ok else 'not'}")
+                      f"SIPp core {trial.sipp_core_share:.0%}, {trial.udp_drops} UDP datagrams dropped "
+                      f"-> {'sustained' if ok else 'not'}")
         if not self.bed.kamailio_alive():
             raise ToolError("kamailio died during the maximum-rate search")
         time.sleep(1.0)  # let a backlog drain before the next trial
