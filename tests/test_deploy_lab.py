@@ -178,6 +178,13 @@ def test_files_have_manifest_owner_and_mode_and_db_is_private(lab: Lab) -> None:
     ]
 
 
+def test_kamailio_runs_with_the_rendered_memory_options(lab: Lab) -> None:
+    """The unit's `-M $PKG_MEMORY` is split at whitespace, so the rendered allocator option reaches kamailio."""
+    pid = _kamailio_state(lab)[0]
+    argv = lab.ssh("sip1", "cat", f"/proc/{pid}/cmdline").split("\0")
+    assert argv[argv.index("-M") + 1] == "16" and argv[argv.index("-x") + 1] == "tlsf", argv
+
+
 def test_cli_check_diff_on_converged_hosts_reports_no_change(lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:
     code = cli_main(["deploy", str(lab.site_file), "--check", "--diff", "-o", str(lab.render_dir),
                      "--pki-dir", str(lab.pki_dir)])

@@ -8,8 +8,6 @@ seconds from addresses of the test's own namespace (voipctl.sipload.bed).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,18 +15,14 @@ from typing import Any
 
 import pytest
 
+from tests.loadbed import LOAD_BED_MARKS
 from voipctl.sipload.bed import CLIENT, FLOODER, LoadBed, generated_argv
 from voipctl.sipload.sipp import Load, credentials_table
 from voipctl.verify.sipp import write_private
 
 RATE, SECONDS = 1000, 3
 
-pytestmark = [
-    pytest.mark.daemon,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
-    pytest.mark.skipif(not all(shutil.which(t) for t in ("kamailio", "rtpengine", "sipp", "ip", "taskset")),
-                       reason="needs kamailio, rtpengine, sipp, iproute2 and taskset"),
-]
+pytestmark = LOAD_BED_MARKS
 
 
 def flood_site(directory: Path) -> Path:
@@ -56,9 +50,9 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadBed]:
         yield found
 
 
-def options(bed: LoadBed, bind: str) -> dict[str, Any]:
+def options(bed: LoadBed, bind: str, *extra: str) -> dict[str, Any]:
     argv = [sys.executable, "-m", "voipctl.probe.sip", "options", "--bind", bind, "--transport", "udp",
-            "--host", bed.node.client_address, "--port", str(bed.udp_port), "--timeout", "2"]
+            "--host", bed.node.client_address, "--port", str(bed.udp_port), "--timeout", "2", *extra]
     out: dict[str, Any] = json.loads(bed.ns.run(argv, timeout=30).stdout)
     return out
 
@@ -86,3 +80,9 @@ def test_aggregator_carries_1000_register_per_second_and_a_flooder_is_banned(bed
     assert not options(bed, FLOODER)["answered"]
     assert options(bed, CLIENT)["status"] == 200
     assert bed.kamailio_alive(), log.read_text(errors="replace")[-2000:]
+
+
+@pytest.mark.parametrize("agent", ["friendly-scanner", "Friendly-Scanner", "SIPVicious 0.3.4", "x sipcli/v1.8"])
+def test_scanner_user_agents_get_silence_in_any_case(bed: LoadBed, agent: str) -> None:
+    assert not options(bed, CLIENT, "--user-agent", agent)["answered"]
+    assert options(bed, CLIENT, "--user-agent", "Linphone/5.2 (belle-sip)")["status"] == 200

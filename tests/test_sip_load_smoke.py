@@ -7,22 +7,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import REPO
+from tests.loadbed import LOAD_BED_MARKS
 
-pytestmark = [
-    pytest.mark.daemon,
-    pytest.mark.skipif(os.geteuid() != 0, reason="needs root for network namespaces"),
-    pytest.mark.skipif(not all(shutil.which(t) for t in ("kamailio", "rtpengine", "sipp", "ip", "taskset")),
-                       reason="needs kamailio, rtpengine, sipp, iproute2 and taskset"),
-]
+pytestmark = LOAD_BED_MARKS
 
 
 def test_smoke_run_completes_and_writes_the_json_keys(tmp_path: Path) -> None:

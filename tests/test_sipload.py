@@ -134,3 +134,13 @@ def test_ratios_divide_the_right_way_round() -> None:
     assert out["call_cpu_ratio"] == pytest.approx(1.5)
     assert out["max_register_ratio"] == pytest.approx(1.25)
     assert "B/A" in table(medians(figures), settings).splitlines()[0]
+
+
+def test_rcvbuf_errors_reads_the_udp_counter() -> None:
+    from voipctl.sipload.bed import rcvbuf_errors
+
+    snmp = ("Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\n"
+            "Udp: 1544518 3 304328 1500000 304328 0\nUdpLite: InDatagrams\nUdpLite: 0\n")
+    assert rcvbuf_errors(snmp) == 304328
+    with pytest.raises(ToolError):
+        rcvbuf_errors("Tcp: A\nTcp: 1\n")

@@ -38,11 +38,21 @@ def generated_argv(kam: KamailioPlan, stage: Path, rundir: Path) -> list[str]:
     return check_argv.sandbox_argv(str(stage), cmd)
 
 
+def rcvbuf_errors(snmp: str) -> int:
+    """RcvbufErrors from the two `Udp:` lines (names, then values) of /proc/net/snmp."""
+    rows = [line.split()[1:] for line in snmp.splitlines() if line.startswith("Udp:")]
+    if len(rows) < 2 or "RcvbufErrors" not in rows[0]:
+        raise ToolError("/proc/net/snmp has no UDP RcvbufErrors counter")
+    return int(rows[1][rows[0].index("RcvbufErrors")])
+
+
 @dataclass(frozen=True)
 class Trial:
     outcome: Outcome
     cpu_ns: int
     processes: int
+    sipp_cpu_ns: int = 0
+    udp_drops: int = 0  # datagrams the namespace's full UDP receive buffers dropped during the run
 
     @property
     def cpu_us_per_op(self) -> float:
@@ -53,6 +63,11 @@ class Trial:
     def core_share(self) -> float:
         """Share of kamailio's core used during the run."""
         return self.cpu_ns / 1e9 / self.outcome.seconds if self.outcome.seconds else 0.0
+
+    @property
+    def sipp_core_share(self) -> float:
+        """Share of the load core the SIPp processes used during the run."""
+        return self.sipp_cpu_ns / 1e9 / self.outcome.seconds if self.outcome.seconds else 0.0
 
 
 class LoadBed:
@@ -124,8 +139,12 @@ class LoadBed:
     def kamailio_alive(self) -> bool:
         return self._kamailio is not None and self._kamailio.poll() is None
 
-    def cpu(self) -> tuple[int, int]:
-        return named_cpu_ns(namespace_pids(self.ns.name), "kamailio")
+    def udp_drops(self) -> int:
+        """UDP RcvbufErrors of the namespace so far (/proc/net/snmp as seen inside it)."""
+        return rcvbuf_errors(self.ns.run(["cat", "/proc/net/snmp"], check=True).stdout.decode())
+
+    def cpu(self, name: str = "kamailio") -> tuple[int, int]:
+        return named_cpu_ns(namespace_pids(self.ns.name), name)
 
     def start_uas(self, service: str, port: int) -> subprocess.Popen[bytes]:
         argv = uas_argv(self.sipp, service, self.kam.domain, PEER, port)
@@ -138,11 +157,23 @@ class LoadBed:
         self.runs += 1
         load.stat_file.unlink(missing_ok=True)
         before, _ = self.cpu()
+        sipp_before, _ = self.cpu("sipp")  # the callee's SIPp, if running; the client's starts at 0
+        drops_before = self.udp_drops()
         start = time.perf_counter()
         limit = load.calls / load.rate * 3 + 30
-        res = self.ns.run(pinned(LOAD_CORE, load_argv(self.sipp, load)), timeout=limit)
+        client = self.ns.popen(pinned(LOAD_CORE, load_argv(self.sipp, load)), log=self.workdir / "sipp.log")
+        sipp_cpu = 0
+        while client.poll() is None:
+            # the client's CPU is gone from /proc once it exits: keep the largest sum seen
+            sipp_cpu = max(sipp_cpu, self.cpu("sipp")[0] - sipp_before)
+            if time.perf_counter() - start > limit:
+                self.ns.stop(client)
+                raise ToolError(f"SIPp did not finish within {limit:.0f} s")
+            time.sleep(0.05)
         seconds = time.perf_counter() - start
         after, count = self.cpu()
-        if res.returncode not in (0, 1):  # 1: some calls failed, which the outcome counts
-            raise ToolError(f"SIPp exited {res.returncode}: {res.stderr.decode(errors='replace')[-600:]}")
-        return Trial(read_outcome(load.stat_file, seconds), after - before, count)
+        if client.returncode not in (0, 1):  # 1: some calls failed, which the outcome counts
+            tail = (self.workdir / "sipp.log").read_text(errors="replace")[-600:]
+            raise ToolError(f"SIPp exited {client.returncode}: {tail}")
+        return Trial(read_outcome(load.stat_file, seconds), after - before, count, max(0, sipp_cpu),
+                     self.udp_drops() - drops_before)

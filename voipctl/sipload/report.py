@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from voipctl.sipload.bench import CALL_METRIC, CONFIGS, MAX_METRIC, Figures, Settings, register_metric
+from voipctl.sipload.bench import CALL_METRIC, CONFIGS, CORE_METRIC, MAX_METRIC, Figures, Settings, register_metric
 
 # What A and B do differently, besides speed; printed with every result.
 FUNCTIONAL_DIFFERENCES = (
@@ -52,20 +52,22 @@ def ratios(med: dict[str, dict[str, float]], settings: Settings, other: str) -> 
 
 
 def table(med: dict[str, dict[str, float]], settings: Settings) -> str:
+    """One row per figure; ratio columns for the compared figures (> 1: A cheaper or faster)."""
     configs = [c for c in CONFIGS if c in med]
-    rows = [(f"REGISTER at {r}/s: kamailio CPU µs per challenge+REGISTER", register_metric(r), "{:.1f}")
+    rows = [(f"REGISTER at {r}/s: kamailio CPU µs per challenge+REGISTER", register_metric(r), "{:.1f}", -1)
             for r in settings.register_rates]
-    rows += [(f"call at {settings.call_rate}/s: CPU µs per INVITE/407/INVITE/200/ACK/BYE", CALL_METRIC, "{:.0f}"),
-             ("max sustained REGISTER/s (<= 1 % failed)", MAX_METRIC, "{:.0f}")]
+    rows += [(f"call at {settings.call_rate}/s: CPU µs per INVITE/407/INVITE/200/ACK/BYE", CALL_METRIC, "{:.0f}", -1),
+             ("max sustained REGISTER/s (<= 1 % failed)", MAX_METRIC, "{:.0f}", 1),
+             ("  kamailio's share of its core at that rate", CORE_METRIC, "{:.0%}", 0)]
     others = [c for c in configs if c != "A"]
     head = f"{'':58}" + "".join(f"{c:>10}" for c in configs) + "".join(f"{c + '/A':>10}" for c in others)
     lines = [head]
-    for label, metric, fmt in rows:
-        cells = "".join(f"{fmt.format(med[c][metric]):>10}" for c in configs)
+    for label, metric, fmt, direction in rows:
+        cells = "".join(f"{fmt.format(med[c].get(metric, float('nan'))):>10}" for c in configs)
         for c in others:
-            r = _ratio(med[c][metric], med["A"][metric]) if metric != MAX_METRIC else _ratio(
-                med["A"][metric], med[c][metric])
-            cells += f"{r:>10.2f}"
+            if direction:
+                num, den = (med[c][metric], med["A"][metric]) if direction < 0 else (med["A"][metric], med[c][metric])
+                cells += f"{_ratio(num, den):>10.2f}"
         lines.append(f"{label:58}{cells}")
     return "\n".join(lines)
 

@@ -93,23 +93,3 @@ PeerNetwork = Annotated[
     PlainSerializer(str, return_type=str),
     WithJsonSchema({"type": "string", "format": "ip-network"}),
 ]
-
-
-def _aggregator(value: Any) -> str:
-    """An address or network of many clients behind one source; never a large slice of the internet."""
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not an address or network (write it as a string)")
-    try:
-        net = ip_network(value, strict=True)
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not an IP address or network ({exc})") from None
-    widest = 8 if net.version == 4 else 32
-    if net.prefixlen < widest:
-        raise ValueError(f"{value!r} is wider than /{widest}: it would exempt a large part of the internet "
-                         "from flood protection")
-    if net.is_loopback:
-        raise ValueError(f"{value!r} is loopback, which is always exempt")
-    return str(net)
-
-
-Aggregator = Annotated[str, PlainValidator(_aggregator), WithJsonSchema({"type": "string", "format": "ip-network"})]

@@ -7,7 +7,6 @@ process counts, ...) are left `None` here and derived once, in the plan.
 from __future__ import annotations
 
 import re
-from ipaddress import ip_network
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
@@ -21,7 +20,8 @@ from pydantic import (
     model_validator,
 )
 
-from voipctl.site.addresses import Aggregator, IPAddress, PeerNetwork
+from voipctl.site.addresses import IPAddress, PeerNetwork
+from voipctl.site.flood import Flood
 
 Role = Literal["sip", "media", "turn", "xmpp"]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -149,51 +149,6 @@ class Registrar(Spec):
         if not self.min_expires <= self.default_expires <= self.max_expires:
             raise ValueError("need min_expires <= default_expires <= max_expires")
         return self
-
-
-# pike keeps its per-source request limit and hit counters in 16 bits: larger limits wrap.
-PIKE_MAX_REQUESTS = 65535
-
-
-def _pike_limit(value: int) -> int:
-    if value > PIKE_MAX_REQUESTS:
-        raise ValueError(f"{value} is more than pike can count: it stores the limit in 16 bits "
-                         f"(at most {PIKE_MAX_REQUESTS} requests per sampling period; larger values wrap)")
-    return value
-
-
-class Flood(Spec):
-    """pike limits per source address; offenders are banned in an htable for `ban_seconds`.
-
-    `aggregators` are addresses/networks that carry many clients (SBCs, proxies, carrier or
-    office NATs): they are exempt from the per-source limit and the ban, and their clients
-    still authenticate. Loopback is always exempt; everything else is limited.
-    """
-
-    sampling_seconds: Annotated[int, Field(ge=1, le=60)] = 2
-    max_requests: Annotated[int, Field(ge=2), AfterValidator(_pike_limit)] = 40
-    ban_seconds: Annotated[int, Field(ge=10, le=86400)] = 300
-    aggregators: Annotated[list[Aggregator], Field(max_length=64)] = []
-    scanner_user_agents: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9 ._/-]{3,64}$")]] = [
-        "friendly-scanner",
-        "sipvicious",
-        "sipcli",
-        "sip-scan",
-        "VaxSIPUserAgent",
-        "sundayddr",
-        "iWar",
-        "SIPBomber",
-    ]
-
-    @field_validator("aggregators")
-    @classmethod
-    def _distinct(cls, nets: list[str]) -> list[str]:
-        parsed = [ip_network(n) for n in nets]
-        for i, net in enumerate(parsed):
-            for other in parsed[:i]:
-                if net.version == other.version and net.overlaps(other):
-                    raise ValueError(f"{net} overlaps {other}: list each aggregator once")
-        return nets
 
 
 class Sizing(Spec):
