@@ -5,7 +5,8 @@ another lab on the machine. The tests run in order on the same hosts: cold
 deploy, no-op redeploy, --check --diff, a config `kamailio -c` refuses, a config
 that passes `-c` but cannot start (rollback), a gate failure with kamailio running
 and new subscriber credentials (rollback of files and DB), a coturn certificate from another CA
-(rollback of the certificates role's files), and finally a scan of everything
+(rollback of the certificates role's files), rtpengine answering on another port (its rollback),
+and finally a scan of everything
 the runs printed or logged for the site's secrets.
 """
 
@@ -309,6 +310,24 @@ def test_certificate_from_another_ca_fails_the_turn_tls_gate_and_is_rolled_back(
     assert any("certificate verify failed" in m for m in outcome.failures["media1"]), outcome.failures
     assert any("coturn restarted on its previous files and answers" in n for n in media.notes), media.notes
     assert _coturn_tls(lab).split("\n", 1)[1] == before, "previous certificate, key and config back"
+    again = lab.run(replace(prepare(lab.site_file, lab.options()), hosts=("media1",)))
+    _assert_all_ok_on(again, {"media1"})
+    assert _changed(again) == {"media1": 0}, "the rollback left no trace"
+
+
+def test_rtpengine_answering_elsewhere_fails_its_gate_and_is_rolled_back(lab: Lab) -> None:
+    """rtpengine starts on a config whose ng socket moved: the daemon runs, the ng ping gate fails."""
+    before = lab.ssh("media1", "sha256sum", "/etc/rtpengine/rtpengine.conf")
+    prep = prepare(lab.site_file, lab.options())
+    rel = "media1/etc/rtpengine/rtpengine.conf"
+    text = re.sub(r"^(listen-ng = .*:)(\d+)$", lambda m: f"{m.group(1)}{int(m.group(2)) + 1}",
+                  (prep.render_dir / rel).read_text(), count=1, flags=re.MULTILINE)
+    outcome = lab.run(_tampered(lab, prep, {rel: text}, host="media1"))
+    media = next(r for r in outcome.recap if r.host == "media1")
+    assert media.failed
+    assert any("ng-ping" in m for m in outcome.failures["media1"]), outcome.failures
+    assert any("rtpengine restarted on its previous files and answers" in n for n in media.notes), media.notes
+    assert lab.ssh("media1", "sha256sum", "/etc/rtpengine/rtpengine.conf") == before
     again = lab.run(replace(prepare(lab.site_file, lab.options()), hosts=("media1",)))
     _assert_all_ok_on(again, {"media1"})
     assert _changed(again) == {"media1": 0}, "the rollback left no trace"

@@ -1,6 +1,7 @@
 """`voipctl lab up --cold`: hosts without the VoIP packages, which install through the proxy.
 
-This is what lets deploy's package tasks run for real against the lab.
+This is what lets deploy's package tasks run for real against the lab: a whole deploy on cold
+hosts installs the pinned packages and passes its health gates.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def _voipctl(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=900, check=False)
 
 
-def test_cold_hosts_lack_the_voip_packages_and_can_install_them(tmp_path: Path) -> None:
+def test_deploy_installs_the_voip_packages_on_cold_hosts(tmp_path: Path) -> None:
     site = lab_site_copy(tmp_path, "labcold")
     plan = load_and_plan(site)[1]
     paths = LabPaths.for_site(plan.site)
@@ -46,11 +47,14 @@ def test_cold_hosts_lack_the_voip_packages_and_can_install_them(tmp_path: Path) 
 
         assert ssh("dpkg", "-s", "coturn").returncode != 0, "the cold image must not contain coturn"
         assert ssh("systemctl", "is-system-running", "--wait").stdout.strip() == "running"
-        assert ssh("apt-get", "-q", "update").returncode == 0
-        install = ssh("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-q", "-y", "--no-install-recommends",
-                      "install", "coturn")
-        assert install.returncode == 0, install.stdout[-2000:] + install.stderr
-        assert ssh("dpkg", "-s", "coturn").returncode == 0
+        # deploy installs the pinned packages for real (through the lab's apt proxy) and passes its gates
+        for step in (("pki", "init"), ("pki", "issue")):
+            res = _voipctl(*step, str(site), "--pki-dir", str(tmp_path / "pki"))
+            assert res.returncode == 0, res.stdout + res.stderr
+        deploy = _voipctl("deploy", str(site), "-o", str(tmp_path / "build"), "--pki-dir", str(tmp_path / "pki"))
+        assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-2000:]
+        assert ssh("dpkg", "-s", "coturn", "rtpengine-daemon").returncode == 0
+        assert ssh("systemctl", "is-active", "coturn", "rtpengine-daemon").stdout.split() == ["active", "active"]
         # A warm `up` on a cold lab is refused rather than silently keeping the cold hosts.
         again = _voipctl("lab", "up", str(site))
         assert again.returncode == 2 and "cold image" in again.stderr
