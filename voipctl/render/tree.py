@@ -7,6 +7,19 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
+class Handover:
+    """When a seed file becomes the daemon's: once the daemon has written `marker` into `path`.
+
+    Why: Openfire rewrites its seed configuration after first setup; replacing it
+    then would re-run setup, so deploy places it only before the handover and
+    drift checks stop comparing its content after it.
+    """
+
+    path: str
+    marker: str
+
+
+@dataclass(frozen=True)
 class PlannedFile:
     """One file destined for `path` on `node`. `service` names the daemon that reads it."""
 
@@ -18,6 +31,7 @@ class PlannedFile:
     content: bytes = field(repr=False)
     service: str
     sensitive: bool = False  # holds a secret or key: diffs show that it changed, never its content
+    handover: Handover | None = None  # a seed: the daemon owns the file once this says so
 
     @property
     def rel(self) -> str:

@@ -6,6 +6,9 @@ Why: one call checks every file's sha256, owner, group and mode (and every
 directory's owner, group and mode), so a converged host skips the per-item
 round trips entirely; only what is listed here goes through `file` / `copy`
 (with backup, validation and handlers).
+A seed file (entry with "handover": {path, marker}) belongs to its daemon once the
+daemon has written the marker into that path (Openfire's <setup>true</setup>): it is
+then never listed, so deploy never replaces what the daemon rewrote.
 Reads --files (JSON list of {dest, sha256, owner, group, mode}) and --dirs (JSON
 list of {path, owner, group, mode}); prints {"files": [dest...], "dirs": [path...]}
 for those missing or different. Never prints content.
@@ -40,7 +43,16 @@ def _attrs_differ(path, entry):
     return (owner, group) != (entry["owner"], entry["group"]) or st.st_mode & 0o7777 != int(entry["mode"], 8)
 
 
+def handed_over(handover):
+    try:
+        return handover["marker"].encode() in Path(handover["path"]).read_bytes()
+    except OSError:
+        return False
+
+
 def differs(entry):
+    if entry.get("handover") and handed_over(entry["handover"]):
+        return False
     path = Path(entry["dest"])
     if path.is_symlink() or not path.is_file():
         return True
