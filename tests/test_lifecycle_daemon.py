@@ -1,17 +1,25 @@
-"""Registrations survive a kamailio restart: usrloc writes them to the site DB (db_mode 2).
+"""Lifecycle on real daemons: registrations survive a kamailio restart, certificates renew
+without one.
 
-A UDP phone registers once with a long expiry, kamailio is stopped (as a deploy,
-rollback or renewal would) and started again on the same rendered files and DB,
+Restart: usrloc writes bindings to the site DB (db_mode 2). A UDP phone registers
+once with a long expiry, kamailio is stopped (as a deploy, rollback or renewal
+would) and started again on the same rendered files and DB,
 and an INVITE still reaches the phone, which has sent nothing since its REGISTER.
 The negative run empties the location table before the restart: the same INVITE
 then finds nobody, so the test proves the DB is what carries the binding.
+
+Renewal: new certificate files, then `tls.reload` over jsonrpcs' socket (the deploy
+role's own helper) for kamailio and SIGUSR2 for coturn 4.6.1; the PIDs stay, the new
+certificate is served, and a TLS connection opened before the reload keeps working.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -20,6 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from test_kamailio_daemon import (
     CLIENT,
     PEER,
@@ -32,9 +42,14 @@ from test_kamailio_daemon import (
 )
 from test_kamailio_render import secrets_for, solo_site
 
+from voipctl.check import argv
+from voipctl.check.daemons import node_addresses, staged
+from voipctl.check.stage import throwaway_cert
 from voipctl.netns import NETNS_ETC, Netns
 from voipctl.plan.build import build_plan
+from voipctl.render.coturn import render_coturn
 from voipctl.render.kamailio import render_kamailio
+from voipctl.secrets import Secrets
 from voipctl.site.load import load_site
 
 pytestmark = [
@@ -156,3 +171,104 @@ def test_without_the_stored_binding_the_same_invite_finds_nobody(kam: Restartabl
     out, received = _call_bob(kam, address, port)
     assert received == [], received
     assert out["status"] in (404, 480), out
+
+
+# --- certificate renewal without a restart -------------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+KAMRPC = REPO_ROOT / "playbooks/roles/kamailio/files/voipctl_kamrpc.py"
+KEEPER = Path(__file__).with_name("tls_keeper.py")
+_SERVED = "import ssl, sys; print(ssl.get_server_certificate((sys.argv[1], int(sys.argv[2]))))"
+
+
+def served_sha256(ns: Netns, address: str, port: int) -> str:
+    """SHA-256 of the certificate a TLS listener shows to a new connection (from inside the namespace)."""
+    res = ns.run([sys.executable, "-c", _SERVED, address, str(port)], timeout=20)
+    assert res.returncode == 0, res.stderr.decode()[-1000:]
+    return cert_sha256(res.stdout)
+
+
+def cert_sha256(pem: bytes) -> str:
+    return x509.load_pem_x509_certificate(pem).fingerprint(hashes.SHA256()).hex()
+
+
+def test_kamailio_renews_its_certificate_without_a_restart(kam: Restartable, tmp_path: Path) -> None:
+    lab = kam.lab
+    assert kam.proc is not None
+    pid = kam.proc.pid
+    cert = lab.kam.tls.cert
+    tls = next(x for x in lab.kam.listeners if x.proto == "tls")
+    old = served_sha256(lab.ns, tls.address, tls.port)
+    trigger = tmp_path / "go"
+    keeper_log = tmp_path / "keeper.log"
+    keeper = lab.ns.popen([sys.executable, str(KEEPER), tls.address, str(tls.port), lab.kam.wss_host,
+                           str(lab.ca_file), CLIENT, str(trigger)], log=keeper_log)
+    deadline = time.monotonic() + 10
+    while '"first"' not in keeper_log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first = json.loads(keeper_log.read_text().splitlines()[0])
+    assert first == {"first": 200, "cert_sha256": old}, first
+
+    renewed = make_pki(cert)  # a new key and certificate at the same paths (a new CA too: told apart below)
+    install_etc(NETNS_ETC / lab.ns.name, renewed)
+    new_ca = tmp_path / "new-ca.pem"
+    new_ca.write_bytes(renewed[cert.ca_path])
+    with_new_ca = [*lab.at("tls")]
+    with_new_ca[with_new_ca.index("--ca-file") + 1] = str(new_ca)
+    assert served_sha256(lab.ns, tls.address, tls.port) == old, "files alone change nothing: kamailio holds the old"
+    assert not lab.probe("options", *with_new_ca)["answered"]
+
+    began = time.monotonic()
+    res = lab.ns.run([sys.executable, str(KAMRPC), "--socket", str(kam.rundir / "kamailio_rpc.sock"), "tls.reload"])
+    took = time.monotonic() - began
+    assert res.returncode == 0 and json.loads(res.stdout)["ok"], (res.stdout, res.stderr, lab.log_tail())
+
+    new = cert_sha256(renewed[cert.cert_path])
+    assert served_sha256(lab.ns, tls.address, tls.port) == new != old
+    out = lab.probe("options", *with_new_ca)
+    assert out["status"] == 200, (out, lab.log_tail())
+    trigger.touch()
+    keeper.wait(15)
+    assert json.loads(keeper_log.read_text().splitlines()[1]) == {"second": 200}, "the open connection carried on"
+    assert kam.proc.poll() is None and kam.proc.pid == pid
+    print(f"tls.reload answered in {took:.3f} s; kamailio pid {pid} unchanged; new certificate served")
+
+
+def test_kamrpc_reports_an_unknown_method_and_a_missing_socket(kam: Restartable, tmp_path: Path) -> None:
+    sock = str(kam.rundir / "kamailio_rpc.sock")
+    bad = kam.lab.ns.run([sys.executable, str(KAMRPC), "--socket", sock, "no.such.method"])
+    assert bad.returncode == 1 and not json.loads(bad.stdout)["ok"]
+    gone = kam.lab.ns.run([sys.executable, str(KAMRPC), "--socket", str(tmp_path / "none.sock"), "tls.reload"])
+    assert gone.returncode == 1 and "no answer" in json.loads(gone.stdout)["msg"]
+
+
+@pytest.mark.skipif(not shutil.which("turnserver"), reason="needs coturn")
+def test_coturn_renews_its_certificate_on_sigusr2(tmp_path: Path) -> None:
+    """coturn 4.6.1 reloads its certificate and key on SIGUSR2 (mainrelay.c reload_ssl_certs)."""
+    plan = build_plan(load_site(REPO_ROOT / "inventories/lab/site.yml"))
+    node = plan.node("media1")
+    tc = node.coturn
+    assert tc is not None
+    secrets = Secrets({"turn_secret": "turn-Secret_0123456789"})
+    files = render_coturn(plan, node, secrets) + throwaway_cert(tc.tls.cert)
+    with staged(files) as stage, Netns(node_addresses(node), prefix="vr") as ns:
+        proc = ns.popen(argv.sandbox_argv(str(stage), argv.coturn_argv(tc.conf_path)), log=tmp_path / "coturn.log")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            if ns.run([sys.executable, "-c", _SERVED, tc.listen_address, str(tc.tls_port)]).returncode == 0:
+                break
+            time.sleep(0.1)
+        old = served_sha256(ns, tc.listen_address, tc.tls_port)
+        renewed = throwaway_cert(tc.tls.cert)
+        for f in renewed:  # into the daemon's own view of /etc (its sandbox overlay)
+            Path(f"/proc/{proc.pid}/root{f.path}").write_bytes(f.content)
+        assert served_sha256(ns, tc.listen_address, tc.tls_port) == old, "files alone change nothing"
+        os.kill(proc.pid, signal.SIGUSR2)
+        new = cert_sha256(next(f.content for f in renewed if f.path == tc.tls.cert.cert_path))
+        deadline = time.monotonic() + 5
+        while served_sha256(ns, tc.listen_address, tc.tls_port) != new and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert served_sha256(ns, tc.listen_address, tc.tls_port) == new != old
+        assert proc.poll() is None, (tmp_path / "coturn.log").read_text()[-2000:]
+        assert "Reloading TLS certificates and keys" in (tmp_path / "coturn.log").read_text()
+        ns.stop(proc)
