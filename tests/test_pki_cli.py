@@ -1,4 +1,4 @@
-"""`voipctl pki init|issue|status` end to end through the CLI entry point."""
+"""`voipctl pki init|issue|renew|status` end to end through the CLI entry point."""
 
 from __future__ import annotations
 
@@ -49,6 +49,9 @@ def test_init_issue_status_cycle(tmp_path: Path, capsys: pytest.CaptureFixture[s
     code, out, _ = _run(capsys, "pki", "issue", str(site), "--pki-dir", str(pki))
     assert code == 0 and "3 certificates, 0 changed" in out
     assert snapshot(pki) == before
+    code, out, _ = _run(capsys, "pki", "renew", str(site), "--pki-dir", str(pki))
+    assert code == 0 and "3 certificates, 0 changed" in out and "nothing due: no deploy" in out
+    assert snapshot(pki) == before, "renew writes nothing when nothing is due (and deploys nothing)"
 
     code, out, err = _run(capsys, "pki", "status", str(site), "--pki-dir", str(pki), "--strict")
     assert code == 0, out + err

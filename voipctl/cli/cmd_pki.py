@@ -1,4 +1,4 @@
-"""`voipctl pki init|issue|status`: the site's private CA and its certificates."""
+"""`voipctl pki init|issue|renew|status`: the site's private CA and its certificates."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import click
 
 from voipctl import pipeline
 from voipctl.cli import err_console, out_console
+from voipctl.cli.cmd_deploy import EXIT_CODES, deploy_and_report
 from voipctl.cli.options import PKI_OPT, SITE_ARG
+from voipctl.deploy.session import DeployOptions
 from voipctl.pki import keys
 from voipctl.pki.ca import init_ca
 from voipctl.pki.issue import issue_site
@@ -52,6 +54,11 @@ def init(site: Path, pki_dir: Path) -> None:
 @PKI_OPT
 def issue(site: Path, pki_dir: Path) -> None:
     """Issue or renew every leaf the plan needs (or install bring-your-own material)."""
+    _issue(site, pki_dir)
+
+
+def _issue(site: Path, pki_dir: Path) -> int:
+    """Issue what is missing or due; the number of certificates whose files changed."""
     loaded, plan = pipeline.load_and_plan(site)
     secrets = pipeline.secrets_for(loaded, plan)
     password = secrets["openfire_keystore_password"] if any(n.openfire for n in plan.nodes) else None
@@ -60,6 +67,26 @@ def issue(site: Path, pki_dir: Path) -> None:
         _say(f"{r.action:9} {r.node:14} {r.service:9} {r.reason}")
     changed = sum(1 for r in results if r.written)
     _say(f"{len(results)} certificates, {changed} changed")
+    return changed
+
+
+@pki.command(epilog=EXIT_CODES)
+@SITE_ARG
+@PKI_OPT
+@click.option("-i", "--inventory", type=click.Path(path_type=Path), default=None,
+              help="Ansible inventory (default: the site's lab inventory while `voipctl lab up` runs).")
+@click.option("-o", "--render-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Render directory deploy uses (default: build/SITE).")
+def renew(site: Path, pki_dir: Path, inventory: Path | None, render_dir: Path | None) -> None:
+    """Renew only the certificates that are due (missing, past 2/3 of their life, or no longer matching
+    the plan), then deploy them: the daemons reload their TLS material without a restart.
+
+    Nothing due: nothing is deployed. Meant for a daily timer on the control machine (see README).
+    """
+    if _issue(site, pki_dir) == 0:
+        _say("nothing due: no deploy")
+        return
+    deploy_and_report(site, DeployOptions(inventory=inventory, render_dir=render_dir, pki_dir=pki_dir))
 
 
 def _row_lines(row: CertStatus) -> list[str]:
