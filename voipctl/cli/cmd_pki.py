@@ -14,6 +14,7 @@ from voipctl.cli.options import PKI_OPT, SITE_ARG
 from voipctl.deploy.session import DeployOptions
 from voipctl.pki import keys
 from voipctl.pki.ca import init_ca
+from voipctl.pki.constraints import site_constraints
 from voipctl.pki.issue import issue_site
 from voipctl.pki.status import CertStatus, collect_status, require_healthy
 from voipctl.pki.store import layout, load_cert
@@ -31,14 +32,21 @@ def pki() -> None:
 @pki.command()
 @SITE_ARG
 @PKI_OPT
-def init(site: Path, pki_dir: Path) -> None:
-    """Create the root and intermediate CA (once; an existing CA is left unchanged)."""
+@click.option("--rotate-intermediate", is_flag=True,
+              help="Retire the intermediate CA and create a new one limited to the site's current names and "
+                   "addresses (needs the root key); then `pki renew` re-issues every leaf under it.")
+def init(site: Path, pki_dir: Path, rotate_intermediate: bool) -> None:
+    """Create the root and intermediate CA (once; an existing CA is left unchanged).
+
+    The intermediate is name-constrained to the site's domains and node addresses.
+    """
     loaded, plan = pipeline.load_and_plan(site)
     passphrase = None
     if loaded.spec.pki.encrypt_root:
         passphrase = pipeline.secrets_for(loaded, plan)["pki_root_passphrase"]
     lay = layout(pki_dir, loaded.name)
-    done = init_ca(lay, loaded.name, loaded.spec.pki.root_key, passphrase, datetime.now(UTC))
+    done = init_ca(lay, loaded.name, loaded.spec.pki.root_key, passphrase, datetime.now(UTC),
+                   site_constraints(plan, loaded.spec.domain), rotate_intermediate)
     for line in done:
         _say(f"{line} under {lay.root}")
     if not done:

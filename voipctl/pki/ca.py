@@ -71,9 +71,10 @@ def build_root(site: str, key: keys.SigningKey, now: datetime) -> x509.Certifica
 
 
 def build_intermediate(
-    site: str, key: keys.SigningKey, root: x509.Certificate, root_key: keys.SigningKey, now: datetime
+    site: str, key: keys.SigningKey, root: x509.Certificate, root_key: keys.SigningKey, now: datetime,
+    constraints: x509.NameConstraints | None = None,
 ) -> x509.Certificate:
-    """Intermediate: CA:TRUE pathlen 0, never outliving the root."""
+    """Intermediate: CA:TRUE pathlen 0, never outliving the root, limited to `constraints` (critical)."""
     start = now - BACKDATE
     end = min(start + timedelta(days=INTERMEDIATE_DAYS), root.not_valid_after_utc)
     root_ski = root.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
@@ -90,18 +91,25 @@ def build_intermediate(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski), critical=False)
     )
+    if constraints is not None:
+        builder = builder.add_extension(constraints, critical=True)
     return builder.sign(root_key, keys.signature_hash(root_key))
 
 
 def init_ca(
-    lay: PkiLayout, site: str, root_kind: keys.KeyKind, passphrase: str | None, now: datetime
+    lay: PkiLayout, site: str, root_kind: keys.KeyKind, passphrase: str | None, now: datetime,
+    constraints: x509.NameConstraints | None = None, rotate_intermediate: bool = False,
 ) -> list[str]:
-    """Create whatever part of the CA is missing; an existing CA is left exactly as it is.
+    """Create whatever part of the CA is missing; an existing CA is left exactly as it is, except
+    that `rotate_intermediate` retires the intermediate (kept under intermediate/retired/) for a
+    new one with the current `constraints`.
 
     A certificate's presence marks its part complete (keys are written first),
     so a run interrupted half-way is finished by the next one.
     """
     done: list[str] = []
+    if rotate_intermediate and lay.intermediate_cert.exists():
+        done.append(_retire_intermediate(lay))
     if lay.root_cert.exists():
         root = load_cert(lay.root_cert)
         root_key: keys.SigningKey | None = None
@@ -121,10 +129,20 @@ def init_ca(
             root_key = keys.as_signing_key(load_key(lay.root_key, passphrase), str(lay.root_key))
         inter_key = keys.generate("ecdsa-p384")
         _write(lay.intermediate_key, key_pem(inter_key), KEY_MODE)
-        _write(lay.intermediate_cert, cert_pem(build_intermediate(site, inter_key, root, root_key, now)),
-               PUBLIC_MODE)
-        done.append("created intermediate CA (ecdsa-p384)")
+        inter = build_intermediate(site, inter_key, root, root_key, now, constraints)
+        _write(lay.intermediate_cert, cert_pem(inter), PUBLIC_MODE)
+        done.append("created intermediate CA (ecdsa-p384" + (", name-constrained)" if constraints else ")"))
     return done
+
+
+def _retire_intermediate(lay: PkiLayout) -> str:
+    """Move the intermediate's key and certificate aside (never deleted: leaves it signed still chain)."""
+    serial = f"{load_cert(lay.intermediate_cert).serial_number:x}"[:16]
+    retired = lay.intermediate_cert.parent / "retired" / serial
+    retired.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lay.intermediate_key.replace(retired / lay.intermediate_key.name)
+    lay.intermediate_cert.replace(retired / lay.intermediate_cert.name)
+    return f"retired intermediate CA {serial} to {retired}"
 
 
 def load_ca(lay: PkiLayout, site: str) -> CertificateAuthority:

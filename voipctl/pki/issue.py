@@ -15,6 +15,7 @@ from cryptography import x509
 from voipctl.pki import keys
 from voipctl.pki.byo import load_all_byo
 from voipctl.pki.ca import CertificateAuthority, load_ca
+from voipctl.pki.constraints import require_within
 from voipctl.pki.keystore import build_keystore, keystore_holds
 from voipctl.pki.leaf import LeafMaterial, issue_leaf, renewal_reason
 from voipctl.pki.store import (
@@ -138,6 +139,7 @@ def issue_site(
     """Issue, renew, install (BYO) or keep every leaf the plan needs; returns one result per leaf."""
     ca = load_ca(lay, site.name)
     byo = load_all_byo(site, wanted_certs(plan), now)  # every BYO problem raised before any write
+    require_within(ca.intermediate, [c for n in plan.nodes for c in n.certs if c.service not in byo])
     results: list[IssueResult] = []
     for node in plan.nodes:
         for want in node.certs:
