@@ -13,11 +13,11 @@ import pytest
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from tests.test_pki_support import now, site_copy
+from tests.test_pki_support import ca_passphrase_of_tests, now, site_copy
 from voipctl.cli import main
 from voipctl.pipeline import load_and_plan
 from voipctl.pki.ca import load_ca
-from voipctl.pki.constraints import _covering, outside
+from voipctl.pki.constraints import _covering, outside, site_constraints
 from voipctl.pki.leaf import issue_leaf
 from voipctl.pki.store import layout, load_cert
 
@@ -55,7 +55,7 @@ def test_intermediate_vouches_only_for_the_site(tmp_path: Path, capsys: pytest.C
     assert any(str(p) == "198.51.100.11/32" for p in permitted)
 
     assert _run(capsys, "pki", "issue", str(site), "--pki-dir", str(pki))[0] == 0
-    ca = load_ca(lay, "lab")
+    ca = load_ca(lay, "lab", ca_passphrase_of_tests())
     kam = load_cert(lay.leaf_dir("sip1", "kamailio") / "cert.pem")
     assert _verifies(ca.root, ca.intermediate, kam, "sip1.lab.voipctl.test") is None
 
@@ -89,7 +89,14 @@ def test_a_new_site_name_needs_a_rotated_intermediate(tmp_path: Path, capsys: py
     assert [load_cert(p) for p in retired] == [old_inter]
     code, out, _ = _run(capsys, "pki", "issue", str(site), "--pki-dir", str(pki))
     assert code == 0 and out.count("issued by another CA") == 2 and "media1         coturn    SANs changed" in out, out
-    ca = load_ca(lay, "lab")
+    ca = load_ca(lay, "lab", ca_passphrase_of_tests())
     turn = load_cert(lay.leaf_dir("media1", "coturn") / "cert.pem")
     assert ca.root == load_cert(lay.root_cert), "the root (the clients' trust anchor) stays"
     assert _verifies(ca.root, ca.intermediate, turn, "turn.voice.example") is None
+
+
+def test_websocket_origins_are_permitted_for_the_probe_page(tmp_path: Path) -> None:
+    site = site_copy(tmp_path, "lab", replace=("https://web.lab.voipctl.test", "https://app.example.org"))
+    _, plan = load_and_plan(site)
+    permitted = [g.value for g in site_constraints(plan, "lab.voipctl.test").permitted_subtrees or []]
+    assert "app.example.org" in permitted and "lab.voipctl.test" in permitted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ from tests.conftest import REPO, copy_site
 from voipctl.errors import SiteError
 from voipctl.pki.ca import init_ca
 from voipctl.pki.issue import IssueResult, issue_site
+from voipctl.pki.passphrase import ENV, read_passphrase
 from voipctl.pki.store import PkiLayout, layout
 from voipctl.plan.build import build_plan
 from voipctl.plan.checks import check_plan
@@ -22,6 +24,11 @@ KEYSTORE_PASSWORD = "test-keystore-password"
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def ca_passphrase_of_tests() -> str:
+    """The CA key passphrase conftest gives every `voipctl pki` run (for library calls after the CLI's init)."""
+    return read_passphrase(Path(os.environ[ENV]))
 
 
 def site_copy(tmp_path: Path, name: str, extra_yaml: str = "", replace: tuple[str, str] | None = None) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,16 +13,47 @@ from voipctl.cli import err_console, out_console
 from voipctl.cli.cmd_deploy import EXIT_CODES, deploy_and_report
 from voipctl.cli.options import PKI_OPT, SITE_ARG
 from voipctl.deploy.session import DeployOptions
+from voipctl.errors import UsageError
 from voipctl.pki import keys
 from voipctl.pki.ca import init_ca
 from voipctl.pki.constraints import site_constraints
 from voipctl.pki.issue import issue_site
+from voipctl.pki.passphrase import HINT, read_passphrase
+from voipctl.pki.passphrase import passphrase_file as file_of_passphrase
 from voipctl.pki.status import CertStatus, collect_status, require_healthy
-from voipctl.pki.store import layout, load_cert
+from voipctl.pki.store import PkiLayout, is_encrypted, layout, load_cert
+
+PASSPHRASE_OPT = click.option(
+    "--passphrase-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    help="0600 file whose first line is the CA keys' passphrase (else $VOIPCTL_PKI_PASSPHRASE_FILE, "
+         "else asked on a terminal). Never given on the command line itself.")
 
 
 def _say(text: str) -> None:
     out_console.print(text, markup=False)
+
+
+def _passphrase(option: Path | None, confirm: bool) -> str | None:
+    """The CA passphrase from the file (option or environment), else typed at a terminal, else None."""
+    path = file_of_passphrase(option)
+    if path is not None:
+        return read_passphrase(path)
+    if not sys.stdin.isatty():
+        return None
+    typed: str = click.prompt("CA key passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
+    if not typed.strip():
+        raise UsageError("empty CA key passphrase")
+    return typed.strip()
+
+
+def _ca_passphrase(lay: PkiLayout, option: Path | None) -> str | None:
+    """What issuing needs: the passphrase when the intermediate key is encrypted, else nothing."""
+    if not is_encrypted(lay.intermediate_key):
+        return None
+    found = _passphrase(option, confirm=False)
+    if found is None:
+        raise UsageError(f"the intermediate CA key {lay.intermediate_key} is encrypted: {HINT}")
+    return found
 
 
 @click.group()
@@ -35,18 +67,26 @@ def pki() -> None:
 @click.option("--rotate-intermediate", is_flag=True,
               help="Retire the intermediate CA and create a new one limited to the site's current names and "
                    "addresses (needs the root key); then `pki renew` re-issues every leaf under it.")
-def init(site: Path, pki_dir: Path, rotate_intermediate: bool) -> None:
+@PASSPHRASE_OPT
+@click.option("--unencrypted-keys", is_flag=True, help="Store new CA keys unencrypted (not recommended).")
+def init(site: Path, pki_dir: Path, rotate_intermediate: bool, passphrase_file: Path | None,
+         unencrypted_keys: bool) -> None:
     """Create the root and intermediate CA (once; an existing CA is left unchanged).
 
-    The intermediate is name-constrained to the site's domains and node addresses.
+    The intermediate is name-constrained to the site's domains and node addresses. Both CA keys
+    are stored encrypted with the passphrase from --passphrase-file, $VOIPCTL_PKI_PASSPHRASE_FILE
+    or the terminal; existing unencrypted CA keys are encrypted too.
     """
     loaded, plan = pipeline.load_and_plan(site)
+    key_passphrase = None if unencrypted_keys else _passphrase(passphrase_file, confirm=True)
+    if key_passphrase is None and not unencrypted_keys:
+        raise UsageError(f"CA keys are stored encrypted: {HINT} (or pass --unencrypted-keys)")
     passphrase = None
     if loaded.spec.pki.encrypt_root:
         passphrase = pipeline.secrets_for(loaded, plan)["pki_root_passphrase"]
     lay = layout(pki_dir, loaded.name)
     done = init_ca(lay, loaded.name, loaded.spec.pki.root_key, passphrase, datetime.now(UTC),
-                   site_constraints(plan, loaded.spec.domain), rotate_intermediate)
+                   site_constraints(plan, loaded.spec.domain), rotate_intermediate, key_passphrase)
     for line in done:
         _say(f"{line} under {lay.root}")
     if not done:
@@ -60,17 +100,19 @@ def init(site: Path, pki_dir: Path, rotate_intermediate: bool) -> None:
 @pki.command()
 @SITE_ARG
 @PKI_OPT
-def issue(site: Path, pki_dir: Path) -> None:
+@PASSPHRASE_OPT
+def issue(site: Path, pki_dir: Path, passphrase_file: Path | None) -> None:
     """Issue or renew every leaf the plan needs (or install bring-your-own material)."""
-    _issue(site, pki_dir)
+    _issue(site, pki_dir, passphrase_file)
 
 
-def _issue(site: Path, pki_dir: Path) -> int:
+def _issue(site: Path, pki_dir: Path, passphrase_file: Path | None) -> int:
     """Issue what is missing or due; the number of certificates whose files changed."""
     loaded, plan = pipeline.load_and_plan(site)
     secrets = pipeline.secrets_for(loaded, plan)
     password = secrets["openfire_keystore_password"] if any(n.openfire for n in plan.nodes) else None
-    results = issue_site(loaded, plan, layout(pki_dir, loaded.name), password, datetime.now(UTC))
+    lay = layout(pki_dir, loaded.name)
+    results = issue_site(loaded, plan, lay, password, datetime.now(UTC), _ca_passphrase(lay, passphrase_file))
     for r in results:
         _say(f"{r.action:9} {r.node:14} {r.service:9} {r.reason}")
     changed = sum(1 for r in results if r.written)
@@ -85,13 +127,15 @@ def _issue(site: Path, pki_dir: Path) -> int:
               help="Ansible inventory (default: the site's lab inventory while `voipctl lab up` runs).")
 @click.option("-o", "--render-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Render directory deploy uses (default: build/SITE).")
-def renew(site: Path, pki_dir: Path, inventory: Path | None, render_dir: Path | None) -> None:
+@PASSPHRASE_OPT
+def renew(site: Path, pki_dir: Path, inventory: Path | None, render_dir: Path | None,
+          passphrase_file: Path | None) -> None:
     """Renew only the certificates that are due (missing, past 2/3 of their life, or no longer matching
     the plan), then deploy them: the daemons reload their TLS material without a restart.
 
     Nothing due: nothing is deployed. Meant for a daily timer on the control machine (see README).
     """
-    if _issue(site, pki_dir) == 0:
+    if _issue(site, pki_dir, passphrase_file) == 0:
         _say("nothing due: no deploy")
         return
     deploy_and_report(site, DeployOptions(inventory=inventory, render_dir=render_dir, pki_dir=pki_dir))

@@ -10,6 +10,7 @@ carries, as a single-address network.
 from __future__ import annotations
 
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
+from urllib.parse import urlsplit
 
 from cryptography import x509
 
@@ -27,8 +28,12 @@ def _covering(names: set[str]) -> list[str]:
 
 
 def site_constraints(plan: Plan, site_domain: str) -> x509.NameConstraints:
-    """Permitted subtrees: the site domain and every leaf's DNS names (covered), every leaf's addresses."""
+    """Permitted subtrees: the site domain, every leaf's DNS names and the allowed WebSocket origins'
+    hosts (verify's browser probe serves its page under one, signed by the intermediate), covered;
+    every leaf's addresses."""
     names = {site_domain.lower()} | {d.lower().removeprefix("*.") for c in plan_certs(plan) for d in c.dns_names}
+    names |= {h.lower() for n in plan.nodes if n.kamailio for o in n.kamailio.ws_origins
+              if (h := urlsplit(o).hostname)}
     addresses = sorted({ip_address(a) for c in plan_certs(plan) for a in c.ip_addresses},
                        key=lambda a: (a.version, int(a)))
     permitted: list[x509.GeneralName] = [x509.DNSName(d) for d in _covering(names)]

@@ -134,10 +134,12 @@ def _keystore_password(node: NodePlan, password: str | None) -> str:
 
 
 def issue_site(
-    site: Site, plan: Plan, lay: PkiLayout, keystore_password: str | None, now: datetime
+    site: Site, plan: Plan, lay: PkiLayout, keystore_password: str | None, now: datetime,
+    ca_passphrase: str | None = None,
 ) -> list[IssueResult]:
-    """Issue, renew, install (BYO) or keep every leaf the plan needs; returns one result per leaf."""
-    ca = load_ca(lay, site.name)
+    """Issue, renew, install (BYO) or keep every leaf the plan needs; returns one result per leaf.
+    `ca_passphrase` decrypts an encrypted intermediate key."""
+    ca = load_ca(lay, site.name, ca_passphrase)
     byo = load_all_byo(site, wanted_certs(plan), now)  # every BYO problem raised before any write
     require_within(ca.intermediate, [c for n in plan.nodes for c in n.certs if c.service not in byo])
     results: list[IssueResult] = []
