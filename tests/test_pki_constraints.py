@@ -13,19 +13,12 @@ import pytest
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from tests.test_pki_support import ca_passphrase_of_tests, now, site_copy
-from voipctl.cli import main
+from tests.test_pki_support import ca_passphrase_of_tests, issued_site, now, run_cli, site_copy
 from voipctl.pipeline import load_and_plan
 from voipctl.pki.ca import load_ca
 from voipctl.pki.constraints import _covering, outside, site_constraints
 from voipctl.pki.leaf import issue_leaf
 from voipctl.pki.store import layout, load_cert
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _verifies(root: x509.Certificate, inter: x509.Certificate, leaf: x509.Certificate, name: str) -> str | None:
@@ -45,7 +38,7 @@ def test_covering_domains() -> None:
 def test_intermediate_vouches_only_for_the_site(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     site = site_copy(tmp_path, "lab")
     pki = tmp_path / "pki"
-    code, out, _ = _run(capsys, "pki", "init", str(site), "--pki-dir", str(pki))
+    code, out, _ = run_cli(capsys, "pki", "init", str(site), "--pki-dir", str(pki))
     assert code == 0 and "name-constrained" in out
     lay = layout(pki, "lab")
     ext = load_cert(lay.intermediate_cert).extensions.get_extension_for_class(x509.NameConstraints)
@@ -54,7 +47,7 @@ def test_intermediate_vouches_only_for_the_site(tmp_path: Path, capsys: pytest.C
     assert "lab.voipctl.test" in permitted and all(not str(p).endswith(".lab.voipctl.test") for p in permitted)
     assert any(str(p) == "198.51.100.11/32" for p in permitted)
 
-    assert _run(capsys, "pki", "issue", str(site), "--pki-dir", str(pki))[0] == 0
+    assert run_cli(capsys, "pki", "issue", str(site), "--pki-dir", str(pki))[0] == 0
     ca = load_ca(lay, "lab", ca_passphrase_of_tests())
     kam = load_cert(lay.leaf_dir("sip1", "kamailio") / "cert.pem")
     assert _verifies(ca.root, ca.intermediate, kam, "sip1.lab.voipctl.test") is None
@@ -70,24 +63,20 @@ def test_intermediate_vouches_only_for_the_site(tmp_path: Path, capsys: pytest.C
 
 
 def test_a_new_site_name_needs_a_rotated_intermediate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    site = site_copy(tmp_path, "lab")
-    pki = tmp_path / "pki"
-    for step in ("init", "issue"):
-        assert _run(capsys, "pki", step, str(site), "--pki-dir", str(pki))[0] == 0
-    lay = layout(pki, "lab")
+    site, pki, lay = issued_site(tmp_path, capsys)
     old_inter = load_cert(lay.intermediate_cert)
     site.write_text(site.read_text().replace("host: turn.lab.voipctl.test", "host: turn.voice.example"))
 
-    code, _, err = _run(capsys, "pki", "issue", str(site), "--pki-dir", str(pki))
+    code, _, err = run_cli(capsys, "pki", "issue", str(site), "--pki-dir", str(pki))
     assert code == 1 and "media1 coturn: turn.voice.example" in err and "--rotate-intermediate" in err
-    code, out, _ = _run(capsys, "pki", "init", str(site), "--pki-dir", str(pki))
+    code, out, _ = run_cli(capsys, "pki", "init", str(site), "--pki-dir", str(pki))
     assert code == 0 and "nothing changed" in out, "plain init never replaces the intermediate"
 
-    code, out, _ = _run(capsys, "pki", "init", str(site), "--pki-dir", str(pki), "--rotate-intermediate")
+    code, out, _ = run_cli(capsys, "pki", "init", str(site), "--pki-dir", str(pki), "--rotate-intermediate")
     assert code == 0 and "retired intermediate CA" in out and "created intermediate CA" in out
     retired = list((lay.intermediate_cert.parent / "retired").glob("*/ca.crt"))
     assert [load_cert(p) for p in retired] == [old_inter]
-    code, out, _ = _run(capsys, "pki", "issue", str(site), "--pki-dir", str(pki))
+    code, out, _ = run_cli(capsys, "pki", "issue", str(site), "--pki-dir", str(pki))
     assert code == 0 and out.count("issued by another CA") == 2 and "media1         coturn    SANs changed" in out, out
     ca = load_ca(lay, "lab", ca_passphrase_of_tests())
     turn = load_cert(lay.leaf_dir("media1", "coturn") / "cert.pem")

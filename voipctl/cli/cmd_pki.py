@@ -1,4 +1,4 @@
-"""`voipctl pki init|issue|renew|status`: the site's private CA and its certificates."""
+"""`voipctl pki init|issue|renew|revoke|status`: the site's private CA and its certificates."""
 
 from __future__ import annotations
 
@@ -15,13 +15,15 @@ from voipctl.cli.options import PKI_OPT, SITE_ARG
 from voipctl.deploy.session import DeployOptions
 from voipctl.errors import UsageError
 from voipctl.pki import keys
-from voipctl.pki.ca import init_ca
+from voipctl.pki.ca import init_ca, load_ca
 from voipctl.pki.constraints import site_constraints
 from voipctl.pki.issue import issue_site
 from voipctl.pki.passphrase import HINT, read_passphrase
 from voipctl.pki.passphrase import passphrase_file as file_of_passphrase
+from voipctl.pki.revoke import revoke as revoke_serials
 from voipctl.pki.status import CertStatus, collect_status, require_healthy
-from voipctl.pki.store import PkiLayout, is_encrypted, layout, load_cert
+from voipctl.pki.store import CERT_FILE, PkiLayout, is_encrypted, layout, load_cert, read_origin
+from voipctl.plan.model import Plan
 
 PASSPHRASE_OPT = click.option(
     "--passphrase-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
@@ -139,6 +141,42 @@ def renew(site: Path, pki_dir: Path, inventory: Path | None, render_dir: Path | 
         _say("nothing due: no deploy")
         return
     deploy_and_report(site, DeployOptions(inventory=inventory, render_dir=render_dir, pki_dir=pki_dir))
+
+
+def _revocation_targets(plan: Plan, lay: PkiLayout, target: str) -> dict[int, str]:
+    """SERVICE: the current issued leaf of that service on every node; else a hex serial."""
+    if target in ("kamailio", "coturn", "openfire"):
+        found = {}
+        for cert in (c for n in plan.nodes for c in n.certs if c.service == target):
+            path = lay.leaf_dir(cert.node, cert.service) / CERT_FILE
+            if read_origin(lay, cert.node, cert.service) == "issued" and path.exists():
+                found[load_cert(path).serial_number] = f"{cert.node} {cert.service}"
+        if not found:
+            raise UsageError(f"no issued {target} certificate of this site to revoke")
+        return found
+    try:
+        return {int(target.removeprefix("0x").replace(":", ""), 16): "serial given"}
+    except ValueError:
+        raise UsageError(f"{target!r}: give kamailio, coturn, openfire or a certificate serial in hex") from None
+
+
+@pki.command()
+@SITE_ARG
+@click.argument("target")
+@PKI_OPT
+@PASSPHRASE_OPT
+def revoke(site: Path, target: str, pki_dir: Path, passphrase_file: Path | None) -> None:
+    """Revoke TARGET (a service's current certificates, or a serial in hex) and re-sign the CRL.
+
+    `voipctl pki renew SITE` then replaces the revoked leaves (new keys) and deploys them.
+    """
+    loaded, plan = pipeline.load_and_plan(site)
+    lay = layout(pki_dir, loaded.name)
+    serials = _revocation_targets(plan, lay, target)
+    ca = load_ca(lay, loaded.name, _ca_passphrase(lay, passphrase_file))
+    for line in revoke_serials(lay, ca, serials, datetime.now(UTC)):
+        _say(line)
+    _say(f"next: voipctl pki renew {site}")
 
 
 def _row_lines(row: CertStatus) -> list[str]:
