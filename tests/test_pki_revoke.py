@@ -26,11 +26,14 @@ def test_revoke_a_service_then_issue_replaces_it(tmp_path: Path, capsys: pytest.
     assert crl.is_signature_valid(inter.public_key()) and crl.issuer == inter.subject
     assert crl.get_revoked_certificate_by_serial_number(old.serial_number) is not None
     assert len(crl) == 1
+    code, out, err = run_cli(capsys, "pki", "status", str(site), "--pki-dir", str(pki), "--strict")
+    assert code == 1 and "REVOKED" in out and "sip1 kamailio (revoked)" in err
 
     code, out, _ = run_cli(capsys, "pki", "issue", str(site), "--pki-dir", str(pki))
     assert code == 0 and "renewed   sip1           kamailio  revoked" in out and out.count("kept") == 2, out
     assert load_cert(kam_dir / "cert.pem").serial_number != old.serial_number
     assert (kam_dir / "privkey.pem").read_bytes() != old_key, "a revoked leaf gets a new key"
+    assert run_cli(capsys, "pki", "status", str(site), "--pki-dir", str(pki), "--strict")[0] == 0
 
     turn = load_cert(lay.leaf_dir("media1", "coturn") / "cert.pem")
     code, out, _ = run_cli(capsys, "pki", "revoke", str(site), f"{turn.serial_number:x}", "--pki-dir", str(pki))
