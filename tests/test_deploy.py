@@ -376,6 +376,7 @@ def test_drift_script_lists_only_differing_files(tmp_path: Path) -> None:
     assert json.loads(res.stdout) == {
         "files": [str(other), str(tmp_path / "missing"), str(same), str(same)],
         "dirs": [str(tmp_path), str(tmp_path / "absent"), str(same)],
+        "owned": [],
     }
 
 
@@ -403,6 +404,8 @@ def test_drift_script_leaves_a_seed_to_its_daemon_after_handover(tmp_path: Path)
     assert listed() == [str(conf), str(security)], "not set up yet: still replaced"
     conf.write_text("<jive><setup>true</setup></jive>\n")
     assert listed() == [], "Openfire owns both after its setup, whatever their content"
+    res = _script("common", "voipctl_drift.py", "--files", json.dumps(files))
+    assert json.loads(res.stdout)["owned"] == [str(conf), str(security)], "differing from the render: reported"
 
 
 @pytest.mark.skipif(not Path("/usr/sbin/kamailio").exists(), reason="needs the kamailio package (its user)")

@@ -8,10 +8,12 @@ round trips entirely; only what is listed here goes through `file` / `copy`
 (with backup, validation and handlers).
 A seed file (entry with "handover": {path, marker}) belongs to its daemon once the
 daemon has written the marker into that path (Openfire's <setup>true</setup>): it is
-then never listed, so deploy never replaces what the daemon rewrote.
+then never listed, so deploy never replaces what the daemon rewrote; it is listed
+under "owned" instead when the render differs from what the daemon holds (so
+deploy can say the site's change to it is not applied).
 Reads --files (JSON list of {dest, sha256, owner, group, mode}) and --dirs (JSON
 list of {path, owner, group, mode}); prints {"files": [dest...], "dirs": [path...]}
-for those missing or different. Never prints content.
+for those missing or different, and {"owned": [dest...]}. Never prints content.
 """
 
 from __future__ import annotations
@@ -50,6 +52,14 @@ def handed_over(handover):
         return False
 
 
+def owned(entry):
+    """A seed its daemon took over, whose content is no longer the render's."""
+    if not (entry.get("handover") and handed_over(entry["handover"])):
+        return False
+    path = Path(entry["dest"])
+    return path.is_file() and _sha256(path) != entry["sha256"]
+
+
 def differs(entry):
     if entry.get("handover") and handed_over(entry["handover"]):
         return False
@@ -71,9 +81,10 @@ def main():
     parser.add_argument("--files", required=True, help="JSON list of {dest, sha256, owner, group, mode}")
     parser.add_argument("--dirs", default="[]", help="JSON list of {path, owner, group, mode}")
     args = parser.parse_args()
-    files = [e["dest"] for e in json.loads(args.files) if differs(e)]
+    entries = json.loads(args.files)
+    files = [e["dest"] for e in entries if differs(e)]
     dirs = [e["path"] for e in json.loads(args.dirs) if dir_differs(e)]
-    print(json.dumps({"files": files, "dirs": dirs}))
+    print(json.dumps({"files": files, "dirs": dirs, "owned": [e["dest"] for e in entries if owned(e)]}))
     return 0
 
 
