@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Generator
 from pathlib import Path
 from typing import NoReturn
@@ -21,7 +22,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """--update-goldens rewrites the expected output: never in a checking run (scripts/test)."""
+    """--update-goldens rewrites the expected output: never in a checking run (scripts/test).
+
+    CA keys are encrypted by default: every `voipctl pki` run in the tests (in process or in a
+    subprocess) reads the passphrase from one private file, as the main job does.
+    """
+    if not os.environ.get("VOIPCTL_PKI_PASSPHRASE_FILE"):
+        passphrase = Path(tempfile.mkdtemp(prefix="voipctl-test-pki-")) / "passphrase"
+        passphrase.write_text("test-ca-passphrase\n")
+        passphrase.chmod(0o600)
+        os.environ["VOIPCTL_PKI_PASSPHRASE_FILE"] = str(passphrase)
     if config.getoption("--update-goldens", default=False) and os.environ.get("VOIPCTL_FORBID_SKIPS"):
         raise pytest.UsageError("--update-goldens rewrites expected output; it is refused in a checking run "
                                 "(VOIPCTL_FORBID_SKIPS is set): run .venv/bin/pytest tests/test_golden.py "

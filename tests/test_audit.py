@@ -322,7 +322,7 @@ def test_tls_exposure_and_secrets_sections(audited: Audited) -> None:
     assert len(sip["chain"]) == 2 and "Root CA" in sip["chain"][1]
     ca = doc["tls"]["ca"]
     assert ca["root"]["basic_constraints"] == {"ca": True, "path_length": 1}
-    assert ca["root_key"]["mode"] == "0600" and ca["root_key"]["encrypted"] is False
+    assert ca["root_key"]["mode"] == "0600" and ca["root_key"]["encrypted"] is True, "CA keys are encrypted by default"
     media = next(n for n in doc["exposure"] if n["node"] == "media1")
     audiences = {s["what"]: s["audience"] for s in media["sockets"]}
     assert audiences["rtpengine ng"] == "private" and audiences["rtpengine cli"] == "loopback"

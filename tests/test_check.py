@@ -30,6 +30,7 @@ from voipctl.errors import ToolError
 from voipctl.plan.build import build_plan
 from voipctl.plan.model import Binding, Plan
 from voipctl.probe import ng, turn
+from voipctl.render.openfire_names import OPENFIRE_COMMIT, OPENFIRE_VERSION, unknown_openfire_xml
 from voipctl.render.tree import RenderedTree
 from voipctl.site.load import load_site
 
@@ -204,6 +205,36 @@ def test_openfire_static_check_catches_broken_xml() -> None:
     assert "register.inband appears 2 times" in openfire_check.problems(twice, of)
     wrong = b"<jive><xmpp><client><tls><policy>optional</policy></tls></client></xmpp></jive>"
     assert "xmpp.client.tls.policy is 'optional', the plan says 'required'" in openfire_check.problems(wrong, of)
+
+
+def test_openfire_names_are_those_openfire_reads() -> None:
+    """The names the issue found wrong are refused; the ones Openfire's source reads pass."""
+    plan = build_plan(load_site(REPO / "inventories/lab/site.yml"))
+    of = plan.node("xmpp1").openfire
+    assert of is not None
+    old = (b"<jive><xmpp><socket><ssl><keystore>k</keystore><storeType>PKCS12</storeType>"
+           b"<protocols><enabled>TLSv1.2</enabled></protocols></ssl></socket></xmpp></jive>")
+    found = openfire_check.problems(old, of)
+    for name in ("xmpp.socket.ssl.keystore", "xmpp.socket.ssl.storeType", "xmpp.socket.ssl.protocols.enabled"):
+        assert f"{name} is not a property Openfire reads" in found, found
+    assert "xmpp.socket.ssl.client.keystore is missing" in found
+    assert unknown_openfire_xml(["xmpp.socket.ssl.client.keypass", "autosetup.users.user2.email",
+                                 "xmpp.socket.ssl.client.keypas", "autosetup.users.user0.email"]) == [
+        "xmpp.socket.ssl.client.keypas", "autosetup.users.user0.email"]
+    assert OPENFIRE_VERSION == "5.1.1" and len(OPENFIRE_COMMIT) == 40
+
+
+def test_openfire_security_xml_must_list_the_passwords() -> None:
+    listed = b"<security><encrypt><property><name>%s</name></property></encrypt></security>"
+    assert openfire_check.security_problems(b"<security><encrypt><algorithm>AES</algorithm></encrypt></security>") == [
+        "xmpp.socket.ssl.client.keypass is not listed for encryption (it would stay readable)",
+        "database.defaultProvider.password is not listed for encryption (it would stay readable)"]
+    assert "database.defaultProvider.password is not listed" in openfire_check.security_problems(
+        listed % b"xmpp.socket.ssl.client.keypass")[0]
+    # Any other element would be migrated into the database as a property, not read as configuration.
+    assert "foo.bar is not a property Openfire reads" in openfire_check.security_problems(
+        b"<security><foo><bar>x</bar></foo></security>")
+    assert openfire_check.security_problems(b"<jive/>") == ["root element is <jive>, Openfire expects <security>"]
 
 
 def test_throwaway_cert_names_and_paths() -> None:

@@ -192,7 +192,8 @@ def test_deploy_vars_follow_manifest_and_plan(rendered: tuple[Any, Any, Rendered
     cfg = by_dest["/etc/kamailio/kamailio.cfg"]
     assert cfg == {"src": str(out / entry["rel"]), "dest": "/etc/kamailio/kamailio.cfg", "owner": entry["owner"],
                    "group": entry["group"], "mode": entry["mode"], "sha256": entry["sha256"],
-                   "sensitive": True, "tls": False}, "kamailio.cfg holds the dialog-seal and topoh keys"
+                   "sensitive": True, "tls": False,
+                   "handover": None}, "kamailio.cfg holds the dialog-seal and topoh keys"
     sql_path = "/etc/kamailio/voipctl-subscribers.sql"
     assert by_dest[sql_path]["sensitive"], "the digest hashes are private (0600)"
     assert kam["db"] == {"backend": "sqlite", "sqlite_path": "/var/lib/kamailio/kamailio.sqlite",
@@ -375,7 +376,36 @@ def test_drift_script_lists_only_differing_files(tmp_path: Path) -> None:
     assert json.loads(res.stdout) == {
         "files": [str(other), str(tmp_path / "missing"), str(same), str(same)],
         "dirs": [str(tmp_path), str(tmp_path / "absent"), str(same)],
+        "owned": [],
     }
+
+
+def test_drift_script_leaves_a_seed_to_its_daemon_after_handover(tmp_path: Path) -> None:
+    """openfire.xml is placed until Openfire wrote <setup>true</setup> into it, never after."""
+    import grp
+    import os
+    import pwd
+
+    conf, security = tmp_path / "openfire.xml", tmp_path / "security.xml"
+    handover = {"path": str(conf), "marker": "<setup>true</setup>"}
+    files = [{"dest": str(p), "sha256": "0" * 64, "owner": pwd.getpwuid(os.getuid()).pw_name,
+              "group": grp.getgrgid(os.getgid()).gr_name, "mode": "0600", "handover": handover}
+             for p in (conf, security)]
+
+    def listed() -> list[str]:
+        res = _script("common", "voipctl_drift.py", "--files", json.dumps(files))
+        assert res.returncode == 0, res.stderr
+        files_: list[str] = json.loads(res.stdout)["files"]
+        return files_
+
+    assert listed() == [str(conf), str(security)], "first setup: both seeds are placed"
+    conf.write_text("<jive><autosetup><run>true</run></autosetup></jive>\n")  # e.g. the package's own file
+    security.write_text("<security/>\n")
+    assert listed() == [str(conf), str(security)], "not set up yet: still replaced"
+    conf.write_text("<jive><setup>true</setup></jive>\n")
+    assert listed() == [], "Openfire owns both after its setup, whatever their content"
+    res = _script("common", "voipctl_drift.py", "--files", json.dumps(files))
+    assert json.loads(res.stdout)["owned"] == [str(conf), str(security)], "differing from the render: reported"
 
 
 @pytest.mark.skipif(not Path("/usr/sbin/kamailio").exists(), reason="needs the kamailio package (its user)")

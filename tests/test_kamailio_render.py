@@ -252,6 +252,7 @@ def test_table_versions_match_kamailio_shipped_schema() -> None:
     assert dict(kr.TABLE_VERSIONS) == {
         "version": _shipped_version("standard-create.sql", "version"),
         "subscriber": _shipped_version("auth_db-create.sql", "subscriber"),
+        "location": _shipped_version("usrloc-create.sql", "location"),
     }
 
 
@@ -294,13 +295,34 @@ def test_server_db_sql_dialects() -> None:
     assert "AND username NOT IN ('1001', '1002', 'ops.oncall'" in sql
 
 
+@pytest.mark.skipif(not SHIPPED_SCHEMA.is_dir(), reason="kamailio schema files are not installed")
+def test_location_table_is_the_one_usrloc_ships(tmp_path: Path) -> None:
+    """Same columns, types, defaults and indexes as kamailio's own usrloc-create.sql (sqlite)."""
+    plan = _plan(REPO / "inventories" / "lab" / "site.yml")
+    node = plan.node("sip1")
+    ours = sqlite3.connect(tmp_path / "ours.sqlite")
+    ours.executescript(rendered(plan, node, secrets_for(plan))[node.kamailio.db.sql_path].content.decode())
+    shipped = sqlite3.connect(tmp_path / "shipped.sqlite")
+    shipped.executescript("CREATE TABLE version (table_name VARCHAR(32), table_version INTEGER);\n"
+                          + (SHIPPED_SCHEMA / "usrloc-create.sql").read_text())
+
+    def shape(db: sqlite3.Connection) -> tuple[object, ...]:
+        columns = db.execute("PRAGMA table_info(location)").fetchall()
+        indexes = sorted(tuple(r[2] for r in db.execute(f"PRAGMA index_info('{name}')"))
+                         for _, name, *_ in db.execute("PRAGMA index_list(location)"))
+        return tuple(columns), tuple(indexes)
+
+    assert shape(ours) == shape(shipped)
+
+
 def test_mysql_sql_dialect(tmp_path: Path) -> None:
     plan = _plan(minimal_site(tmp_path))
     node = plan.nodes[0]
     assert node.kamailio is not None
     sql = rendered(plan, node)[node.kamailio.db.sql_path].content.decode()
-    assert sql.count("ON DUPLICATE KEY UPDATE") == 4
+    assert sql.count("ON DUPLICATE KEY UPDATE") == 5
     assert "START TRANSACTION;" in sql and "AUTO_INCREMENT" in sql and "ON CONFLICT" not in sql
+    assert "`partition` INTEGER" in sql and "CREATE INDEX" not in sql, "mysql: reserved word quoted, indexes inline"
 
 
 def test_memory_env_carries_shm_and_pkg(tmp_path: Path) -> None:

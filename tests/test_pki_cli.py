@@ -1,4 +1,4 @@
-"""`voipctl pki init|issue|status` end to end through the CLI entry point."""
+"""`voipctl pki init|issue|renew|status` end to end through the CLI entry point."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from ruamel.yaml import YAML
 
-from tests.test_pki_support import now, plan_of, site_copy, snapshot
+from tests.test_pki_support import ca_passphrase_of_tests, now, plan_of, site_copy, snapshot
 from voipctl import pipeline
 from voipctl.cli import main
 from voipctl.pki.issue import issue_site
@@ -33,7 +33,7 @@ def test_init_issue_status_cycle(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert code == 2 and "pki init" in err
 
     code, out, _ = _run(capsys, "pki", "init", str(site), "--pki-dir", str(pki))
-    assert code == 0 and "created root CA (ecdsa-p384)" in out and "created intermediate CA" in out
+    assert code == 0 and "created root CA (ecdsa-p384, encrypted key)" in out and "created intermediate CA" in out
     before = snapshot(pki)
     code, out, _ = _run(capsys, "pki", "init", str(site), "--pki-dir", str(pki))
     assert code == 0 and "nothing changed" in out
@@ -49,6 +49,9 @@ def test_init_issue_status_cycle(tmp_path: Path, capsys: pytest.CaptureFixture[s
     code, out, _ = _run(capsys, "pki", "issue", str(site), "--pki-dir", str(pki))
     assert code == 0 and "3 certificates, 0 changed" in out
     assert snapshot(pki) == before
+    code, out, _ = _run(capsys, "pki", "renew", str(site), "--pki-dir", str(pki))
+    assert code == 0 and "3 certificates, 0 changed" in out and "nothing due: no deploy" in out
+    assert snapshot(pki) == before, "renew writes nothing when nothing is due (and deploys nothing)"
 
     code, out, err = _run(capsys, "pki", "status", str(site), "--pki-dir", str(pki), "--strict")
     assert code == 0, out + err
@@ -67,7 +70,8 @@ def test_strict_fails_on_expiring_or_expired(
     pki = tmp_path / "pki"
     assert _run(capsys, "pki", "init", str(site_path), "--pki-dir", str(pki))[0] == 0
     site, plan = plan_of(site_path)
-    issue_site(site, plan, layout(pki, site.name), "pw", now() - timedelta(days=age_days))  # injected clock
+    issue_site(site, plan, layout(pki, site.name), "pw", now() - timedelta(days=age_days),  # injected clock
+               ca_passphrase_of_tests())
 
     code, out, err = _run(capsys, "pki", "status", str(site_path), "--pki-dir", str(pki))
     assert code == 0
@@ -77,7 +81,8 @@ def test_strict_fails_on_expiring_or_expired(
         assert code == 0, err
         return
     assert code == 1
-    assert f"3 certificate(s) expired, expiring within 30 days or missing: sip1 kamailio ({state.lower()})" in err
+    want = f"3 certificate(s) expired, expiring within 30 days, missing or revoked: sip1 kamailio ({state.lower()})"
+    assert want in err
 
     # Running issue fixes it: expired and expiring leaves are past 2/3 of their life.
     code, out, _ = _run(capsys, "pki", "issue", str(site_path), "--pki-dir", str(pki))

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO, copy_site
+from voipctl.cli import main
 from voipctl.errors import SiteError
 from voipctl.pki.ca import init_ca
 from voipctl.pki.issue import IssueResult, issue_site
+from voipctl.pki.passphrase import ENV, read_passphrase
 from voipctl.pki.store import PkiLayout, layout
 from voipctl.plan.build import build_plan
 from voipctl.plan.checks import check_plan
@@ -22,6 +27,27 @@ KEYSTORE_PASSWORD = "test-keystore-password"
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """`voipctl ARGS` in process: exit code, stdout, stderr."""
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def issued_site(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, Path, PkiLayout]:
+    """A lab site copy with its CA made and every leaf issued through the CLI: site, pki dir, layout."""
+    site = site_copy(tmp_path, "lab")
+    pki = tmp_path / "pki"
+    for step in ("init", "issue"):
+        assert run_cli(capsys, "pki", step, str(site), "--pki-dir", str(pki))[0] == 0
+    return site, pki, layout(pki, "lab")
+
+
+def ca_passphrase_of_tests() -> str:
+    """The CA key passphrase conftest gives every `voipctl pki` run (for library calls after the CLI's init)."""
+    return read_passphrase(Path(os.environ[ENV]))
 
 
 def site_copy(tmp_path: Path, name: str, extra_yaml: str = "", replace: tuple[str, str] | None = None) -> Path:

@@ -36,7 +36,7 @@ from voipctl.render.coturn import peer_range, render_coturn
 from voipctl.render.engine import provenance
 from voipctl.render.openfire import jdbc_driver, render_openfire, xml_comment
 from voipctl.render.rtpengine import render_rtpengine
-from voipctl.render.tree import PlannedFile
+from voipctl.render.tree import Handover, PlannedFile
 from voipctl.secrets import Secrets
 from voipctl.site.load import load_site
 from voipctl.verify.turnperm import check_permissions
@@ -46,6 +46,7 @@ SECRETS = Secrets({
     "openfire_admin_password": "adm<in>&\"pw'",
     "openfire_keystore_password": "keystore-pw",
     "openfire_db_password": "db&pw",
+    "openfire_property_key": "prop-key",
 })
 ALL_IN_ONE = """\
 site: t
@@ -206,7 +207,9 @@ def test_turn_secret_that_would_break_the_config_line_is_refused() -> None:
 
 def openfire_xml(plan: Plan, name: str) -> tuple[NodePlan, PlannedFile]:
     node = plan.node(name)
-    (f,) = render_openfire(plan, node, SECRETS)
+    f, security = render_openfire(plan, node, SECRETS)
+    assert security.path == "/etc/openfire/security.xml" and security.handover == f.handover
+    assert openfire_check.security_problems(security.content) == []
     return node, f
 
 
@@ -220,7 +223,8 @@ def test_openfire_xml_embedded_database() -> None:
     plan = plan_of("inventories/lab/site.yml")
     node, f = openfire_xml(plan, "xmpp1")
     assert (f.path, f.owner, f.group, f.mode, f.service) == ("/etc/openfire/openfire.xml", "openfire", "openfire",
-                                                             0o640, "openfire")
+                                                             0o600, "openfire")
+    assert f.handover == Handover("/etc/openfire/openfire.xml", "<setup>true</setup>")
     first = f.content.decode().splitlines()[0]
     assert first == f"<!-- {provenance('', 'lab', plan.model_hash).strip()} -->"
     assert node.openfire is not None
@@ -231,7 +235,15 @@ def test_openfire_xml_embedded_database() -> None:
     assert prop(f.content, "network.interface") == "198.51.100.13"
     assert prop(f.content, "autosetup.admin.password") == "adm<in>&\"pw'"  # escaped in the file, intact when parsed
     assert b"adm&lt;in&gt;&amp;&quot;pw&apos;" in f.content
-    assert prop(f.content, "xmpp.socket.ssl.keypass") == "keystore-pw"
+    # Clients (and the admin console, which falls back to them) read the xmpp.socket.ssl.client.* names.
+    assert prop(f.content, "xmpp.socket.ssl.client.keypass") == "keystore-pw"
+    assert prop(f.content, "xmpp.socket.ssl.client.keystore") == "/etc/openfire/security/keystore.p12"
+    assert prop(f.content, "xmpp.socket.ssl.client.identityStoreType") == "PKCS12"
+    assert prop(f.content, "xmpp.socket.ssl.client.protocols") == "TLSv1.2,TLSv1.3"
+    assert prop(f.content, "xmpp.socket.ssl.keypass") is None and prop(f.content, "xmpp.socket.ssl.keystore") is None
+    for legacy in ("xmpp.server.socket.ssl.active", "xmpp.component.ssl.active", "xmpp.multiplex.ssl.active"):
+        assert prop(f.content, legacy) == "false", legacy
+    assert prop(f.content, "autosetup.encryption.key") == "prop-key"
     assert prop(f.content, "autosetup.users") is None and prop(f.content, "admin.authorizedUsernames") is None
     assert prop(f.content, "xmpp.server.dialback.enabled") is None
 

@@ -119,6 +119,12 @@ def test_file_verdicts() -> None:
     bad = file_problems({"exists": True, "owner": "kamailio", "group": "kamailio", "mode": "0644",
                          "sha256": "b" * 64}, want)
     assert len(bad) == 3 and "drift" in bad[2] and "mode is 0644" in bad[1]
+    # A seed Openfire has taken over: only owner and group are judged; before handover it is a normal file.
+    seed = want | {"handover": {"path": "/etc/x", "marker": "<setup>true</setup>"}}
+    rewritten = {"exists": True, "owner": "root", "group": "kamailio", "mode": "0644", "sha256": "b" * 64}
+    assert file_problems(rewritten | {"handed_over": True}, seed) == []
+    assert file_problems(rewritten | {"handed_over": True, "owner": "nobody"}, seed) == ["owner is nobody, not root"]
+    assert len(file_problems(rewritten | {"handed_over": False}, seed)) == 2
 
 
 def test_certificate_verdicts(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def required_keys(site: Site, plan: Plan) -> list[str]:
     if site.spec.kamailio.auth.backend != "sqlite":
         keys.append("db_password")
     if any(n.openfire for n in plan.nodes):
-        keys += ["openfire_admin_password", "openfire_keystore_password"]
+        keys += ["openfire_admin_password", "openfire_keystore_password", "openfire_property_key"]
         if any(n.openfire and n.openfire.db_url for n in plan.nodes):
             keys.append("openfire_db_password")
     if site.spec.pki.encrypt_root:

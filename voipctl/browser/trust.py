@@ -16,6 +16,7 @@ from voipctl.browser import argv
 from voipctl.errors import ToolError
 from voipctl.pki.ca import load_ca
 from voipctl.pki.leaf import issue_leaf
+from voipctl.pki.passphrase import unattended_passphrase
 from voipctl.pki.store import PkiLayout, cert_pem, key_pem, layout
 from voipctl.plan.model import CertPlan
 
@@ -44,7 +45,8 @@ def page_cert_plan(host: str, node: str) -> CertPlan:
 
 def write_page_pki(lay: PkiLayout, site: str, want: CertPlan, out: Path, now: datetime) -> PagePki:
     """A short-lived leaf for the page signed by the site's intermediate, plus the root to trust."""
-    leaf = issue_leaf(want, "ecdsa-p256", load_ca(lay, site), PAGE_CERT_DAYS, now)
+    ca = load_ca(lay, site, unattended_passphrase(lay.intermediate_key))
+    leaf = issue_leaf(want, "ecdsa-p256", ca, PAGE_CERT_DAYS, now)
     files = PagePki(key=out / "page.key", chain=out / "page.chain.pem", root=out / "root.pem")
     files.key.touch(mode=0o600)
     files.key.write_bytes(key_pem(leaf.key))

@@ -21,6 +21,7 @@ from voipctl.check import openfire as openfire_check
 from voipctl.check.daemons import CheckResult, Options, check_coturn, check_kamailio, check_rtpengine
 from voipctl.errors import ToolError
 from voipctl.plan.model import NodePlan, Plan
+from voipctl.render.openfire_names import OPENFIRE_COMMIT, OPENFIRE_VERSION
 from voipctl.render.tree import RenderedTree
 
 __all__ = ["CheckResult", "Options", "check_tree"]
@@ -59,16 +60,20 @@ def _openfire(node: NodePlan, tree: RenderedTree) -> CheckResult:
     of = node.openfire
     if of is None:  # pragma: no cover - only called for openfire nodes
         raise ValueError(node.name)
-    content = next((f.content for f in tree.for_node(node.name) if f.path == of.conf_path), None)
-    if content is None:
-        return CheckResult(node.name, "openfire", False, f"{of.conf_path} was not rendered")
-    problems = openfire_check.problems(content, of)
+    rendered = {f.path: f.content for f in tree.for_node(node.name)}
+    missing = [p for p in (of.conf_path, of.security_path) if p not in rendered]
+    if missing:
+        return CheckResult(node.name, "openfire", False, f"{', '.join(missing)} not rendered")
+    problems = [f"{of.conf_path}: {p}" for p in openfire_check.problems(rendered[of.conf_path], of)]
+    problems += [f"{of.security_path}: {p}" for p in openfire_check.security_problems(rendered[of.security_path])]
     if problems:
         return CheckResult(node.name, "openfire", False, "; ".join(problems))
     count = len(openfire_check.expectations(of))
     return CheckResult(node.name, "openfire", True,
-                       f"{of.conf_path} well-formed, {count} required properties match the plan "
-                       "(Openfire itself not started: not installable here)")
+                       f"{of.conf_path} and {of.security_path}: every property name is one Openfire "
+                       f"{OPENFIRE_VERSION} reads (its source, commit {OPENFIRE_COMMIT[:10]}), {count} required "
+                       "properties match the plan, passwords listed for encryption "
+                       "(proof by name: Openfire itself not started, not installable here)")
 
 
 def _jobs(plan: Plan, tree: RenderedTree, opts: Options) -> list[Callable[[], CheckResult]]:

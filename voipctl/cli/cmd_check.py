@@ -45,8 +45,9 @@ def check(site: Path, pki_dir: Path, settle: float, netns_prefix: str) -> None:
 
     kamailio: `kamailio -c`. rtpengine: runs, answers ng ping and an offer.
     coturn: runs, answers STUN, allocates with the site secret, refuses a wrong
-    one. Both must listen exactly where the plan says. openfire.xml: checked
-    statically. Nothing is left running or configured.
+    one. Both must listen exactly where the plan says. openfire.xml and
+    security.xml: checked statically, every property name against the list the
+    targeted Openfire reads. Nothing is left running or configured.
     """
     if not netns_prefix.replace("-", "").isalnum() or len(netns_prefix) > 12:
         raise UsageError(f"--netns-prefix {netns_prefix!r}: use up to 12 letters, digits or dashes")

@@ -94,6 +94,11 @@ def deploy_cmd(site: Path, inventory: Path | None, check: bool, show_diff: bool,
     """
     options = DeployOptions(inventory=inventory, check=check, diff=show_diff, limit=limit,
                             render_dir=render_dir, pki_dir=pki_dir)
+    deploy_and_report(site, options)
+
+
+def deploy_and_report(site: Path, options: DeployOptions) -> None:
+    """Deploy with live progress, print the recap and notes, raise for a failed or unreachable host."""
     outcome = deploy(site, options, on_event=_show, on_notice=_notice)
     for line in outcome.stderr:
         if line.strip() and not _EMPTY_GROUP.search(line):

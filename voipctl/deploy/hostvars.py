@@ -145,6 +145,7 @@ def _file_var(entry: Mapping[str, Any], render_dir: Path, sensitive: frozenset[s
         "sha256": entry["sha256"],
         "sensitive": entry["rel"] in sensitive,
         "tls": entry["path"] in tls,
+        "handover": entry.get("handover"),
     }
 
 

@@ -10,9 +10,25 @@ from pathlib import Path
 from typing import Any
 
 from voipctl import __version__
-from voipctl.render.tree import RenderedTree
+from voipctl.render.tree import PlannedFile, RenderedTree
 
 MANIFEST = "manifest.json"
+
+
+def _entry(f: PlannedFile) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "node": f.node,
+        "path": f.path,
+        "rel": f.rel,
+        "owner": f.owner,
+        "group": f.group,
+        "mode": f"{f.mode:04o}",
+        "service": f.service,
+        "sha256": f.sha256,
+    }
+    if f.handover is not None:  # only seeds carry the key, so other entries keep their shape
+        entry["handover"] = {"path": f.handover.path, "marker": f.handover.marker}
+    return entry
 
 
 def manifest_bytes(tree: RenderedTree) -> bytes:
@@ -20,19 +36,7 @@ def manifest_bytes(tree: RenderedTree) -> bytes:
         "voipctl": __version__,
         "site": tree.site,
         "model_hash": tree.model_hash,
-        "files": [
-            {
-                "node": f.node,
-                "path": f.path,
-                "rel": f.rel,
-                "owner": f.owner,
-                "group": f.group,
-                "mode": f"{f.mode:04o}",
-                "service": f.service,
-                "sha256": f.sha256,
-            }
-            for f in tree.files
-        ],
+        "files": [_entry(f) for f in tree.files],
     }
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 

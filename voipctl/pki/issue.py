@@ -15,8 +15,10 @@ from cryptography import x509
 from voipctl.pki import keys
 from voipctl.pki.byo import load_all_byo
 from voipctl.pki.ca import CertificateAuthority, load_ca
+from voipctl.pki.constraints import require_within
 from voipctl.pki.keystore import build_keystore, keystore_holds
 from voipctl.pki.leaf import LeafMaterial, issue_leaf, renewal_reason
+from voipctl.pki.revoke import revoked_serials
 from voipctl.pki.store import (
     CERT_FILE,
     KEY_FILE,
@@ -90,7 +92,8 @@ def _keystore(lay: PkiLayout, want: CertPlan, material: LeafMaterial, password: 
 
 
 def _one(
-    site: Site, lay: PkiLayout, ca: CertificateAuthority, want: CertPlan, byo: LeafMaterial | None, now: datetime
+    site: Site, lay: PkiLayout, ca: CertificateAuthority, want: CertPlan, byo: LeafMaterial | None, now: datetime,
+    revoked: frozenset[int] = frozenset(),
 ) -> tuple[IssueResult, LeafMaterial]:
     kind: keys.KeyKind = site.spec.pki.leaf_key
     if byo is not None:
@@ -101,7 +104,7 @@ def _one(
     existing = _existing(lay, want)
     if existing is not None:
         cert, key = existing
-        why = renewal_reason(cert, key, want, kind, ca, now)
+        why = renewal_reason(cert, key, want, kind, ca, now, revoked)
         if why is None:
             material = LeafMaterial(key=key, cert=cert, intermediates=(ca.intermediate,), roots=(ca.root,))
             written = _store(lay, want, material, "issued", keep_key=True)
@@ -133,15 +136,19 @@ def _keystore_password(node: NodePlan, password: str | None) -> str:
 
 
 def issue_site(
-    site: Site, plan: Plan, lay: PkiLayout, keystore_password: str | None, now: datetime
+    site: Site, plan: Plan, lay: PkiLayout, keystore_password: str | None, now: datetime,
+    ca_passphrase: str | None = None,
 ) -> list[IssueResult]:
-    """Issue, renew, install (BYO) or keep every leaf the plan needs; returns one result per leaf."""
-    ca = load_ca(lay, site.name)
+    """Issue, renew, install (BYO) or keep every leaf the plan needs; returns one result per leaf.
+    `ca_passphrase` decrypts an encrypted intermediate key."""
+    ca = load_ca(lay, site.name, ca_passphrase)
     byo = load_all_byo(site, wanted_certs(plan), now)  # every BYO problem raised before any write
+    require_within(ca.intermediate, [c for n in plan.nodes for c in n.certs if c.service not in byo])
     results: list[IssueResult] = []
+    revoked = revoked_serials(lay)
     for node in plan.nodes:
         for want in node.certs:
-            result, material = _one(site, lay, ca, want, byo.get(want.service), now)
+            result, material = _one(site, lay, ca, want, byo.get(want.service), now, revoked)
             if node.openfire is not None and want is node.openfire.cert:
                 extra = _keystore(lay, want, material, _keystore_password(node, keystore_password))
                 if extra:

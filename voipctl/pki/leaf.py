@@ -142,9 +142,12 @@ def plan_mismatch(cert: x509.Certificate, want: CertPlan) -> str | None:
 
 
 def renewal_reason(
-    cert: x509.Certificate, key: keys.SigningKey, want: CertPlan, kind: str, ca: CertificateAuthority, now: datetime
+    cert: x509.Certificate, key: keys.SigningKey, want: CertPlan, kind: str, ca: CertificateAuthority, now: datetime,
+    revoked: frozenset[int] = frozenset(),
 ) -> str | None:
     """Why an existing issued leaf must be replaced, or None when it can stay as it is."""
+    if cert.serial_number in revoked:
+        return "revoked"
     if not keys.same_public_key(key.public_key(), cert.public_key()):
         return "key does not match certificate"
     mismatch = plan_mismatch(cert, want)

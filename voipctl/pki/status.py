@@ -9,12 +9,13 @@ from typing import Literal
 
 from voipctl.errors import VoipctlError
 from voipctl.pki.leaf import common_name, plan_mismatch, san_names
+from voipctl.pki.revoke import revoked_serials
 from voipctl.pki.store import CERT_FILE, PkiError, PkiLayout, load_cert, read_origin
 from voipctl.plan.model import Plan
 
 WARN_DAYS = 30
-State = Literal["ok", "expiring", "expired", "missing"]
-FAILING: frozenset[State] = frozenset({"expiring", "expired", "missing"})
+State = Literal["ok", "expiring", "expired", "missing", "revoked"]
+FAILING: frozenset[State] = frozenset({"expiring", "expired", "missing", "revoked"})
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,13 @@ def _state(not_after: datetime, now: datetime, warn_days: int) -> State:
     return "ok"
 
 
-def _row(label: str, path: Path, now: datetime, warn_days: int, note: str = "") -> CertStatus:
+def _row(label: str, path: Path, now: datetime, warn_days: int, note: str = "",
+         revoked: frozenset[int] = frozenset()) -> CertStatus:
     if not path.exists():
         return CertStatus(label, path, "", (), "", None, None, "missing", note or "not issued yet")
     cert = load_cert(path)
+    if cert.serial_number in revoked:
+        note = "revoked: run `voipctl pki renew`"
     dns, ips = san_names(cert)
     end = cert.not_valid_after_utc
     return CertStatus(
@@ -59,7 +63,7 @@ def _row(label: str, path: Path, now: datetime, warn_days: int, note: str = "") 
         issuer=common_name(cert.issuer),
         not_after=end,
         days_left=_days_left(end, now),
-        state=_state(end, now, warn_days),
+        state="revoked" if cert.serial_number in revoked else _state(end, now, warn_days),
         note=note,
     )
 
@@ -77,6 +81,7 @@ def collect_status(plan: Plan, lay: PkiLayout, now: datetime, warn_days: int = W
         _row("intermediate CA", lay.intermediate_cert, now, warn_days,
              "" if lay.intermediate_cert.exists() else "run `voipctl pki init`"),
     ]
+    revoked = revoked_serials(lay)
     for node in plan.nodes:
         for want in node.certs:
             path = lay.leaf_dir(want.node, want.service) / CERT_FILE
@@ -88,12 +93,12 @@ def collect_status(plan: Plan, lay: PkiLayout, now: datetime, warn_days: int = W
                 except PkiError as exc:
                     mismatch = str(exc)
             rows.append(_row(f"{want.node} {want.service}", path, now, warn_days,
-                             _leaf_note(origin, mismatch)))
+                             _leaf_note(origin, mismatch), revoked if origin != "byo" else frozenset()))
     return rows
 
 
 def failing(rows: list[CertStatus]) -> list[CertStatus]:
-    """Rows that make `pki status --strict` fail: expired, expiring soon, or missing."""
+    """Rows that make `pki status --strict` fail: expired, expiring soon, missing or revoked."""
     return [r for r in rows if r.state in FAILING]
 
 
@@ -109,5 +114,5 @@ def require_healthy(rows: list[CertStatus], warn_days: int = WARN_DAYS) -> None:
     if bad:
         listed = ", ".join(f"{r.label} ({r.state})" for r in bad)
         raise CertificatesNeedAttention(
-            f"{len(bad)} certificate(s) expired, expiring within {warn_days} days or missing: {listed}"
+            f"{len(bad)} certificate(s) expired, expiring within {warn_days} days, missing or revoked: {listed}"
         )

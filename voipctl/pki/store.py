@@ -121,11 +121,16 @@ def load_key(path: Path, passphrase: str | None = None) -> PrivateKeyTypes:
         return serialization.load_pem_private_key(data, password)
     except TypeError:
         if password is None:
-            raise PkiError(f"{path}: key is encrypted but no passphrase is configured "
-                           "(set pki.encrypt_root: true)") from None
+            raise PkiError(f"{path}: key is encrypted but no passphrase was given") from None
         raise PkiError(f"{path}: key is not encrypted; unset pki.encrypt_root or re-create the CA") from None
     except ValueError:
         raise PkiError(f"{path}: cannot load private key (wrong passphrase or not a PEM key)") from None
+
+
+def is_encrypted(path: Path) -> bool:
+    """Whether a stored PEM key is encrypted (PKCS#8 or legacy), read from its header only."""
+    data = read_optional(path) or b""
+    return data.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----") or b"Proc-Type: 4,ENCRYPTED" in data[:200]
 
 
 def cert_pem(cert: x509.Certificate) -> bytes:

@@ -209,6 +209,7 @@ class OpenfirePlan:
     cert: CertPlan
     keystore_path: str = "/etc/openfire/security/keystore.p12"
     conf_path: str = "/etc/openfire/openfire.xml"
+    security_path: str = "/etc/openfire/security.xml"
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,14 @@ from voipctl.render.derived import DERIVED_KEYS, derived_key
 from voipctl.render.engine import provenance, render, render_traced
 from voipctl.render.flood import flood_context
 from voipctl.render.tree import PlannedFile
+from voipctl.render.usrloc import LOCATION_VERSION, location_context
 from voipctl.secrets import Secrets
 
 MEMORY_ENV_PATH = "/etc/default/kamailio.d/voipctl-memory"
 
-# Table versions auth_db of kamailio 5.6 checks at startup (see
-# /usr/share/kamailio/*/standard-create.sql and auth_db-create.sql).
-TABLE_VERSIONS: tuple[tuple[str, int], ...] = (("version", 1), ("subscriber", 7))
+# Table versions auth_db and usrloc of kamailio 5.6 check at startup (see
+# /usr/share/kamailio/*/standard-create.sql, auth_db-create.sql, usrloc-create.sql).
+TABLE_VERSIONS: tuple[tuple[str, int], ...] = (("version", 1), ("subscriber", 7), LOCATION_VERSION)
 
 # Kamailio has no ws/wss socket type: WebSocket listeners are plain TCP/TLS
 # sockets whose HTTP upgrade is taken by the xhttp event route.
@@ -276,7 +277,7 @@ def sql_context(plan: Plan, node: NodePlan, secrets: Secrets) -> dict[str, Any]:
         "rows": rows,
         "domain": _sql_str(kam.domain),
         "table_versions": TABLE_VERSIONS,
-    }
+    } | location_context(backend)
     if backend == "mysql":
         ctx |= {
             "begin": "START TRANSACTION",

@@ -9,6 +9,19 @@ from voipctl.render.controls import ControlSpan
 
 
 @dataclass(frozen=True)
+class Handover:
+    """When a seed file becomes the daemon's: once the daemon has written `marker` into `path`.
+
+    Why: Openfire rewrites its seed configuration after first setup; replacing it
+    then would re-run setup, so deploy places it only before the handover and
+    drift checks stop comparing its content after it.
+    """
+
+    path: str
+    marker: str
+
+
+@dataclass(frozen=True)
 class PlannedFile:
     """One file destined for `path` on `node`. `service` names the daemon that reads it."""
 
@@ -21,6 +34,7 @@ class PlannedFile:
     service: str
     sensitive: bool = False  # holds a secret or key: diffs show that it changed, never its content
     controls: tuple[ControlSpan, ...] = field(default=(), compare=False)  # lines implementing each control
+    handover: Handover | None = None  # a seed: the daemon owns the file once this says so
 
     @property
     def rel(self) -> str:

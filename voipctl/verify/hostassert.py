@@ -164,10 +164,17 @@ def certificate_problems(
 
 
 def file_problems(found: Mapping[str, Any], want: Mapping[str, Any]) -> list[str]:
-    """Owner, group, mode and sha256 of a deployed file against its manifest entry."""
+    """Owner, group, mode and sha256 of a deployed file against its manifest entry.
+
+    A seed file the daemon has taken over (found["handed_over"]) is the daemon's: only
+    its owner and group are judged, since the daemon rewrites its content.
+    """
     if not found.get("exists"):
         return [f"{want['path']} is missing"]
     problems = []
+    if want.get("handover") and found.get("handed_over"):
+        return [f"{key} is {found[key]}, not {want[key]}" for key in ("owner", "group")
+                if str(found[key]) != str(want[key])]
     for key in ("owner", "group", "mode"):
         if str(found[key]) != str(want[key]):
             problems.append(f"{key} is {found[key]}, not {want[key]}")

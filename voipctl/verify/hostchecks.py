@@ -86,7 +86,7 @@ def _file_checks(node: NodePlan, manifest_files: Sequence[Mapping[str, Any]]) ->
         checks.append(HostCheck(
             node.name, "file", f"{entry['path']} {entry['owner']}:{entry['group']} {entry['mode']} as rendered",
             {"path": entry["path"], "owner": entry["owner"], "group": entry["group"], "mode": entry["mode"],
-             "sha256": entry["sha256"]},
+             "sha256": entry["sha256"], "handover": entry.get("handover")},
         ))
     return checks
 

@@ -55,6 +55,9 @@ def _file(pool: HostPool, node: str, p: Mapping[str, Any]) -> list[str]:
     owner, group, mode = res.stdout.splitlines()[0].split()
     found = {"exists": True, "owner": owner, "group": group, "mode": f"{int(mode, 8):04o}",
              "sha256": res.stdout.splitlines()[1].split()[0]}
+    if p.get("handover"):
+        found["handed_over"] = pool.get(node).run("grep -qF -- %s %s", p["handover"]["marker"],
+                                                  p["handover"]["path"]).rc == 0
     return file_problems(found, p)
 
 

@@ -6,9 +6,14 @@ Why: one call checks every file's sha256, owner, group and mode (and every
 directory's owner, group and mode), so a converged host skips the per-item
 round trips entirely; only what is listed here goes through `file` / `copy`
 (with backup, validation and handlers).
+A seed file (entry with "handover": {path, marker}) belongs to its daemon once the
+daemon has written the marker into that path (Openfire's <setup>true</setup>): it is
+then never listed, so deploy never replaces what the daemon rewrote; it is listed
+under "owned" instead when the render differs from what the daemon holds (so
+deploy can say the site's change to it is not applied).
 Reads --files (JSON list of {dest, sha256, owner, group, mode}) and --dirs (JSON
 list of {path, owner, group, mode}); prints {"files": [dest...], "dirs": [path...]}
-for those missing or different. Never prints content.
+for those missing or different, and {"owned": [dest...]}. Never prints content.
 """
 
 from __future__ import annotations
@@ -40,7 +45,24 @@ def _attrs_differ(path, entry):
     return (owner, group) != (entry["owner"], entry["group"]) or st.st_mode & 0o7777 != int(entry["mode"], 8)
 
 
+def handed_over(handover):
+    try:
+        return handover["marker"].encode() in Path(handover["path"]).read_bytes()
+    except OSError:
+        return False
+
+
+def owned(entry):
+    """A seed its daemon took over, whose content is no longer the render's."""
+    if not (entry.get("handover") and handed_over(entry["handover"])):
+        return False
+    path = Path(entry["dest"])
+    return path.is_file() and _sha256(path) != entry["sha256"]
+
+
 def differs(entry):
+    if entry.get("handover") and handed_over(entry["handover"]):
+        return False
     path = Path(entry["dest"])
     if path.is_symlink() or not path.is_file():
         return True
@@ -59,9 +81,10 @@ def main():
     parser.add_argument("--files", required=True, help="JSON list of {dest, sha256, owner, group, mode}")
     parser.add_argument("--dirs", default="[]", help="JSON list of {path, owner, group, mode}")
     args = parser.parse_args()
-    files = [e["dest"] for e in json.loads(args.files) if differs(e)]
+    entries = json.loads(args.files)
+    files = [e["dest"] for e in entries if differs(e)]
     dirs = [e["path"] for e in json.loads(args.dirs) if dir_differs(e)]
-    print(json.dumps({"files": files, "dirs": dirs}))
+    print(json.dumps({"files": files, "dirs": dirs, "owned": [e["dest"] for e in entries if owned(e)]}))
     return 0
 
 
