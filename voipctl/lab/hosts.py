@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,18 +86,26 @@ def start_host(host: LabHost, root: Path, paths: LabPaths, state: LabState) -> N
     state.add_process(process_name(host), pid, start)
 
 
-def wait_ready(topo: LabTopology, key: Path, paths: LabPaths, state: LabState, timeout: float) -> dict[str, str]:
+def wait_ready(topo: LabTopology, key: Path, paths: LabPaths, state: LabState, timeout: float,
+               restart: Callable[[LabHost], None] | None = None) -> dict[str, str]:
     """Wait until every host answers SSH and systemd has finished booting.
 
+    A container whose nspawn dies while booting is started once more through `restart`
+    (seen on a loaded machine: "Child died too early"); a second death is an error.
     Returns node -> `systemctl is-system-running` (running or degraded).
     """
     deadline = time.monotonic() + timeout
     pending = {h.node: h for h in topo.hosts}
     done: dict[str, str] = {}
+    restarted: set[str] = set()
     while pending:
         for node, host in list(pending.items()):
             proc = state.process(process_name(host))
             if proc is None or not alive(proc.pid, proc.start):
+                if restart is not None and node not in restarted:
+                    restarted.add(node)
+                    restart(host)
+                    continue
                 raise ToolError(f"host {node} stopped while booting: {tail(paths.logs / f'{node}.log')}")
             res = attempt(cmd.ssh(key, host.private, ["systemctl", "is-system-running", "--wait"]), timeout=60)
             system = res.stdout.strip()

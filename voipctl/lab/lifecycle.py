@@ -146,10 +146,12 @@ def _bring_up(plan: Plan, topo: LabTopology, paths: LabPaths, state: LabState, r
     unpack_image(archive, paths.golden)
     lap("unpack")
     pubkey = paths.ssh_key.with_suffix(".pub").read_text()
+    roots = {}
     for host in topo.hosts:
-        root = prepare_host(topo, host, paths, state, pubkey)
-        start_host(host, root, paths, state)
-    result.systems = wait_ready(topo, paths.ssh_key, paths, state, BOOT_TIMEOUT)
+        roots[host.node] = prepare_host(topo, host, paths, state, pubkey)
+        start_host(host, roots[host.node], paths, state)
+    result.systems = wait_ready(topo, paths.ssh_key, paths, state, BOOT_TIMEOUT,
+                                restart=lambda host: start_host(host, roots[host.node], paths, state))
     lap("boot")
     paths.inventory.write_text(inventory_yaml(inventory(plan, topo, paths.ssh_key)))
     state.status = "up"

@@ -115,7 +115,8 @@ class LabState:
         self.save()
 
     def process(self, name: str) -> Proc | None:
-        return next((p for p in self.processes if p.name == name), None)
+        """The latest process of that name (a host restarted while booting has two)."""
+        return next((p for p in reversed(self.processes) if p.name == name), None)
 
     def of_kind(self, kind: ResourceKind) -> list[str]:
         return [r.name for r in self.resources if r.kind == kind]
