@@ -100,10 +100,10 @@ def test_listener_comparison() -> None:
     seen = scan.parse_listeners(ss)
     assert scan.Socket("tcp", "::1", 5766) in seen and scan.Socket("tcp", "*", 8080) in seen
     plan = [
-        Binding("rtpengine", "rtpengine ng", "udp", "127.0.0.1", 2223, 2223, False, ()),
-        Binding("rtpengine", "rtpengine cli", "tcp", "127.0.0.1", 9900, 9900, False, ()),
-        Binding("rtpengine", "rtpengine RTP", "udp", "198.51.100.12", 20000, 31999, True, ()),
-        Binding("coturn", "coturn stun", "udp", "198.51.100.12", 3478, 3478, True, ()),
+        Binding("rtpengine", "rtpengine ng", "udp", "127.0.0.1", 2223, 2223, False, (), "local"),
+        Binding("rtpengine", "rtpengine cli", "tcp", "127.0.0.1", 9900, 9900, False, (), "local"),
+        Binding("rtpengine", "rtpengine RTP", "udp", "198.51.100.12", 20000, 31999, True, (), "anyone"),
+        Binding("coturn", "coturn stun", "udp", "198.51.100.12", 3478, 3478, True, (), "anyone"),
     ]
     assert scan.compare_listeners(plan, "rtpengine", seen) == (
         "also listening on tcp:*:8080, tcp:[::1]:5766 (not in the plan)")
@@ -220,7 +220,7 @@ def test_throwaway_cert_names_and_paths() -> None:
 def test_node_addresses_and_required_tools() -> None:
     plan = build_plan(load_site(REPO / "inventories/split/site.yml"))
     assert node_addresses(plan.node("turn-a")) == ["172.20.1.30", "203.0.113.30", "127.0.0.1"]
-    assert set(required_tools(plan)) == {"ip", "ss", "mount", "kamailio", "rtpengine", "turnserver"}
+    assert set(required_tools(plan)) == {"ip", "ss", "mount", "nft", "kamailio", "rtpengine", "turnserver"}
 
 
 def test_details_never_show_secrets() -> None:

@@ -15,6 +15,9 @@ from voipctl.site.yamlsource import PathPart
 
 SipProto = Literal["udp", "tcp", "tls", "ws", "wss"]
 Service = Literal["kamailio", "rtpengine", "coturn", "openfire"]
+# Who may reach a socket: clients anywhere, the site's kamailio nodes (rtpengine ng),
+# the site's management networks (admin consoles), or this host only (loopback).
+Audience = Literal["anyone", "sip-nodes", "management", "local"]
 CertService = Literal["kamailio", "coturn", "openfire"]
 
 
@@ -30,6 +33,7 @@ class Binding:
     port_max: int
     public: bool
     site_path: tuple[PathPart, ...]
+    audience: Audience
 
     def overlaps(self, other: Binding) -> bool:
         return (
@@ -211,6 +215,32 @@ class OpenfirePlan:
 
 
 @dataclass(frozen=True)
+class FirewallRule:
+    """Inbound traffic one rule accepts: to `address` (None: any of the node's) from `sources` (() = anyone)."""
+
+    what: str
+    proto: Literal["udp", "tcp"]
+    address: str | None
+    port_min: int
+    port_max: int
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FirewallPlan:
+    """The node's nftables table: default drop inbound, these rules open, each from its audience."""
+
+    management: tuple[str, ...]
+    sip_nodes: tuple[str, ...]  # networks (host-sized) kamailio drives rtpengine from
+    rules: tuple[FirewallRule, ...]
+    revert_seconds: int
+    table: str = "voipctl"
+    path: str = "/etc/voipctl/firewall.nft"
+    unit: str = "voipctl-firewall.service"
+    unit_path: str = "/etc/systemd/system/voipctl-firewall.service"
+
+
+@dataclass(frozen=True)
 class NodePlan:
     name: str
     fqdn: str
@@ -226,6 +256,7 @@ class NodePlan:
     rtpengine: RtpenginePlan | None = None
     coturn: CoturnPlan | None = None
     openfire: OpenfirePlan | None = None
+    firewall: FirewallPlan | None = None
     bindings: tuple[Binding, ...] = ()
 
     @property
