@@ -61,6 +61,11 @@ def route_default(via: str, ns: str) -> list[str]:
     return [*_ip(ns), "route", "add", "default", "via", via]
 
 
+def route_replace(destination: str, via: str, ns: str) -> list[str]:
+    """Idempotent: also run on a lab that is already up."""
+    return [*_ip(ns), "route", "replace", destination, "via", via]
+
+
 def veth_into_ns(outer: str, ns: str, inner: str) -> list[str]:
     """A veth pair with `outer` in the current namespace and `inner` moved into `ns`."""
     return ["ip", "link", "add", outer, "type", "veth", "peer", "name", inner, "netns", ns]

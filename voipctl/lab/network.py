@@ -96,7 +96,20 @@ def network_steps(topo: LabTopology) -> list[Step]:
     steps += _ns(topo.public_client_netns)
     steps += _leg(topo.public_client_netns, topo.public_client_veth, IF_PUBLIC, topo.bridge_public,
                   a.cidr(a.public_client))
-    return steps
+    return steps + neighbour_steps(topo)
+
+
+def neighbour_steps(topo: LabTopology) -> list[Step]:
+    """Make the public client a neighbour on the public segment: each node's private address routed
+    via the node's public address, so its packets reach the node's public MAC with a private destination
+    (what any host on a cloud's or carrier's public segment can do). Idempotent, for labs already up."""
+    return [Step(cmd.route_replace(f"{h.private}/32", h.public, topo.public_client_netns))
+            for h in topo.hosts if h.public is not None]
+
+
+def add_neighbour_routes(topo: LabTopology) -> None:
+    for step in neighbour_steps(topo):
+        run(step.argv, timeout=30)
 
 
 _ROUTE_TYPES = frozenset({"unicast", "local", "broadcast", "multicast", "throw", "unreachable", "prohibit",

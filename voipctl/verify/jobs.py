@@ -161,9 +161,13 @@ def _exposure(node: NodePlan, vantages: Sequence[Vantage], ids: _Ids) -> list[Pr
             if proto == "udp" and what != "rtpengine ng":
                 continue
             kind = "ng_ping" if proto == "udp" else "tcp_connect"
-            expect = {"silent": True} if proto == "udp" else {"closed": True}
-            probes.append(Probe(ids("exposure"), v.name, kind, "exposure",
-                                f"{what} unreachable at {proto} {addr}:{port}", node.name,
+            expect: dict[str, Any] = {"silent": True} if proto == "udp" else {"closed": True}
+            name = f"{what} unreachable at {proto} {addr}:{port}"
+            if v.neighbour and addr != node.client_address:
+                # A neighbour's packet reaches the node: "no route" would prove nothing.
+                expect["routed"] = True
+                name += " through the public interface (neighbour)"
+            probes.append(Probe(ids("exposure"), v.name, kind, "exposure", name, node.name,
                                 {"host": addr, "port": port}, expect))
     return probes
 
