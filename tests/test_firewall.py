@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,8 @@ from voipctl.plan.model import FirewallRule, Plan
 from voipctl.render.firewall import render_firewall, rule_lines
 from voipctl.verify.jobs import ProbeInputs, build_probes
 from voipctl.verify.judge import judge
+from voipctl.verify.reachability import reachability
+from voipctl.verify.report import VerifyReport, to_json
 from voipctl.verify.vantage import Vantage
 
 REPO = Path(__file__).resolve().parent.parent
@@ -141,3 +145,35 @@ def test_the_neighbour_must_reach_the_node_for_silence_to_count(plan: Plan) -> N
     outcomes = {o.name: o for o in judge([probe, other], {probe.id: {"answered": True, "pong": True},
                                                           other.id: live})}
     assert outcomes[name].status == "failed" and "pong" in outcomes[name].detail
+
+
+def test_the_report_lists_who_may_reach_what(plan: Plan) -> None:
+    rows = {(r["node"], r["what"], r["proto"]): r for r in reachability(plan)}
+    assert rows[("media1", "rtpengine ng", "udp")] == {"node": "media1", "what": "rtpengine ng", "proto": "udp",
+                                                       "address": "10.77.0.12", "ports": "2223",
+                                                       "from": ["10.77.0.11/32"]}
+    assert rows[("media1", "rtpengine RTP", "udp")]["from"] == ["anyone"]
+    assert rows[("xmpp1", "ssh", "tcp")]["from"] == ["10.77.0.0/24"]
+    assert rows[("sip1", "everything else", "any")]["from"][0].startswith("nobody")
+    report = VerifyReport("lab", "abc", datetime(2026, 1, 2, tzinfo=UTC), 1.0, (), tuple(reachability(plan)))
+    assert json.loads(to_json(report))["reachability"] == reachability(plan)
+
+
+def test_a_private_neighbour_checks_both_sides_of_the_firewall(plan: Plan) -> None:
+    public = (Vantage("public", "ns-pub", "198.51.100.253", "198.51.100.253", neighbour=True),)
+    inside = Vantage("private", "ns-dns", "10.77.0.2")
+    probes, _ = build_probes(plan, public, ProbeInputs(ca_file="/x"), inside)
+    mine = {p.name: p for p in probes if p.vantage == "private"}
+    ssh = mine["SSH at tcp 10.77.0.12:22 open to 10.77.0.2 (in the management networks)"]
+    assert ssh.kind == "tcp_connect" and ssh.expect == {"open": True}
+    ng = mine["rtpengine ng at udp 10.77.0.12:2223 silent to 10.77.0.2 (a private neighbour, no SIP node)"]
+    assert ng.expect == {"silent": True, "routed": True}
+    assert len(mine) == 4, "SSH on each of 3 nodes, ng on the media node"
+    results = {ssh.id: {"connected": True}, ng.id: {"blocked": "timeout", "error": "timed out"}}
+    assert {o.name: o.status for o in judge([ssh, ng], results)} == {ssh.name: "passed", ng.name: "passed"}
+    results = {ssh.id: {"blocked": "timeout", "error": "timed out"}, ng.id: {"answered": True, "pong": True}}
+    assert {o.name: o.status for o in judge([ssh, ng], results)} == {ssh.name: "failed", ng.name: "failed"}
+    outside = Vantage("private", "ns-x", "10.99.0.2")
+    probes, _ = build_probes(plan, public, ProbeInputs(ca_file="/x"), outside)
+    ssh_out = next(p for p in probes if p.vantage == "private" and p.name.startswith("SSH at tcp 10.77.0.11:22"))
+    assert ssh_out.expect == {"closed": True, "routed": True} and "outside the management" in ssh_out.name

@@ -28,6 +28,7 @@ from tests.labsites import lab_site_copy
 from voipctl.lab import commands as cmd
 from voipctl.lab.run import alive
 from voipctl.lab.state import LabPaths, LabState
+from voipctl.lab.topology import lab_topology
 from voipctl.pipeline import load_and_plan
 from voipctl.plan.model import Plan
 
@@ -132,6 +133,7 @@ def test_verify_passes_on_the_deployed_lab(lab: Lab) -> None:
     assert report["summary"]["failed"] == 0 and report["summary"]["passed"] >= 90
     groups = {o["group"] for o in report["outcomes"] if o["status"] == "passed"}
     assert {"render", "host:package", "host:service", "host:listening", "host:listeners", "host:file", "host:cert",
+            "host:firewall", "firewall",
             "sip", "websocket", "register", "call", "scanner", "exposure", "stun", "turn", "tls"} <= groups
     skipped = [o for o in report["outcomes"] if o["status"] == "skipped"]
     # only Openfire is skipped (no package in the lab), each with its reason
@@ -179,15 +181,22 @@ def test_without_the_firewall_the_neighbour_reaches_rtpengine_ng(lab: Lab) -> No
     """Live negative of the firewall: the table removed on the media node, exactly the neighbour's
     ng ping through the public interface goes red (with pong); the deployed ruleset restores it."""
     media = next(n for n in lab.plan.nodes if n.rtpengine is not None)
-    assert media.firewall is not None
+    rtp = media.rtpengine
+    assert media.firewall is not None and rtp is not None
+    resolver = lab_topology(lab.plan).addresses.resolver_private
     key = _neighbour_ng_key(media)
+    host_key = (f"host:firewall||table inet {media.firewall.table} loaded as deployed from {media.firewall.path}, "
+                "policy drop")
     assert lab.ssh(media.name, "nft", "delete", "table", "inet", media.firewall.table).returncode == 0
     try:
-        res, report = lab.verify("--no-hosts")
+        res, report = lab.verify()
         assert res.returncode == 1
         failed = _failed(report)
-        assert set(failed) == {key}, failed.keys()
-        assert "pong" in failed[key]["detail"]
+        private_key = (f"firewall|private|rtpengine ng at udp {rtp.ng_address}:{rtp.ng_port} silent to "
+                       f"{resolver} (a private neighbour, no SIP node)")
+        assert set(failed) == {key, host_key, private_key}, failed.keys()
+        assert "pong" in failed[key]["detail"] and "pong" in failed[private_key]["detail"]
+        assert "the table is not loaded" in failed[host_key]["detail"]
     finally:
         assert lab.ssh(media.name, "nft", "-f", media.firewall.path).returncode == 0
     res, report = lab.verify("--no-hosts")

@@ -165,7 +165,7 @@ def _service_vars(node: NodePlan, service: str, files: list[FileVar], site_dir: 
                      "sql": db.sql_path}
     if service == "firewall" and node.firewall is not None:
         fw = node.firewall
-        doc["path"], doc["table"], doc["unit"] = fw.path, fw.table, fw.unit
+        doc["path"], doc["table"], doc["unit"], doc["helper"] = fw.path, fw.table, fw.unit, fw.helper
         doc["revert_seconds"] = fw.revert_seconds
     if service == "openfire" and node.openfire is not None:
         doc["package"] = package_source(node.openfire.package, site_dir)

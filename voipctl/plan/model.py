@@ -238,6 +238,7 @@ class FirewallPlan:
     path: str = "/etc/voipctl/firewall.nft"
     unit: str = "voipctl-firewall.service"
     unit_path: str = "/etc/systemd/system/voipctl-firewall.service"
+    helper: str = "/usr/local/lib/voipctl/firewall.py"  # deploy's apply/confirm/restore, verify's `needs`
 
 
 @dataclass(frozen=True)

@@ -172,6 +172,31 @@ def _exposure(node: NodePlan, vantages: Sequence[Vantage], ids: _Ids) -> list[Pr
     return probes
 
 
+def _firewall(node: NodePlan, v: Vantage, ids: _Ids) -> list[Probe]:
+    """From a private neighbour: SSH open exactly when it is in the management networks, rtpengine's ng
+    silent unless it is a SIP node (it has a route on the segment: "no route" fails)."""
+    fw = node.firewall
+    if fw is None or v.address is None:
+        return []
+    src = ip_address(v.address)
+    probes = []
+    ssh = next(r for r in fw.rules if r.what == "ssh")
+    managed = any(src in ip_network(n) for n in fw.management)
+    expect: dict[str, Any] = {"open": True} if managed else {"closed": True, "routed": True}
+    probes.append(Probe(ids("firewall"), v.name, "tcp_connect", "firewall",
+                        f"SSH at tcp {node.private}:{ssh.port_min} {'open' if managed else 'closed'} to "
+                        f"{v.address} ({'in' if managed else 'outside'} the management networks)", node.name,
+                        {"host": node.private, "port": ssh.port_min}, expect))
+    rtp = node.rtpengine
+    sip = any(src in ip_network(n) for n in fw.sip_nodes)
+    if rtp is not None and not ip_address(rtp.ng_address).is_loopback and not sip:
+        probes.append(Probe(ids("firewall"), v.name, "ng_ping", "firewall",
+                            f"rtpengine ng at udp {rtp.ng_address}:{rtp.ng_port} silent to {v.address} "
+                            "(a private neighbour, no SIP node)", node.name,
+                            {"host": rtp.ng_address, "port": rtp.ng_port}, {"silent": True, "routed": True}))
+    return probes
+
+
 def outsider(plan: Plan, media: str) -> str:
     """An address next to the media address (same /24 or /64) that no node of the site has.
 
@@ -244,8 +269,12 @@ def _xmpp(node: NodePlan, vantage: Vantage, ids: _Ids) -> tuple[list[Probe], lis
                   {"required": True})], []
 
 
-def build_probes(plan: Plan, vantages: Sequence[Vantage], inp: ProbeInputs) -> tuple[list[Probe], list[Outcome]]:
-    """Probes for the agents, and outcomes already decided (skips with their reason)."""
+def build_probes(plan: Plan, vantages: Sequence[Vantage], inp: ProbeInputs,
+                 private: Vantage | None = None) -> tuple[list[Probe], list[Outcome]]:
+    """Probes for the agents, and outcomes already decided (skips with their reason).
+
+    `private`: a neighbour on the nodes' private segment, for the firewall's private side.
+    """
     if not vantages:
         raise ValueError("at least one vantage is needed")
     ids = _Ids()
@@ -260,6 +289,8 @@ def build_probes(plan: Plan, vantages: Sequence[Vantage], inp: ProbeInputs) -> t
                 decided.append(Outcome("register", "REGISTER with digest", "skipped",
                                        "the site has no subscribers", host=node.name))
         probes += _exposure(node, vantages, ids)
+        if private is not None:
+            probes += _firewall(node, private, ids)
         if node.coturn is not None:
             probes += _turn(plan, node, vantages, inp, ids)
         if node.openfire is not None:

@@ -82,6 +82,10 @@ def _ng(p: Probe, raw: Raw) -> tuple[Status, str]:
 
 
 def _tcp(p: Probe, raw: Raw) -> tuple[Status, str]:
+    if p.expect.get("open"):
+        if raw.get("connected"):
+            return "passed", "accepted a TCP connection"
+        return "failed", f"not connectable: {raw.get('error') or raw.get('blocked') or 'no result'}"
     if raw.get("connected"):
         return "failed", "the port accepted a TCP connection"
     return _closed(raw, "not connectable", bool(p.expect.get("routed")))
@@ -198,7 +202,7 @@ def judge(probes: Sequence[Probe], results: Mapping[str, Raw]) -> list[Outcome]:
             status, detail = _register(p, raw, results)
         else:
             status, detail = _SIMPLE[p.kind](p, raw)
-        if p.group == "exposure" and status == "passed" and p.vantage not in live:
+        if p.group in ("exposure", "firewall") and status == "passed" and p.vantage not in live:
             status, detail = "failed", f"no probe from {p.vantage} got any answer, so its silence proves nothing"
         out.append(Outcome(p.group, p.name, status, detail, p.host, p.vantage, seconds))
     return out

@@ -76,6 +76,15 @@ def lab_vantages(plan: Plan, root: Path | None = None) -> tuple[Vantage, ...] | 
     )
 
 
+def lab_private_neighbour(plan: Plan, root: Path | None = None) -> Vantage | None:
+    """A host on the lab's private segment that is no node (the resolver's namespace): in the default
+    management network, never a SIP node. None without a lab."""
+    if not _lab_up(plan, root):
+        return None
+    topo = lab_topology(plan)
+    return Vantage("private", topo.resolver_netns, topo.addresses.resolver_private)
+
+
 def route_src_argv(vantage: Vantage, destination: str) -> list[str]:
     return vantage.wrap(["ip", "route", "get", destination])
 
