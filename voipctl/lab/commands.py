@@ -80,6 +80,11 @@ def ip_forward(ns: str) -> list[str]:
     return netns_exec(ns, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
 
 
+def no_redirects(ns: str) -> list[str]:
+    """A router that forwards hairpin traffic back out of the same link must not tell hosts to go direct."""
+    return netns_exec(ns, ["sysctl", "-q", "-w", "net.ipv4.conf.all.send_redirects=0"])
+
+
 def nft_load(ns: str) -> list[str]:
     """Load a ruleset given on stdin into `ns`."""
     return netns_exec(ns, ["nft", "-f", "-"])

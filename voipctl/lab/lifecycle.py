@@ -85,7 +85,7 @@ def up(plan: Plan, cold: bool) -> UpResult:
     check_tools()
     paths = LabPaths.for_site(plan.site)
     recipe = ImageRecipe(cold)
-    fingerprint = hashlib.sha256(repr(topo).encode()).hexdigest()[:16]
+    fingerprint = hashlib.sha256(topo.fingerprint_text.encode()).hexdigest()[:16]
     existing = LabState.load(paths.state_file)
     if existing is not None:
         if existing.status == "up" and _healthy(existing):
