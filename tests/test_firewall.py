@@ -177,3 +177,15 @@ def test_a_private_neighbour_checks_both_sides_of_the_firewall(plan: Plan) -> No
     probes, _ = build_probes(plan, public, ProbeInputs(ca_file="/x"), outside)
     ssh_out = next(p for p in probes if p.vantage == "private" and p.name.startswith("SSH at tcp 10.77.0.11:22"))
     assert ssh_out.expect == {"closed": True, "routed": True} and "outside the management" in ssh_out.name
+
+
+def test_probes_reach_nat_nodes_at_their_nat_address() -> None:
+    split = load_and_plan(REPO / "inventories" / "split" / "site.yml")[1]
+    vantages = (Vantage("public", "ns-pub", "198.51.100.253", "198.51.100.253", neighbour=True),)
+    probes, _ = build_probes(split, vantages, ProbeInputs(ca_file="/x"))
+    options = [p for p in probes if p.kind == "sip_options" and p.group == "sip"]
+    assert options and {p.params["host"] for p in options} == {"203.0.113.10"}
+    assert {p.params["host"] for p in probes if p.kind == "stun_binding"} == {"203.0.113.30"}
+    ng = [p for p in probes if p.group == "exposure" and p.kind == "ng_ping"]
+    assert {p.params["host"] for p in ng} == {"203.0.113.20", "172.20.1.20"}
+    assert not [p for p in ng if p.expect.get("routed")], "a NAT node has no public interface to reach it through"

@@ -7,6 +7,7 @@ time, and takes it down. What crosses the NAT is proven with SSH: the node that 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -93,5 +94,35 @@ def test_a_site_of_nat_nodes_only(tmp_path: Path) -> None:
             assert node.nat is not None
             assert _ssh_from(topo.nat_client_netns, key, node.nat) == (node.name, topo.addresses.gateway_public)
         assert _ssh_from(topo.host("sip1").netns, key, nat_of["media1"] or "") == ("media1", nat_of["sip1"])
+    finally:
+        voipctl("lab", "down", str(site))
+
+
+def test_deploy_and_verify_a_site_with_nat_nodes(tmp_path: Path) -> None:
+    """sip1 public, media1 and a TURN+XMPP node behind the 1:1 NAT: deploy, then verify is green with
+    every client probe aimed at NAT addresses, and rtpengine's SDP carrying media1's NAT address."""
+    site = _nat_site(tmp_path, "natsplit", ("media1", "xmpp1"))
+    site.write_text(site.read_text().replace("roles: [media, turn]", "roles: [media]")
+                    .replace("roles: [xmpp]", "roles: [xmpp, turn]"))
+    plan = load_and_plan(site)[1]
+    media = plan.node("media1")
+    pki, render, report = tmp_path / "pki", tmp_path / "build", tmp_path / "verify.json"
+    try:
+        _up(site)
+        for step in (("pki", "init"), ("pki", "issue")):
+            res = voipctl(*step, str(site), "--pki-dir", str(pki))
+            assert res.returncode == 0, res.stderr
+        res = voipctl("deploy", str(site), "-o", str(render), "--pki-dir", str(pki))
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+        res = voipctl("verify", str(site), "-o", str(render), "--pki-dir", str(pki), "--json", str(report))
+        doc = json.loads(report.read_text())
+        failed = [o for o in doc["outcomes"] if o["status"] == "failed"]
+        assert res.returncode == 0 and not failed, failed
+        passed = {o["name"] for o in doc["outcomes"] if o["status"] == "passed"}
+        assert f"STUN binding at udp {plan.node('xmpp1').nat}:3478" in passed
+        assert f"TURN permission towards the media address {media.nat} is granted" in passed
+        sdp = [o for o in doc["outcomes"] if o["group"] == "call" and "SDP" in o["name"]]
+        assert sdp and all(o["status"] == "passed" for o in sdp) and any(str(media.nat) in o["name"] + o["detail"]
+                                                                         for o in sdp), sdp
     finally:
         voipctl("lab", "down", str(site))

@@ -291,8 +291,8 @@ def _openfire(site: Site, node: NodeSpec) -> tuple[OpenfirePlan, list[Binding]]:
         ("admin-tls", "admin_tls_port", plan.admin_address, plan.admin_tls_port, "management"),
     )
     bindings = [
-        Binding("openfire", f"openfire {what}", "tcp", addr, port, port, _is_public(node, addr), ("openfire", key),
-                audience)
+        Binding("openfire", f"openfire {what}", "tcp", addr, port, port,
+                audience == "anyone" or _is_public(node, addr), ("openfire", key), audience)
         for what, key, addr, port, audience in sockets
     ]
     return plan, bindings

@@ -81,6 +81,11 @@ class Listener:
         host = f"[{self.address}]" if ":" in self.address else self.address
         return f"{self.proto}:{host}:{self.port}"
 
+    @property
+    def reached_at(self) -> str:
+        """The address clients send to: the 1:1 NAT address when there is one, else the bound one."""
+        return self.advertise or self.address
+
 
 @dataclass(frozen=True)
 class DbPlan:
@@ -184,6 +189,11 @@ class CoturnPlan:
     tls: TlsPlan
     cli_port: int = 5766  # coturn's telnet CLI: rendered off (no-cli); verify checks it stays closed
     conf_path: str = "/etc/turnserver.conf"
+
+    @property
+    def reached_at(self) -> str:
+        """The address clients send to: the 1:1 NAT address when there is one, else the bound one."""
+        return self.external_ip or self.listen_address
 
     @property
     def allowed_peers(self) -> tuple[str, ...]:
