@@ -290,8 +290,9 @@ def test_a_rendered_site_passes_and_leaves_nothing(lab: tuple[Path, Plan, Render
     assert before == (set(), set(), set(), 0)
     results = check_tree(plan, tree, FAST)
     assert [(r.node, r.daemon, r.ok) for r in results] == [
-        ("sip1", "kamailio", True), ("media1", "rtpengine", True), ("media1", "coturn", True),
-        ("xmpp1", "openfire", True)], results
+        ("sip1", "kamailio", True), ("sip1", "firewall", True), ("media1", "rtpengine", True),
+        ("media1", "coturn", True), ("media1", "firewall", True), ("xmpp1", "openfire", True),
+        ("xmpp1", "firewall", True)], results
     coturn = by_daemon(results)["coturn"]
     assert "used a throwaway certificate" in coturn.detail and "TLS serves turn.lab.voipctl.test" in coturn.detail
     assert leftovers(tmp) == before
@@ -336,8 +337,10 @@ def test_cli_check(lab: tuple[Path, Plan, RenderedTree], capsys: pytest.CaptureF
     argv_ok = ["check", str(site_file), "--settle", "1", "--netns-prefix", "vd", "--pki-dir", str(site_file.parent)]
     assert main(argv_ok) == 0
     out = capsys.readouterr().out.splitlines()
-    assert [ln.split()[:3] for ln in out] == [["ok", "sip1", "kamailio"], ["ok", "media1", "rtpengine"],
-                                              ["ok", "media1", "coturn"], ["ok", "xmpp1", "openfire"]]
+    assert [ln.split()[:3] for ln in out] == [["ok", "sip1", "kamailio"], ["ok", "sip1", "firewall"],
+                                              ["ok", "media1", "rtpengine"], ["ok", "media1", "coturn"],
+                                              ["ok", "media1", "firewall"], ["ok", "xmpp1", "openfire"],
+                                              ["ok", "xmpp1", "firewall"]]
 
     real_render = pipeline.render
 
@@ -349,7 +352,7 @@ def test_cli_check(lab: tuple[Path, Plan, RenderedTree], capsys: pytest.CaptureF
     assert main(argv_ok) == 1
     captured = capsys.readouterr()
     assert "FAILED media1       coturn     Bad configuration format: no-such-option" in captured.out
-    assert captured.err == "1 of 4 checks failed: media1 coturn\n"
+    assert captured.err == "1 of 7 checks failed: media1 coturn\n"
     assert main(["check", str(site_file), "--netns-prefix", "a b"]) == 2
 
 
