@@ -101,10 +101,10 @@ def test_listener_comparison() -> None:
     seen = scan.parse_listeners(ss)
     assert scan.Socket("tcp", "::1", 5766) in seen and scan.Socket("tcp", "*", 8080) in seen
     plan = [
-        Binding("rtpengine", "rtpengine ng", "udp", "127.0.0.1", 2223, 2223, False, ()),
-        Binding("rtpengine", "rtpengine cli", "tcp", "127.0.0.1", 9900, 9900, False, ()),
-        Binding("rtpengine", "rtpengine RTP", "udp", "198.51.100.12", 20000, 31999, True, ()),
-        Binding("coturn", "coturn stun", "udp", "198.51.100.12", 3478, 3478, True, ()),
+        Binding("rtpengine", "rtpengine ng", "udp", "127.0.0.1", 2223, 2223, False, (), "local"),
+        Binding("rtpengine", "rtpengine cli", "tcp", "127.0.0.1", 9900, 9900, False, (), "local"),
+        Binding("rtpengine", "rtpengine RTP", "udp", "198.51.100.12", 20000, 31999, True, (), "anyone"),
+        Binding("coturn", "coturn stun", "udp", "198.51.100.12", 3478, 3478, True, (), "anyone"),
     ]
     assert scan.compare_listeners(plan, "rtpengine", seen) == (
         "also listening on tcp:*:8080, tcp:[::1]:5766 (not in the plan)")
@@ -251,7 +251,7 @@ def test_throwaway_cert_names_and_paths() -> None:
 def test_node_addresses_and_required_tools() -> None:
     plan = build_plan(load_site(REPO / "inventories/split/site.yml"))
     assert node_addresses(plan.node("turn-a")) == ["172.20.1.30", "203.0.113.30", "127.0.0.1"]
-    assert set(required_tools(plan)) == {"ip", "ss", "mount", "kamailio", "rtpengine", "turnserver"}
+    assert set(required_tools(plan)) == {"ip", "ss", "mount", "nft", "kamailio", "rtpengine", "turnserver"}
 
 
 def test_details_never_show_secrets() -> None:
@@ -321,8 +321,9 @@ def test_a_rendered_site_passes_and_leaves_nothing(lab: tuple[Path, Plan, Render
     assert before == (set(), set(), set(), 0)
     results = check_tree(plan, tree, FAST)
     assert [(r.node, r.daemon, r.ok) for r in results] == [
-        ("sip1", "kamailio", True), ("media1", "rtpengine", True), ("media1", "coturn", True),
-        ("xmpp1", "openfire", True)], results
+        ("sip1", "kamailio", True), ("sip1", "firewall", True), ("media1", "rtpengine", True),
+        ("media1", "coturn", True), ("media1", "firewall", True), ("xmpp1", "openfire", True),
+        ("xmpp1", "firewall", True)], results
     coturn = by_daemon(results)["coturn"]
     assert "used a throwaway certificate" in coturn.detail and "TLS serves turn.lab.voipctl.test" in coturn.detail
     assert leftovers(tmp) == before
@@ -367,8 +368,10 @@ def test_cli_check(lab: tuple[Path, Plan, RenderedTree], capsys: pytest.CaptureF
     argv_ok = ["check", str(site_file), "--settle", "1", "--netns-prefix", "vd", "--pki-dir", str(site_file.parent)]
     assert main(argv_ok) == 0
     out = capsys.readouterr().out.splitlines()
-    assert [ln.split()[:3] for ln in out] == [["ok", "sip1", "kamailio"], ["ok", "media1", "rtpengine"],
-                                              ["ok", "media1", "coturn"], ["ok", "xmpp1", "openfire"]]
+    assert [ln.split()[:3] for ln in out] == [["ok", "sip1", "kamailio"], ["ok", "sip1", "firewall"],
+                                              ["ok", "media1", "rtpengine"], ["ok", "media1", "coturn"],
+                                              ["ok", "media1", "firewall"], ["ok", "xmpp1", "openfire"],
+                                              ["ok", "xmpp1", "firewall"]]
 
     real_render = pipeline.render
 
@@ -380,7 +383,7 @@ def test_cli_check(lab: tuple[Path, Plan, RenderedTree], capsys: pytest.CaptureF
     assert main(argv_ok) == 1
     captured = capsys.readouterr()
     assert "FAILED media1       coturn     Bad configuration format: no-such-option" in captured.out
-    assert captured.err == "1 of 4 checks failed: media1 coturn\n"
+    assert captured.err == "1 of 7 checks failed: media1 coturn\n"
     assert main(["check", str(site_file), "--netns-prefix", "a b"]) == 2
 
 

@@ -185,7 +185,13 @@ def test_deploy_vars_follow_manifest_and_plan(rendered: tuple[Any, Any, Rendered
     assert doc["voipctl_site"] == "lab" and doc["voipctl_model_hash"] == plan.model_hash
     nodes = doc["voipctl_nodes"]
     assert set(nodes) == {"sip1", "media1", "xmpp1"}
-    assert nodes["media1"]["services"] == ["rtpengine", "coturn"], "play order: rtpengine first"
+    assert nodes["media1"]["services"] == ["firewall", "rtpengine", "coturn"], "play order: firewall, rtpengine first"
+    fw = nodes["media1"]["firewall"]
+    assert {f["dest"]: f["mode"] for f in fw["files"]} == {"/etc/voipctl/firewall.nft": "0644",
+                                                          "/etc/systemd/system/voipctl-firewall.service": "0644"}
+    assert fw["gate"] == [] and fw["path"] == "/etc/voipctl/firewall.nft" and fw["table"] == "voipctl"
+    assert fw["dirs"] == [{"path": "/etc/voipctl", "owner": "root", "group": "root", "mode": "0755"}], \
+        "systemd's own directory is not re-owned"
     kam = nodes["sip1"]["kamailio"]
     by_dest = {f["dest"]: f for f in kam["files"]}
     entry = next(e for e in manifest["files"] if e["path"] == "/etc/kamailio/kamailio.cfg")

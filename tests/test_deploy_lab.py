@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -247,6 +248,40 @@ def test_config_that_cannot_start_is_rolled_back(lab: Lab) -> None:
     again = lab.run(replace(prepare(lab.site_file, lab.options()), hosts=("sip1",)))
     _assert_all_ok_on(again, {"sip1"})
     assert _changed(again) == {"sip1": 0}, "the rollback left no trace"
+
+
+def _ssh_rc(lab: Lab, node: str, *remote: str) -> int:
+    argv = lab_cmd.ssh(lab.key, lab.addresses[node][0], list(remote), timeout=3)
+    return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False).returncode
+
+
+def test_a_firewall_that_shuts_deploy_out_reverts_itself(lab: Lab) -> None:
+    """SSH opened to the wrong network: the ruleset loads, deploy's new connection cannot get in, and
+    the armed timer puts the previous table (and file) back; a redeploy then converges as usual."""
+    fw_rel, fw_path = "sip1/etc/voipctl/firewall.nft", "/etc/voipctl/firewall.nft"
+    before = lab.ssh("sip1", "nft", "--stateless", "list", "table", "inet", "voipctl")
+    assert f"ip saddr {PRIVATE}.0/24 tcp dport 22 accept" in before
+    prep = prepare(lab.site_file, lab.options())
+    text = (prep.render_dir / fw_rel).read_text()
+    assert f"ip saddr {{ {PRIVATE}.0/24 }} tcp dport 22" in text
+    locked = _tampered(lab, prep, {fw_rel: text.replace(f"ip saddr {{ {PRIVATE}.0/24 }} tcp dport 22",
+                                                        "ip saddr { 192.0.2.0/24 } tcp dport 22")})
+    started = time.monotonic()
+    outcome = lab.run(locked)
+    sip = next(r for r in outcome.recap if r.host == "sip1")
+    assert sip.unreachable or sip.failed, outcome.recap
+    assert _ssh_rc(lab, "sip1", "true") != 0, "the bad ruleset is loaded: SSH from the control machine is dropped"
+    while _ssh_rc(lab, "sip1", "true") != 0:
+        assert time.monotonic() - started < 120, "the revert timer did not restore SSH"
+        time.sleep(2)
+    print(f"SSH back {time.monotonic() - started:.0f}s after the locked-out deploy began")
+    assert lab.ssh("sip1", "nft", "--stateless", "list", "table", "inet", "voipctl") == before
+    assert "192.0.2.0/24" not in lab.ssh("sip1", "cat", fw_path), "the file went back with the table"
+    assert _answers_options(lab, "sip1")
+    again = lab.run(replace(prep, hosts=("sip1",)))
+    _assert_all_ok_on(again, {"sip1"})
+    again = lab.run(replace(prep, hosts=("sip1",)))
+    assert _changed(again) == {"sip1": 0}
 
 
 DB = "/var/lib/kamailio/kamailio.sqlite"

@@ -9,7 +9,7 @@ import pytest
 
 from voipctl.errors import UsageError
 from voipctl.lab.inventory import inventory, inventory_yaml
-from voipctl.lab.network import nat_ruleset, network_steps, route_conflicts
+from voipctl.lab.network import cloud_ruleset, nat_ruleset, network_steps, route_conflicts
 from voipctl.lab.resolver import dns_records, dnsmasq_conf, ptr_name, reverse_zone
 from voipctl.lab.topology import lab_addresses, lab_topology
 from voipctl.pipeline import load_and_plan
@@ -68,9 +68,32 @@ def test_nodes_must_share_one_private_24(tmp_path: Path) -> None:
         lab_topology(load_and_plan(site)[1])
 
 
-def test_nat_nodes_are_refused_with_a_reason() -> None:
-    with pytest.raises(UsageError, match="1:1 NAT"):
-        lab_topology(load_and_plan(SPLIT_SITE)[1])
+def test_nat_nodes_sit_behind_a_one_to_one_nat_with_hairpin() -> None:
+    plan = load_and_plan(SPLIT_SITE)[1]
+    topo = lab_topology(plan)
+    cloud = topo.cloud
+    assert cloud is not None and cloud.netns in topo.all_netns
+    assert cloud.mappings == (("203.0.113.10", "172.20.1.10"), ("203.0.113.20", "172.20.1.20"),
+                              ("203.0.113.30", "172.20.1.30"), ("203.0.113.40", "172.20.1.40"))
+    assert (topo.addresses.control_private, topo.addresses.resolver_private, cloud.private) == (
+        "172.20.1.1", "172.20.1.2", "172.20.1.3")
+    rules = cloud_ruleset(cloud)
+    assert "dnat to ip daddr map { 203.0.113.10 : 172.20.1.10, 203.0.113.20 : 172.20.1.20" in rules
+    assert "snat to ip saddr map { 172.20.1.10 : 203.0.113.10, 172.20.1.20 : 203.0.113.20" in rules
+    steps = [s.argv for s in network_steps(topo)]
+    for host in topo.hosts:
+        assert ["ip", "-n", host.netns, "route", "add", "default", "via", "172.20.1.3"] in steps
+        assert host.veth_public is None
+    on_cloud = [a[a.index("add") + 1] for a in steps if a[:3] == ["ip", "-n", cloud.netns] and "addr" in a]
+    assert on_cloud == ["172.20.1.3/24", "203.0.113.10/24", "203.0.113.20/24", "203.0.113.30/24", "203.0.113.40/24"]
+    records = {r.address: r.names for r in dns_records(plan).hosts}
+    assert "sip-a.voice.example.com" in records["203.0.113.10"], "clients resolve nodes to their NAT address"
+
+
+def test_a_lab_without_nat_keeps_its_fingerprint(plan: Plan) -> None:
+    topo = lab_topology(plan)
+    assert topo.cloud is None and topo.fingerprint_text == repr(topo)
+    assert "nat=" not in repr(topo.hosts[0])
 
 
 def test_names_fit_the_kernel_limits_and_are_unique(plan: Plan) -> None:

@@ -28,6 +28,7 @@ from tests.labsites import lab_site_copy
 from voipctl.lab import commands as cmd
 from voipctl.lab.run import alive
 from voipctl.lab.state import LabPaths, LabState
+from voipctl.lab.topology import lab_topology
 from voipctl.pipeline import load_and_plan
 from voipctl.plan.model import Plan
 
@@ -138,6 +139,7 @@ def test_verify_passes_on_the_deployed_lab(lab: Lab) -> None:
     assert report["summary"]["failed"] == 0 and report["summary"]["passed"] >= 90
     groups = {o["group"] for o in report["outcomes"] if o["status"] == "passed"}
     assert {"render", "host:package", "host:service", "host:listening", "host:listeners", "host:file", "host:cert",
+            "host:firewall", "firewall",
             "sip", "websocket", "register", "call", "scanner", "exposure", "stun", "turn", "tls"} <= groups
     skipped = [o for o in report["outcomes"] if o["status"] == "skipped"]
     # only Openfire is skipped (no package in the lab), each with its reason
@@ -175,7 +177,41 @@ def test_a_wrong_ca_fails_the_tls_probes(lab: Lab) -> None:
     assert "OPTIONS over UDP 198.51.100.11:5060" in passed  # only what depends on the CA failed
 
 
-def test_a_public_ng_socket_fails_the_exposure_checks(lab: Lab) -> None:
+def _neighbour_ng_key(media: Any) -> str:
+    rtp = media.rtpengine
+    return (f"exposure|public|rtpengine ng unreachable at udp {rtp.ng_address}:{rtp.ng_port} "
+            "through the public interface (neighbour)")
+
+
+def test_without_the_firewall_the_neighbour_reaches_rtpengine_ng(lab: Lab) -> None:
+    """Live negative of the firewall: the table removed on the media node, exactly the neighbour's
+    ng ping through the public interface goes red (with pong); the deployed ruleset restores it."""
+    media = next(n for n in lab.plan.nodes if n.rtpengine is not None)
+    rtp = media.rtpengine
+    assert media.firewall is not None and rtp is not None
+    resolver = lab_topology(lab.plan).addresses.resolver_private
+    key = _neighbour_ng_key(media)
+    host_key = (f"host:firewall||table inet {media.firewall.table} loaded as deployed from {media.firewall.path}, "
+                "policy drop")
+    assert lab.ssh(media.name, "nft", "delete", "table", "inet", media.firewall.table).returncode == 0
+    try:
+        res, report = lab.verify()
+        assert res.returncode == 1
+        failed = _failed(report)
+        private_key = (f"firewall|private|rtpengine ng at udp {rtp.ng_address}:{rtp.ng_port} silent to "
+                       f"{resolver} (a private neighbour, no SIP node)")
+        assert set(failed) == {key, host_key, private_key}, failed.keys()
+        assert "pong" in failed[key]["detail"] and "pong" in failed[private_key]["detail"]
+        assert "the table is not loaded" in failed[host_key]["detail"]
+    finally:
+        assert lab.ssh(media.name, "nft", "-f", media.firewall.path).returncode == 0
+    res, report = lab.verify("--no-hosts")
+    assert res.returncode == 0, _failed(report)
+    passed = {f"{o['group']}|{o['vantage']}|{o['name']}": o for o in report["outcomes"] if o["status"] == "passed"}
+    assert "no answer" in passed[key]["detail"]
+
+
+def test_a_public_ng_socket_fails_the_host_checks_behind_the_firewall(lab: Lab) -> None:
     media = next(n for n in lab.plan.nodes if n.rtpengine is not None)
     rtp = media.rtpengine
     assert rtp is not None
@@ -184,9 +220,8 @@ def test_a_public_ng_socket_fails_the_exposure_checks(lab: Lab) -> None:
         res, report = lab.verify()
         assert res.returncode == 1
         failed = _failed(report)
-        for vantage in ("public", "nat"):
-            key = f"exposure|{vantage}|rtpengine ng unreachable at udp {media.client_address}:{rtp.ng_port}"
-            assert key in failed and "pong" in failed[key]["detail"]
+        # the firewall still drops ng from clients: the socket is caught on the host, not from outside
+        assert not [k for k in failed if k.startswith("exposure|")], failed.keys()
         assert any(k.startswith("host:listening||rtpengine ng") and "0.0.0.0" in o["detail"]
                    for k, o in failed.items())
         assert any(k.startswith("host:listeners||") for k in failed)

@@ -72,10 +72,6 @@ def _listener(node: NodePlan, proto: str) -> Listener | None:
     return next((lst for lst in node.kamailio.listeners if lst.proto == proto), None)
 
 
-def _reach(lst: Listener) -> str:
-    return lst.advertise or lst.address
-
-
 def page_origin(origins: tuple[str, ...]) -> tuple[str, str, int]:
     """The first https origin kamailio accepts WebSockets from: (origin, host, port)."""
     for origin in origins:
@@ -97,7 +93,7 @@ def site_targets(plan: Plan, browser_user: str | None = None, phone_user: str | 
     if media is None or media.rtpengine is None:
         raise ProbeUnavailable("no node runs rtpengine")
     turns = tuple(
-        TurnTarget(n.name, n.coturn.host, n.client_address, n.coturn.port, n.coturn.relay_address,
+        TurnTarget(n.name, n.coturn.host, n.coturn.reached_at, n.coturn.port, n.coturn.relay_address,
                    n.coturn.relay_min, n.coturn.relay_max, n.coturn.credential_ttl)
         for n in plan.nodes if n.coturn is not None
     )
@@ -111,7 +107,7 @@ def site_targets(plan: Plan, browser_user: str | None = None, phone_user: str | 
     origin, host, port = page_origin(sip.kamailio.ws_origins)
     return SiteTargets(
         domain=sip.kamailio.domain, kamailio_node=sip.name, wss_host=sip.kamailio.wss_host, wss_port=wss.port,
-        wss_address=_reach(wss), sip_udp=(_reach(udp), udp.port), page_origin=origin, page_host=host,
+        wss_address=wss.reached_at, sip_udp=(udp.reached_at, udp.port), page_origin=origin, page_host=host,
         page_port=port, rtpengine_node=media.name, ng=(media.rtpengine.ng_address, media.rtpengine.ng_port),
         turn=turns, browser_user=browser, phone_user=phone,
     )

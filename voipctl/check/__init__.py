@@ -3,7 +3,8 @@
 kamailio gets `kamailio -c`; rtpengine and coturn (no check flag) are started
 for a few seconds in a throwaway network namespace carrying the node's
 addresses and probed; openfire.xml is checked statically (Openfire cannot run
-here). Nothing is left running or configured afterwards.
+here); each node's firewall gets `nft -c` in a namespace of its own. Nothing is left
+running or configured afterwards.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from functools import partial
 from voipctl.check import argv
 from voipctl.check import openfire as openfire_check
 from voipctl.check.daemons import CheckResult, Options, check_coturn, check_kamailio, check_rtpengine
+from voipctl.check.firewall import check_firewall
 from voipctl.errors import ToolError
 from voipctl.plan.model import NodePlan, Plan
 from voipctl.render.openfire_names import OPENFIRE_COMMIT, OPENFIRE_VERSION
@@ -36,6 +38,8 @@ _TOOLS = {
 def required_tools(plan: Plan) -> dict[str, str]:
     """Executables this plan's check needs -> how to get them."""
     needed = {"ip": "apt-get install iproute2", "ss": "apt-get install iproute2", "mount": "util-linux"}
+    if any(n.firewall is not None for n in plan.nodes):
+        needed["nft"] = "apt-get install nftables"
     for node in plan.nodes:
         for service, (exe, how) in _TOOLS.items():
             if getattr(node, service) is not None:
@@ -89,6 +93,8 @@ def _jobs(plan: Plan, tree: RenderedTree, opts: Options) -> list[Callable[[], Ch
             jobs.append(partial(check_coturn, node, node.coturn, files, opts))
         if node.openfire is not None:
             jobs.append(partial(_openfire, node, tree))
+        if node.firewall is not None:
+            jobs.append(partial(check_firewall, node, files, opts))
     return jobs
 
 

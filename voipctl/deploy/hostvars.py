@@ -16,11 +16,13 @@ from voipctl.errors import RenderError, UsageError
 from voipctl.plan.model import CertPlan, NodePlan, Plan
 from voipctl.render.tree import RenderedTree
 
-# Play order in site.yml: rtpengine must answer before kamailio starts.
-SERVICES: tuple[str, ...] = ("rtpengine", "coturn", "kamailio", "openfire")
+# Play order in site.yml: the firewall first (every later gate and verify runs behind it),
+# rtpengine must answer before kamailio starts.
+SERVICES: tuple[str, ...] = ("firewall", "rtpengine", "coturn", "kamailio", "openfire")
 # Parent directories voipctl must never re-own or re-mode.
 SYSTEM_DIRS = frozenset(
-    {"/", "/etc", "/etc/default", "/usr", "/usr/local", "/usr/local/etc", "/var", "/var/lib", "/opt"}
+    {"/", "/etc", "/etc/default", "/etc/systemd", "/etc/systemd/system", "/usr", "/usr/local", "/usr/local/etc",
+     "/var", "/var/lib", "/opt"}
 )
 _KEY_SUFFIXES = ("privkey.pem", ".key", ".p12")
 
@@ -162,6 +164,10 @@ def _service_vars(node: NodePlan, service: str, files: list[FileVar], site_dir: 
         doc["cfg_path"] = node.kamailio.cfg_path
         doc["db"] = {"backend": db.backend, "sqlite_path": db.sqlite_path, "sqlite_dir": db.sqlite_dir,
                      "sql": db.sql_path}
+    if service == "firewall" and node.firewall is not None:
+        fw = node.firewall
+        doc["path"], doc["table"], doc["unit"], doc["helper"] = fw.path, fw.table, fw.unit, fw.helper
+        doc["revert_seconds"] = fw.revert_seconds
     if service == "openfire" and node.openfire is not None:
         doc["package"] = package_source(node.openfire.package, site_dir)
     return doc

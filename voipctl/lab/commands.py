@@ -61,6 +61,11 @@ def route_default(via: str, ns: str) -> list[str]:
     return [*_ip(ns), "route", "add", "default", "via", via]
 
 
+def route_replace(destination: str, via: str, ns: str) -> list[str]:
+    """Idempotent: also run on a lab that is already up."""
+    return [*_ip(ns), "route", "replace", destination, "via", via]
+
+
 def veth_into_ns(outer: str, ns: str, inner: str) -> list[str]:
     """A veth pair with `outer` in the current namespace and `inner` moved into `ns`."""
     return ["ip", "link", "add", outer, "type", "veth", "peer", "name", inner, "netns", ns]
@@ -73,6 +78,11 @@ def veth_between(ns_a: str, name_a: str, ns_b: str, name_b: str) -> list[str]:
 
 def ip_forward(ns: str) -> list[str]:
     return netns_exec(ns, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+
+
+def no_redirects(ns: str) -> list[str]:
+    """A router that forwards hairpin traffic back out of the same link must not tell hosts to go direct."""
+    return netns_exec(ns, ["sysctl", "-q", "-w", "net.ipv4.conf.all.send_redirects=0"])
 
 
 def nft_load(ns: str) -> list[str]:

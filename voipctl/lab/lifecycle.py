@@ -23,7 +23,7 @@ from voipctl.lab import commands as cmd
 from voipctl.lab.aptproxy import start_apt_proxy
 from voipctl.lab.hosts import HostReport, prepare_host, report, start_host, wait_ready
 from voipctl.lab.inventory import inventory, inventory_yaml
-from voipctl.lab.network import bring_up, route_conflicts
+from voipctl.lab.network import add_neighbour_routes, bring_up, route_conflicts
 from voipctl.lab.resolver import start_resolver
 from voipctl.lab.rootfs import MIRROR, ImageRecipe, ensure_image, unpack_image
 from voipctl.lab.run import alive, attempt, kill_pids, run, terminate
@@ -81,10 +81,11 @@ def up(plan: Plan, cold: bool) -> UpResult:
     """Bring the site's lab up, or do nothing if it is already up and healthy."""
     _require_root()
     topo = lab_topology(plan)
+    _control_is_management(plan, topo)
     check_tools()
     paths = LabPaths.for_site(plan.site)
     recipe = ImageRecipe(cold)
-    fingerprint = hashlib.sha256(repr(topo).encode()).hexdigest()[:16]
+    fingerprint = hashlib.sha256(topo.fingerprint_text.encode()).hexdigest()[:16]
     existing = LabState.load(paths.state_file)
     if existing is not None:
         if existing.status == "up" and _healthy(existing):
@@ -93,6 +94,7 @@ def up(plan: Plan, cold: bool) -> UpResult:
             if existing.topology != fingerprint:
                 raise UsageError(f"the {plan.site} lab is up with other addresses than the site now has: "
                                  f"run `voipctl lab down {plan.site}` first")
+            add_neighbour_routes(topo)  # labs brought up before the public client was made a neighbour
             return UpResult(topo, paths, already_up=True, image=existing.image)
         teardown(existing, paths)
     _preflight(topo)
@@ -106,6 +108,16 @@ def up(plan: Plan, cold: bool) -> UpResult:
         with contextlib.suppress(ToolError):
             teardown(state, paths)
         raise
+
+
+def _control_is_management(plan: Plan, topo: LabTopology) -> None:
+    """Deploy SSHes from the lab's control address: every node's firewall must let it in."""
+    control = ip_address(topo.addresses.control_private)
+    for node in plan.nodes:
+        nets = node.firewall.management if node.firewall is not None else ()
+        if node.firewall is not None and not any(control in ip_network(n) for n in nets):
+            raise UsageError(f"the lab's control machine SSHes to {node.name} from {control}, outside "
+                             f"firewall.management ({', '.join(nets)}): add it or leave the default")
 
 
 def _preflight(topo: LabTopology) -> None:

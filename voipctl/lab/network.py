@@ -13,7 +13,7 @@ from pathlib import Path
 from voipctl.lab import commands as cmd
 from voipctl.lab.run import run
 from voipctl.lab.state import LabState, ResourceKind
-from voipctl.lab.topology import IF_CLIENTS, IF_PRIVATE, IF_PUBLIC, IF_UPLINK, LabTopology
+from voipctl.lab.topology import IF_CLIENTS, IF_PRIVATE, IF_PUBLIC, IF_UPLINK, CloudNat, LabTopology
 
 NETNS_ETC = Path("/etc/netns")
 NAT_TABLE = "vlab_nat"
@@ -42,6 +42,50 @@ def nat_ruleset(topo: LabTopology) -> str:
         "}",
         "",
     ])
+
+
+CLOUD_TABLE = "vlab_cloud"
+
+
+def cloud_ruleset(cloud: CloudNat) -> str:
+    """1:1 NAT as a cloud does it: the NAT address maps to the private one for every port and
+    protocol, both ways; a node reaching another by its NAT address hairpins with its own NAT
+    address as source, so both ends see only NAT addresses."""
+    dnat = ", ".join(f"{nat} : {private}" for nat, private in cloud.mappings)
+    snat = ", ".join(f"{private} : {nat}" for nat, private in cloud.mappings)
+    return "\n".join([
+        f"table ip {CLOUD_TABLE} {{",
+        "  chain prerouting {",
+        "    type nat hook prerouting priority dstnat; policy accept;",
+        f"    dnat to ip daddr map {{ {dnat} }}",
+        "  }",
+        "  chain postrouting {",
+        "    type nat hook postrouting priority srcnat; policy accept;",
+        f"    snat to ip saddr map {{ {snat} }}",
+        "  }",
+        "}",
+        "",
+    ])
+
+
+def _cloud_steps(topo: LabTopology) -> list[Step]:
+    cloud = topo.cloud
+    if cloud is None:
+        return []
+    a = topo.addresses
+    steps = _ns(cloud.netns)
+    steps += _leg(cloud.netns, cloud.veth_private, IF_PRIVATE, topo.bridge_private, a.cidr(cloud.private))
+    steps += [
+        Step(cmd.veth_into_ns(cloud.veth_public, cloud.netns, IF_PUBLIC), ("link", cloud.veth_public)),
+        Step(cmd.link_master(cloud.veth_public, topo.bridge_public)),
+        *(Step(cmd.addr_add(a.cidr(nat), IF_PUBLIC, cloud.netns)) for nat, _ in cloud.mappings),
+        Step(cmd.link_up(IF_PUBLIC, cloud.netns)),
+        Step(cmd.ip_forward(cloud.netns)),
+        Step(cmd.no_redirects(cloud.netns)),
+        Step(cmd.nft_load(cloud.netns), stdin=cloud_ruleset(cloud)),
+    ]
+    steps += [Step(cmd.route_default(cloud.private, h.netns)) for h in topo.hosts if h.nat is not None]
+    return steps
 
 
 def _ns(ns: str) -> list[Step]:
@@ -79,6 +123,7 @@ def network_steps(topo: LabTopology) -> list[Step]:
         steps += _leg(host.netns, host.veth_private, IF_PRIVATE, topo.bridge_private, a.cidr(host.private))
         if host.public is not None and host.veth_public is not None:
             steps += _leg(host.netns, host.veth_public, IF_PUBLIC, topo.bridge_public, a.cidr(host.public))
+    steps += _cloud_steps(topo)
     gw, cnat = topo.gateway_netns, topo.nat_client_netns
     steps += _ns(gw)
     steps += _leg(gw, topo.gateway_veth, IF_PUBLIC, topo.bridge_public, a.cidr(a.gateway_public))
@@ -96,7 +141,20 @@ def network_steps(topo: LabTopology) -> list[Step]:
     steps += _ns(topo.public_client_netns)
     steps += _leg(topo.public_client_netns, topo.public_client_veth, IF_PUBLIC, topo.bridge_public,
                   a.cidr(a.public_client))
-    return steps
+    return steps + neighbour_steps(topo)
+
+
+def neighbour_steps(topo: LabTopology) -> list[Step]:
+    """Make the public client a neighbour on the public segment: each node's private address routed
+    via the node's public address, so its packets reach the node's public MAC with a private destination
+    (what any host on a cloud's or carrier's public segment can do). Idempotent, for labs already up."""
+    return [Step(cmd.route_replace(f"{h.private}/32", h.public, topo.public_client_netns))
+            for h in topo.hosts if h.public is not None]
+
+
+def add_neighbour_routes(topo: LabTopology) -> None:
+    for step in neighbour_steps(topo):
+        run(step.argv, timeout=30)
 
 
 _ROUTE_TYPES = frozenset({"unicast", "local", "broadcast", "multicast", "throw", "unreachable", "prohibit",

@@ -84,8 +84,9 @@ def dns_records(plan: Plan) -> DnsRecords:
     srvs = []
     for node in plan.nodes:
         extra = [name for name, nodes in owners.items() if node.name in nodes]
-        hosts.append(HostRecord(node.client_address, (node.fqdn, *extra)))
-        if node.private != node.client_address:
+        # Clients (and, through the NAT's hairpin, the nodes) reach a node at its advertised address.
+        hosts.append(HostRecord(node.advertised, (node.fqdn, *extra)))
+        if node.private != node.advertised:
             ptrs.append((node.private, node.fqdn))
         if node.kamailio is not None:
             for lst in node.kamailio.listeners:

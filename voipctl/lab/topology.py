@@ -7,7 +7,7 @@ resolver) comes out of `lab_topology`; no other module picks an address.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
 
 from voipctl.errors import UsageError
@@ -36,6 +36,21 @@ class LabHost:
     public: str | None
     veth_private: str
     veth_public: str | None
+    # Outside repr (the lab's fingerprint): labs without NAT keep theirs; `LabTopology.cloud` covers it.
+    nat: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class CloudNat:
+    """The cloud's 1:1 NAT in front of `nat:` nodes: one namespace on both bridges that owns every NAT
+    address on the public side and maps each, for every port and protocol, to its node's private
+    address (hairpin included); the NAT nodes route everything else through it."""
+
+    netns: str
+    veth_private: str
+    veth_public: str
+    private: str  # its address on the private /24: the NAT nodes' default gateway
+    mappings: tuple[tuple[str, str], ...]  # (nat, private) per NAT node
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,7 @@ class LabTopology:
     public_client_netns: str
     public_client_veth: str
     nat_client_netns: str
+    cloud: CloudNat | None = field(default=None, repr=False)  # fingerprinted apart (lifecycle)
 
     @property
     def client_netns(self) -> tuple[str, str]:
@@ -100,7 +116,13 @@ class LabTopology:
 
     @property
     def all_netns(self) -> tuple[str, ...]:
-        return (*(h.netns for h in self.hosts), self.resolver_netns, self.gateway_netns, *self.client_netns)
+        cloud = (self.cloud.netns,) if self.cloud is not None else ()
+        return (*(h.netns for h in self.hosts), self.resolver_netns, self.gateway_netns, *self.client_netns, *cloud)
+
+    @property
+    def fingerprint_text(self) -> str:
+        """What `lab up` compares with a running lab: the NAT part only when there is one."""
+        return repr(self) + (repr(self.cloud) if self.cloud is not None else "")
 
     def host(self, node: str) -> LabHost:
         return next(h for h in self.hosts if h.node == node)
@@ -138,25 +160,20 @@ def lab_addresses(plan: Plan) -> LabAddresses:
     resolver the first free public one, the gateway and the public client the last
     two free public ones; node addresses never move.
     """
-    nat_nodes = [n.name for n in plan.nodes if n.nat is not None]
-    if nat_nodes:
-        raise UsageError(
-            f"the lab does not emulate 1:1 NAT yet (nodes {', '.join(nat_nodes)} set `nat`): "
-            "give lab nodes `public` addresses"
-        )
     nodes = list(plan.nodes)
-    with_public = [n for n in nodes if n.public is not None]
+    with_public = [n for n in nodes if n.public is not None or n.nat is not None]
     if not with_public:
-        raise UsageError("the lab needs at least one node with a public address for its clients")
+        raise UsageError("the lab needs at least one node with a public or NAT address for its clients")
     private_net = _one_net(nodes, [n.private for n in nodes], "private")
-    public_net = _one_net(with_public, [n.public for n in with_public if n.public is not None], "public")
+    public_net = _one_net(with_public, [a for n in with_public for a in (n.public, n.nat) if a is not None],
+                          "public and NAT")
     if private_net.overlaps(public_net):
         raise UsageError(f"the lab needs different /24s for private and public addresses ({private_net})")
-    used = {IPv4Address(a) for n in nodes for a in (n.private, n.public) if a is not None}
+    used = {IPv4Address(a) for n in nodes for a in (n.private, n.public, n.nat) if a is not None}
     free_private = _free(private_net, used)
     free_public = _free(public_net, used)
-    if len(free_private) < 2 or len(free_public) < 3:
-        raise UsageError("the lab needs 2 free private and 3 free public addresses for its own use")
+    if len(free_private) < 3 or len(free_public) < 3:
+        raise UsageError("the lab needs 3 free private and 3 free public addresses for its own use")
     client_net = next(
         (ip_network(c) for c in CLIENT_NET_CANDIDATES
          if not ip_network(c).overlaps(private_net) and not ip_network(c).overlaps(public_net)),
@@ -179,6 +196,18 @@ def lab_addresses(plan: Plan) -> LabAddresses:
     )
 
 
+def _cloud(plan: Plan, tag: str) -> CloudNat | None:
+    """The 1:1 NAT for the plan's `nat:` nodes; it takes the third free private address."""
+    mappings = tuple((n.nat, n.private) for n in plan.nodes if n.nat is not None)
+    if not mappings:
+        return None
+    nodes = list(plan.nodes)
+    private_net = _one_net(nodes, [n.private for n in nodes], "private")
+    used = {IPv4Address(a) for n in nodes for a in (n.private, n.public, n.nat) if a is not None}
+    return CloudNat(netns=netns_name(plan.site, "_cloud"), veth_private=f"{tag}nr", veth_public=f"{tag}nu",
+                    private=str(_free(private_net, used)[2]), mappings=mappings)
+
+
 def lab_topology(plan: Plan) -> LabTopology:
     """Names and addresses of everything the lab creates for this plan."""
     addresses = lab_addresses(plan)
@@ -192,6 +221,7 @@ def lab_topology(plan: Plan) -> LabTopology:
             public=n.public,
             veth_private=f"{tag}{i}r",
             veth_public=f"{tag}{i}u" if n.public is not None else None,
+            nat=n.nat,
         )
         for i, n in enumerate(plan.nodes)
     )
@@ -211,4 +241,5 @@ def lab_topology(plan: Plan) -> LabTopology:
         public_client_netns=netns_name(plan.site, "_cpub"),
         public_client_veth=f"{tag}cp",
         nat_client_netns=netns_name(plan.site, "_cnat"),
+        cloud=_cloud(plan, tag),
     )

@@ -5,7 +5,9 @@ from __future__ import annotations
 from ipaddress import ip_address
 from urllib.parse import urlsplit
 
+from voipctl.plan.firewall import build_firewall
 from voipctl.plan.model import (
+    Audience,
     Binding,
     CertPlan,
     CertService,
@@ -131,6 +133,7 @@ def _kamailio(site: Site, node: NodeSpec) -> tuple[KamailioPlan, list[Binding]]:
                 port_max=lst.port,
                 public=lst.address == _client_address(node),
                 site_path=("kamailio", "transports", lst.proto, "port"),
+                audience="anyone" if lst.address == _client_address(node) else "management",
             )
         )
     origins = tuple(_origin(str(o)) for o in spec.ws_origins) or (f"https://{wss_host}",)
@@ -202,11 +205,12 @@ def _rtpengine(site: Site, node: NodeSpec) -> tuple[RtpenginePlan, list[Binding]
     path = ("rtpengine",)
     bindings = [
         Binding("rtpengine", "rtpengine RTP", "udp", plan.interface_address, plan.port_min, plan.port_max,
-                True, (*path, "port_min")),
+                True, (*path, "port_min"), "anyone"),
         Binding("rtpengine", "rtpengine ng", "udp", plan.ng_address, plan.ng_port, plan.ng_port,
-                _is_public(node, plan.ng_address), (*path, "ng_port")),
+                _is_public(node, plan.ng_address), (*path, "ng_port"),
+                "local" if ip_address(plan.ng_address).is_loopback else "sip-nodes"),
         Binding("rtpengine", "rtpengine cli", "tcp", "127.0.0.1", plan.cli_port, plan.cli_port,
-                False, (*path, "cli_port")),
+                False, (*path, "cli_port"), "local"),
     ]
     return plan, bindings
 
@@ -246,13 +250,13 @@ def _coturn(site: Site, node: NodeSpec) -> tuple[CoturnPlan, list[Binding]]:
     )
     path = ("coturn",)
     bindings = [
-        Binding("coturn", f"coturn {what}", proto, listen, port, port, True, (*path, key))
+        Binding("coturn", f"coturn {what}", proto, listen, port, port, True, (*path, key), "anyone")
         for what, key, port in (("stun/turn", "port", plan.port), ("turn-tls", "tls_port", plan.tls_port))
         for proto in ("udp", "tcp")
     ]
     bindings.append(
         Binding("coturn", "coturn relay", "udp", plan.relay_address, plan.relay_min, plan.relay_max, True,
-                (*path, "relay_min"))
+                (*path, "relay_min"), "anyone")
     )
     return plan, bindings
 
@@ -281,14 +285,16 @@ def _openfire(site: Site, node: NodeSpec) -> tuple[OpenfirePlan, list[Binding]]:
         service_subdomains=subdomains,
         cert=_cert(site, node, "openfire", "openfire", [domain, fqdn, *subdomains], client_auth=spec.s2s),
     )
+    sockets: tuple[tuple[str, str, str, int, Audience], ...] = (
+        ("c2s", "client_port", plan.client_address, plan.client_port, "anyone"),
+        ("c2s-tls", "client_tls_port", plan.client_address, plan.client_tls_port, "anyone"),
+        ("admin", "admin_port", plan.admin_address, plan.admin_port, "management"),
+        ("admin-tls", "admin_tls_port", plan.admin_address, plan.admin_tls_port, "management"),
+    )
     bindings = [
-        Binding("openfire", f"openfire {what}", "tcp", addr, port, port, _is_public(node, addr), ("openfire", key))
-        for what, key, addr, port in (
-            ("c2s", "client_port", plan.client_address, plan.client_port),
-            ("c2s-tls", "client_tls_port", plan.client_address, plan.client_tls_port),
-            ("admin", "admin_port", plan.admin_address, plan.admin_port),
-            ("admin-tls", "admin_tls_port", plan.admin_address, plan.admin_tls_port),
-        )
+        Binding("openfire", f"openfire {what}", "tcp", addr, port, port,
+                audience == "anyone" or _is_public(node, addr), ("openfire", key), audience)
+        for what, key, addr, port, audience in sockets
     ]
     return plan, bindings
 
@@ -327,6 +333,7 @@ def build_plan(site: Site) -> Plan:
                 rtpengine=rtp,
                 coturn=turn,
                 openfire=xmpp,
+                firewall=build_firewall(site, bindings),
                 bindings=tuple(bindings),
             )
         )

@@ -15,6 +15,9 @@ from voipctl.site.yamlsource import PathPart
 
 SipProto = Literal["udp", "tcp", "tls", "ws", "wss"]
 Service = Literal["kamailio", "rtpengine", "coturn", "openfire"]
+# Who may reach a socket: clients anywhere, the site's kamailio nodes (rtpengine ng),
+# the site's management networks (admin consoles), or this host only (loopback).
+Audience = Literal["anyone", "sip-nodes", "management", "local"]
 CertService = Literal["kamailio", "coturn", "openfire"]
 
 
@@ -30,6 +33,7 @@ class Binding:
     port_max: int
     public: bool
     site_path: tuple[PathPart, ...]
+    audience: Audience
 
     def overlaps(self, other: Binding) -> bool:
         return (
@@ -76,6 +80,11 @@ class Listener:
     def socket(self) -> str:
         host = f"[{self.address}]" if ":" in self.address else self.address
         return f"{self.proto}:{host}:{self.port}"
+
+    @property
+    def reached_at(self) -> str:
+        """The address clients send to: the 1:1 NAT address when there is one, else the bound one."""
+        return self.advertise or self.address
 
 
 @dataclass(frozen=True)
@@ -183,6 +192,11 @@ class CoturnPlan:
     conf_path: str = "/etc/turnserver.conf"
 
     @property
+    def reached_at(self) -> str:
+        """The address clients send to: the 1:1 NAT address when there is one, else the bound one."""
+        return self.external_ip or self.listen_address
+
+    @property
     def allowed_peers(self) -> tuple[str, ...]:
         """Networks coturn relays to (allowed-peer-ip wins over denied-peer-ip): media hosts, then extras."""
         hosts = tuple(str(ip_network(a)) for a in self.media_peers)
@@ -213,6 +227,33 @@ class OpenfirePlan:
 
 
 @dataclass(frozen=True)
+class FirewallRule:
+    """Inbound traffic one rule accepts: to `address` (None: any of the node's) from `sources` (() = anyone)."""
+
+    what: str
+    proto: Literal["udp", "tcp"]
+    address: str | None
+    port_min: int
+    port_max: int
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FirewallPlan:
+    """The node's nftables table: default drop inbound, these rules open, each from its audience."""
+
+    management: tuple[str, ...]
+    sip_nodes: tuple[str, ...]  # networks (host-sized) kamailio drives rtpengine from
+    rules: tuple[FirewallRule, ...]
+    revert_seconds: int
+    table: str = "voipctl"
+    path: str = "/etc/voipctl/firewall.nft"
+    unit: str = "voipctl-firewall.service"
+    unit_path: str = "/etc/systemd/system/voipctl-firewall.service"
+    helper: str = "/usr/local/lib/voipctl/firewall.py"  # deploy's apply/confirm/restore, verify's `needs`
+
+
+@dataclass(frozen=True)
 class NodePlan:
     name: str
     fqdn: str
@@ -228,6 +269,7 @@ class NodePlan:
     rtpengine: RtpenginePlan | None = None
     coturn: CoturnPlan | None = None
     openfire: OpenfirePlan | None = None
+    firewall: FirewallPlan | None = None
     bindings: tuple[Binding, ...] = ()
 
     @property

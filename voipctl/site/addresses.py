@@ -93,3 +93,23 @@ PeerNetwork = Annotated[
     PlainSerializer(str, return_type=str),
     WithJsonSchema({"type": "string", "format": "ip-network"}),
 ]
+
+
+def _management_network(value: Any) -> str:
+    """A network allowed to reach SSH and admin consoles; never a large slice of the internet."""
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not an address or network (write it as a string)")
+    try:
+        net = ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not an IP address or network ({exc})") from None
+    widest = 8 if net.version == 4 else 32
+    if net.prefixlen < widest:
+        raise ValueError(f"{value!r} is wider than /{widest}: SSH and admin consoles would face a large part "
+                         "of the internet")
+    return str(net)
+
+
+ManagementNetwork = Annotated[
+    str, PlainValidator(_management_network), WithJsonSchema({"type": "string", "format": "ip-network"})
+]

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from voipctl.site.addresses import IPAddress, PeerNetwork
+from voipctl.site.addresses import IPAddress, ManagementNetwork, PeerNetwork
 from voipctl.site.flood import Flood
 
 Role = Literal["sip", "media", "turn", "xmpp"]
@@ -232,6 +232,18 @@ class Coturn(Spec):
         return self
 
 
+class Firewall(Spec):
+    """The host firewall on every node: inbound dropped unless a planned listener's audience.
+
+    `management` may reach SSH and the admin consoles; unset, it is each node's private
+    /24 (IPv6: /64), where deploy and the operators' bastion are expected to sit.
+    """
+
+    management: Annotated[list[ManagementNetwork], Field(min_length=1, max_length=64)] | None = None
+    ssh_port: Port = 22
+    revert_seconds: Annotated[int, Field(ge=20, le=600)] = 45
+
+
 class ExternalDb(Spec):
     url: Annotated[str, Field(pattern=r"^jdbc:(postgresql|mysql)://[^\s'\"<>]+$")]
     username: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,63}$")]
@@ -288,6 +300,7 @@ class SiteSpec(Spec):
     rtpengine: Rtpengine = Rtpengine()
     coturn: Coturn = Coturn()
     openfire: Openfire = Openfire()
+    firewall: Firewall = Firewall()
     pki: Pki = Pki()
     subscribers: list[Subscriber] = []
     subscribers_file: str | None = Field(

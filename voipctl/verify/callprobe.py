@@ -68,7 +68,7 @@ def call_setup(plan: Plan, vantages: Sequence[Vantage], secrets: Secrets,
             if kam is not None else []
         if udp:
             caller, callee = plan.subscribers[0], plan.subscribers[1]
-            return CallSetup(node.name, udp[0].address, udp[0].port, plan.domain, caller, callee,
+            return CallSetup(node.name, udp[0].reached_at, udp[0].port, plan.domain, caller, callee,
                              vantages[0], vantages[-1],
                              tuple(n.advertised for n in plan.nodes if n.rtpengine is not None),
                              secrets.subscriber(caller), secrets.subscriber(callee), ng, ng_netns)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from voipctl.plan.model import NodePlan, Plan
 from voipctl.verify.expect import PROCESSES, UNITS, PackagePin, openfire_skip_reason, services_of
 
-CheckKind = Literal["package", "service", "listening", "listeners", "file", "cert"]
+CheckKind = Literal["package", "service", "listening", "listeners", "file", "cert", "firewall"]
 CERT_MIN_DAYS = 30
 
 
@@ -80,6 +80,15 @@ def _listener_checks(node: NodePlan) -> list[HostCheck]:
     return checks
 
 
+def _firewall_checks(node: NodePlan) -> list[HostCheck]:
+    """The loaded table is the one deploy loaded from the placed file and confirmed, dropping by default."""
+    fw = node.firewall
+    if fw is None:
+        return []
+    return [HostCheck(node.name, "firewall", f"table inet {fw.table} loaded as deployed from {fw.path}, policy drop",
+                      {"helper": fw.helper, "path": fw.path, "table": fw.table})]
+
+
 def _file_checks(node: NodePlan, manifest_files: Sequence[Mapping[str, Any]]) -> list[HostCheck]:
     checks = []
     for entry in sorted((e for e in manifest_files if e["node"] == node.name), key=lambda e: str(e["path"])):
@@ -113,6 +122,7 @@ def host_checks(plan: Plan, manifest_files: Sequence[Mapping[str, Any]],
     for node in plan.nodes:
         checks += _service_checks(node, pins.get(node.name, {}))
         checks += _listener_checks(node)
+        checks += _firewall_checks(node)
         checks += _file_checks(node, manifest_files)
         checks += _cert_checks(node, root_ca)
     return checks

@@ -6,6 +6,7 @@ it to `hostassert` for judging; this file only fetches.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,6 +89,19 @@ def _cert(pool: HostPool, node: str, p: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def _firewall(pool: HostPool, node: str, p: Mapping[str, Any]) -> list[str]:
+    host = pool.get(node)
+    res = host.run("python3 %s needs --path %s --table %s", p["helper"], p["path"], p["table"])
+    if res.rc != 0:
+        return [f"cannot compare the loaded firewall with the deployed one: {res.stderr.strip() or res.rc}"]
+    state = json.loads(res.stdout)
+    problems = [f"the loaded firewall is not the deployed one: {state['why']}"] if state.get("apply") else []
+    chain = host.run("nft --stateless list chain inet %s input", p["table"])
+    if chain.rc != 0 or "policy drop;" not in chain.stdout:
+        problems.append(f"chain inet {p['table']} input does not drop by default")
+    return problems
+
+
 RUNNERS: dict[str, Runner] = {
     "package": _package,
     "service": _service,
@@ -95,6 +109,7 @@ RUNNERS: dict[str, Runner] = {
     "listeners": _listeners,
     "file": _file,
     "cert": _cert,
+    "firewall": _firewall,
 }
 
 

@@ -67,7 +67,7 @@ def _sip_params(lst: Listener, node: NodePlan, plan: Plan, inp: ProbeInputs) -> 
     kam = node.kamailio
     assert kam is not None  # noqa: S101 - callers pass SIP nodes only
     server_name = lst.tls_name or plan.domain
-    return {"transport": lst.proto, "host": lst.address, "port": lst.port, "server_name": server_name,
+    return {"transport": lst.proto, "host": lst.reached_at, "port": lst.port, "server_name": server_name,
             "ca_file": inp.ca_file, "origin": kam.ws_origins[0], "domain": plan.domain}
 
 
@@ -83,7 +83,7 @@ def _sip(plan: Plan, node: NodePlan, vantages: Sequence[Vantage], inp: ProbeInpu
         for lst in _client_listeners(node):
             tls = lst.proto in ("tls", "wss")
             probes.append(Probe(ids("options"), v.name, "sip_options", "sip",
-                                f"OPTIONS over {lst.proto.upper()} {lst.address}:{lst.port}"
+                                f"OPTIONS over {lst.proto.upper()} {lst.reached_at}:{lst.port}"
                                 + (" (TLS verified against the site CA)" if tls else ""),
                                 node.name, _sip_params(lst, node, plan, inp), {"status": 200, "tls": tls}))
     for lst in _client_listeners(node):
@@ -107,7 +107,7 @@ def _register(plan: Plan, node: NodePlan, vantage: Vantage, inp: ProbeInputs, id
         if lst.proto not in ("udp", "tls"):
             continue
         base = _sip_params(lst, node, plan, inp)
-        where = f"over {lst.proto.upper()} {lst.address}:{lst.port}"
+        where = f"over {lst.proto.upper()} {lst.reached_at}:{lst.port}"
         right_id, wrong_id, unknown_id = ids("register"), ids("register"), ids("register")
         probes += [
             Probe(right_id, vantage.name, "sip_register", "register",
@@ -129,7 +129,7 @@ def _dialog(plan: Plan, node: NodePlan, vantages: Sequence[Vantage], inp: ProbeI
     if not udp:
         return []
     base = _sip_params(udp[0], node, plan, inp)
-    where = f"{udp[0].address}:{udp[0].port}"
+    where = f"{udp[0].reached_at}:{udp[0].port}"
     probes = [Probe(ids("relay"), v.name, "sip_relay", "relay",
                     f"forged in-dialog BYE/MESSAGE/ACK/INVITE via {where} are refused and never relayed",
                     node.name, {**base, "victim_host": v.address or "auto"}, {"refused": True})
@@ -150,21 +150,50 @@ def _exposure(node: NodePlan, vantages: Sequence[Vantage], ids: _Ids) -> list[Pr
     for b in node.bindings:
         if b.public or b.port_min != b.port_max:
             continue
-        for addr in dict.fromkeys((node.client_address, b.address)):
+        for addr in dict.fromkeys((node.advertised, b.address)):
             if not ip_address(addr).is_loopback:
                 targets.append((b.proto, addr, b.port_min, b.what))
     if node.coturn is not None:
-        targets.append(("tcp", node.client_address, node.coturn.cli_port, "coturn cli"))
+        targets.append(("tcp", node.advertised, node.coturn.cli_port, "coturn cli"))
     probes = []
     for v in vantages:
         for proto, addr, port, what in targets:
             if proto == "udp" and what != "rtpengine ng":
                 continue
             kind = "ng_ping" if proto == "udp" else "tcp_connect"
-            expect = {"silent": True} if proto == "udp" else {"closed": True}
-            probes.append(Probe(ids("exposure"), v.name, kind, "exposure",
-                                f"{what} unreachable at {proto} {addr}:{port}", node.name,
+            expect: dict[str, Any] = {"silent": True} if proto == "udp" else {"closed": True}
+            name = f"{what} unreachable at {proto} {addr}:{port}"
+            if v.neighbour and node.public is not None and addr != node.advertised:
+                # A neighbour's packet reaches the node: "no route" would prove nothing.
+                expect["routed"] = True
+                name += " through the public interface (neighbour)"
+            probes.append(Probe(ids("exposure"), v.name, kind, "exposure", name, node.name,
                                 {"host": addr, "port": port}, expect))
+    return probes
+
+
+def _firewall(node: NodePlan, v: Vantage, ids: _Ids) -> list[Probe]:
+    """From a private neighbour: SSH open exactly when it is in the management networks, rtpengine's ng
+    silent unless it is a SIP node (it has a route on the segment: "no route" fails)."""
+    fw = node.firewall
+    if fw is None or v.address is None:
+        return []
+    src = ip_address(v.address)
+    probes = []
+    ssh = next(r for r in fw.rules if r.what == "ssh")
+    managed = any(src in ip_network(n) for n in fw.management)
+    expect: dict[str, Any] = {"open": True} if managed else {"closed": True, "routed": True}
+    probes.append(Probe(ids("firewall"), v.name, "tcp_connect", "firewall",
+                        f"SSH at tcp {node.private}:{ssh.port_min} {'open' if managed else 'closed'} to "
+                        f"{v.address} ({'in' if managed else 'outside'} the management networks)", node.name,
+                        {"host": node.private, "port": ssh.port_min}, expect))
+    rtp = node.rtpengine
+    sip = any(src in ip_network(n) for n in fw.sip_nodes)
+    if rtp is not None and not ip_address(rtp.ng_address).is_loopback and not sip:
+        probes.append(Probe(ids("firewall"), v.name, "ng_ping", "firewall",
+                            f"rtpengine ng at udp {rtp.ng_address}:{rtp.ng_port} silent to {v.address} "
+                            "(a private neighbour, no SIP node)", node.name,
+                            {"host": rtp.ng_address, "port": rtp.ng_port}, {"silent": True, "routed": True}))
     return probes
 
 
@@ -203,9 +232,9 @@ def turn_peers(plan: Plan, node: NodePlan) -> tuple[dict[str, str], list[str]]:
 def _turn(plan: Plan, node: NodePlan, vantages: Sequence[Vantage], inp: ProbeInputs, ids: _Ids) -> list[Probe]:
     turn = node.coturn
     assert turn is not None  # noqa: S101
-    server = {"host": turn.listen_address, "port": turn.port}
+    server = {"host": turn.reached_at, "port": turn.port}
     probes = [
-        Probe(ids("stun"), v.name, "stun_binding", "stun", f"STUN binding at udp {turn.listen_address}:{turn.port}",
+        Probe(ids("stun"), v.name, "stun_binding", "stun", f"STUN binding at udp {turn.reached_at}:{turn.port}",
               node.name, server, {"mapped": v.mapped})
         for v in vantages
     ]
@@ -231,17 +260,21 @@ def _turn(plan: Plan, node: NodePlan, vantages: Sequence[Vantage], inp: ProbeInp
 def _xmpp(node: NodePlan, vantage: Vantage, ids: _Ids) -> tuple[list[Probe], list[Outcome]]:
     of = node.openfire
     assert of is not None  # noqa: S101
-    name = f"XMPP c2s on {of.client_address}:{of.client_port} requires STARTTLS"
+    name = f"XMPP c2s on {node.advertised}:{of.client_port} requires STARTTLS"
     reason = openfire_skip_reason(node)
     if reason is not None:
         return [], [Outcome("xmpp", name, "skipped", reason, host=node.name, vantage=vantage.name)]
     return [Probe(ids("xmpp"), vantage.name, "xmpp_starttls", "xmpp", name, node.name,
-                  {"host": of.client_address, "port": of.client_port, "domain": of.domain},
+                  {"host": node.advertised, "port": of.client_port, "domain": of.domain},
                   {"required": True})], []
 
 
-def build_probes(plan: Plan, vantages: Sequence[Vantage], inp: ProbeInputs) -> tuple[list[Probe], list[Outcome]]:
-    """Probes for the agents, and outcomes already decided (skips with their reason)."""
+def build_probes(plan: Plan, vantages: Sequence[Vantage], inp: ProbeInputs,
+                 private: Vantage | None = None) -> tuple[list[Probe], list[Outcome]]:
+    """Probes for the agents, and outcomes already decided (skips with their reason).
+
+    `private`: a neighbour on the nodes' private segment, for the firewall's private side.
+    """
     if not vantages:
         raise ValueError("at least one vantage is needed")
     ids = _Ids()
@@ -256,6 +289,8 @@ def build_probes(plan: Plan, vantages: Sequence[Vantage], inp: ProbeInputs) -> t
                 decided.append(Outcome("register", "REGISTER with digest", "skipped",
                                        "the site has no subscribers", host=node.name))
         probes += _exposure(node, vantages, ids)
+        if private is not None:
+            probes += _firewall(node, private, ids)
         if node.coturn is not None:
             probes += _turn(plan, node, vantages, inp, ids)
         if node.openfire is not None:

@@ -63,8 +63,13 @@ def _register(p: Probe, raw: Raw, others: Mapping[str, Raw]) -> tuple[Status, st
 BLOCKED = ("refused", "timeout", "unreachable")
 
 
-def _closed(raw: Raw, how: str) -> tuple[Status, str]:
-    """Only the network's own no (refused, no route, or silence until the timeout) shows a closed port."""
+def _closed(raw: Raw, how: str, routed: bool = False) -> tuple[Status, str]:
+    """Only the network's own no (refused, no route, or silence until the timeout) shows a closed port.
+
+    `routed`: the vantage has a route to the target; "unreachable" then means the test never ran.
+    """
+    if routed and raw.get("blocked") == "unreachable":
+        return "failed", f"the vantage has no route to the target, so nothing was tested ({raw.get('error')})"
     if raw.get("blocked") in BLOCKED:
         return "passed", f"{how} ({raw.get('error')})"
     return "failed", f"no evidence the port is closed: {raw.get('error') or 'the probe reported nothing'}"
@@ -73,13 +78,17 @@ def _closed(raw: Raw, how: str) -> tuple[Status, str]:
 def _ng(p: Probe, raw: Raw) -> tuple[Status, str]:
     if raw.get("answered"):
         return "failed", "rtpengine answered an ng ping" + (" with pong" if raw.get("pong") else "")
-    return _closed(raw, "no answer")
+    return _closed(raw, "no answer", bool(p.expect.get("routed")))
 
 
 def _tcp(p: Probe, raw: Raw) -> tuple[Status, str]:
+    if p.expect.get("open"):
+        if raw.get("connected"):
+            return "passed", "accepted a TCP connection"
+        return "failed", f"not connectable: {raw.get('error') or raw.get('blocked') or 'no result'}"
     if raw.get("connected"):
         return "failed", "the port accepted a TCP connection"
-    return _closed(raw, "not connectable")
+    return _closed(raw, "not connectable", bool(p.expect.get("routed")))
 
 
 def _answered_something(raw: Raw) -> bool:
@@ -193,7 +202,7 @@ def judge(probes: Sequence[Probe], results: Mapping[str, Raw]) -> list[Outcome]:
             status, detail = _register(p, raw, results)
         else:
             status, detail = _SIMPLE[p.kind](p, raw)
-        if p.group == "exposure" and status == "passed" and p.vantage not in live:
+        if p.group in ("exposure", "firewall") and status == "passed" and p.vantage not in live:
             status, detail = "failed", f"no probe from {p.vantage} got any answer, so its silence proves nothing"
         out.append(Outcome(p.group, p.name, status, detail, p.host, p.vantage, seconds))
     return out

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 from xml.etree import ElementTree as ET
 
 from rich.table import Table
@@ -25,6 +26,7 @@ class VerifyReport:
     started: datetime
     seconds: float
     outcomes: tuple[Outcome, ...]
+    reachability: tuple[dict[str, Any], ...] = field(default=())  # who may reach what (firewall), not checks
 
     def count(self) -> Counter[str]:
         counts: Counter[str] = Counter(o.status for o in self.outcomes)
@@ -65,6 +67,7 @@ def to_json(report: VerifyReport) -> str:
                     "total": len(report.outcomes)},
         "ok": c["failed"] == 0,
         "outcomes": [asdict(o) for o in report.outcomes],
+        "reachability": list(report.reachability),
     }
     return json.dumps(doc, indent=2) + "\n"
 

@@ -32,10 +32,11 @@ from voipctl.verify.hostchecks import HostCheck, host_checks
 from voipctl.verify.jobs import ProbeInputs, build_probes
 from voipctl.verify.judge import judge
 from voipctl.verify.reach import Backend, HostAccess, load_accesses
+from voipctl.verify.reachability import reachability
 from voipctl.verify.report import VerifyReport
 from voipctl.verify.result import Outcome
 from voipctl.verify.testinfra_run import require_testinfra, run_suite
-from voipctl.verify.vantage import Vantage, lab_node_netns, lab_vantages
+from voipctl.verify.vantage import Vantage, lab_node_netns, lab_private_neighbour, lab_vantages
 
 
 class VerifyFailed(VoipctlError):
@@ -94,11 +95,13 @@ def _host_suite(suite: HostSuite, backend: Backend, work: Path) -> list[Outcome]
     return run_suite(suite.checks, suite.accesses, backend, suite_dir)
 
 
-def _probes(plan: Plan, secrets: Secrets, vantages: tuple[Vantage, ...], ca: Path) -> list[Outcome]:
+def _probes(plan: Plan, secrets: Secrets, vantages: tuple[Vantage, ...], ca: Path,
+            private: Vantage | None) -> list[Outcome]:
     user = plan.subscribers[0] if plan.subscribers else None
     inputs = ProbeInputs(str(ca), user, secrets.subscriber(user) if user else None, secrets["turn_secret"])
-    probes, decided = build_probes(plan, vantages, inputs)
-    return judge(probes, run_agents(vantages, probes)) + decided
+    probes, decided = build_probes(plan, vantages, inputs, private)
+    everywhere = (*vantages, private) if private is not None else vantages
+    return judge(probes, run_agents(everywhere, probes)) + decided
 
 
 def _call(plan: Plan, secrets: Secrets, vantages: tuple[Vantage, ...], work: Path,
@@ -146,6 +149,7 @@ def verify(site_path: Path, options: VerifyOptions, on_progress: Callable[[str],
     secrets = pipeline.secrets_for(site, plan)
     ca = layout(options.pki_dir, site.name).root_cert.absolute()
     vantages = _vantages(plan, options)
+    private = None if options.vantages else lab_private_neighbour(plan, options.lab_root)
     suite = prepare_hosts(site, plan, options, ca) if options.hosts else None
     render_part = render_outcome(site, plan, options.render_dir, options.pki_dir, ca)
     outcomes: list[Outcome] = list(render_part)
@@ -160,7 +164,7 @@ def verify(site_path: Path, options: VerifyOptions, on_progress: Callable[[str],
                 on_progress(f"probes from {', '.join(v.name for v in vantages)}: SIP, REGISTER, call, scanner, "
                             "exposure, STUN/TURN")
                 first = {
-                    "probes": pool.submit(_probes, plan, secrets, vantages, ca),
+                    "probes": pool.submit(_probes, plan, secrets, vantages, ca, private),
                     "call": pool.submit(_call, plan, secrets, vantages, work, options.lab_root),
                     "tls": pool.submit(tlsscan.run_scan, plan, vantages[0], ca, ("coturn", "openfire")),
                 }
@@ -183,7 +187,8 @@ def verify(site_path: Path, options: VerifyOptions, on_progress: Callable[[str],
             outcomes += _browser(plan, secrets, options.pki_dir, options.lab_root)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return VerifyReport(site.name, plan.model_hash, started_at, time.monotonic() - started, tuple(outcomes))
+    return VerifyReport(site.name, plan.model_hash, started_at, time.monotonic() - started, tuple(outcomes),
+                        tuple(reachability(plan)))
 
 
 def raise_for_report(report: VerifyReport) -> None:

@@ -70,7 +70,7 @@ def svmap_targets(plan: Plan) -> list[tuple[str, str, int]]:
             continue
         for lst in node.kamailio.listeners:
             if lst.proto == "udp" and lst.address == node.client_address:
-                found.append((node.name, lst.address, lst.port))
+                found.append((node.name, lst.reached_at, lst.port))
     return found
 
 

@@ -53,15 +53,16 @@ def tls_targets(plan: Plan) -> list[TlsTarget]:
                     continue
                 name = lst.tls_name or plan.domain
                 label = "SIP-TLS" if lst.proto == "tls" else "WSS"
-                found.append(TlsTarget(f"t{len(found)}", label, "kamailio", node.name, name, lst.address, lst.port))
+                found.append(TlsTarget(f"t{len(found)}", label, "kamailio", node.name, name, lst.reached_at,
+                                       lst.port))
         if node.coturn is not None:
             c = node.coturn
-            found.append(TlsTarget(f"t{len(found)}", "TURN-TLS", "coturn", node.name, c.host, c.listen_address,
+            found.append(TlsTarget(f"t{len(found)}", "TURN-TLS", "coturn", node.name, c.host, c.reached_at,
                                    c.tls_port))
         if node.openfire is not None and openfire_skip_reason(node) is None:
             of = node.openfire
             found.append(TlsTarget(f"t{len(found)}", "XMPP-TLS", "openfire", node.name, of.domain,
-                                   of.client_address, of.client_tls_port))
+                                   node.advertised, of.client_tls_port))
     return found
 
 

@@ -28,6 +28,7 @@ class Vantage:
     netns: str | None = None
     address: str | None = None
     mapped: str | None = None
+    neighbour: bool = False  # on the nodes' public segment, with routes to their private addresses
 
     def wrap(self, argv: list[str]) -> list[str]:
         """argv run inside this vantage's network namespace."""
@@ -60,15 +61,28 @@ def lab_node_netns(plan: Plan, root: Path | None = None) -> dict[str, str]:
 
 
 def lab_vantages(plan: Plan, root: Path | None = None) -> tuple[Vantage, ...] | None:
-    """The running lab's two clients (public first, then the one behind NAT), or None if no lab is up."""
+    """The running lab's two clients (public first, then the one behind NAT), or None if no lab is up.
+
+    The public client is also a neighbour on the public segment (`lab up` routes the nodes' private
+    addresses via their public ones there), so its control-socket probes cross the public interface.
+    """
     if not _lab_up(plan, root):
         return None
     topo = lab_topology(plan)
     a = topo.addresses
     return (
-        Vantage("public", topo.public_client_netns, a.public_client, a.public_client),
+        Vantage("public", topo.public_client_netns, a.public_client, a.public_client, neighbour=True),
         Vantage("nat", topo.nat_client_netns, a.nat_client, a.gateway_public),
     )
+
+
+def lab_private_neighbour(plan: Plan, root: Path | None = None) -> Vantage | None:
+    """A host on the lab's private segment that is no node (the resolver's namespace): in the default
+    management network, never a SIP node. None without a lab."""
+    if not _lab_up(plan, root):
+        return None
+    topo = lab_topology(plan)
+    return Vantage("private", topo.resolver_netns, topo.addresses.resolver_private)
 
 
 def route_src_argv(vantage: Vantage, destination: str) -> list[str]:
