@@ -303,8 +303,7 @@ def test_gate_failure_with_kamailio_running_rolls_back_files_and_subscriber_db(l
     _, cfg_sha, tls_sha = _kamailio_state(lab)
     db_before = _db_state(lab)
     prep = prepare(lab.site_file, lab.options())
-    # tls.cfg: kamailio.cfg holds derived keys and, like the SQL, is never diffed
-    cfg, sql = "sip1/etc/kamailio/tls.cfg", "sip1/etc/kamailio/voipctl-subscribers.sql"
+    cfg, sql = "sip1/etc/kamailio/kamailio.cfg", "sip1/etc/kamailio/voipctl-subscribers.sql"
     cfg_text = (prep.render_dir / cfg).read_text()
     options_200 = 'uri == myself && $rU == $null) {\n\t\tsl_send_reply("200", "OK");'
     assert options_200 in cfg_text
