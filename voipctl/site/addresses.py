@@ -95,8 +95,9 @@ PeerNetwork = Annotated[
 ]
 
 
-def _management_network(value: Any) -> str:
-    """A network allowed to reach SSH and admin consoles; never a large slice of the internet."""
+def bounded_network(value: Any, too_wide: str) -> IPv4Network | IPv6Network:
+    """An address or network given as a string, at most /8 (IPv6 /32) wide: never a large slice
+    of the internet. `too_wide` says what such a slice would cause, for the error."""
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not an address or network (write it as a string)")
     try:
@@ -105,9 +106,13 @@ def _management_network(value: Any) -> str:
         raise ValueError(f"{value!r} is not an IP address or network ({exc})") from None
     widest = 8 if net.version == 4 else 32
     if net.prefixlen < widest:
-        raise ValueError(f"{value!r} is wider than /{widest}: SSH and admin consoles would face a large part "
-                         "of the internet")
-    return str(net)
+        raise ValueError(f"{value!r} is wider than /{widest}: {too_wide}")
+    return net
+
+
+def _management_network(value: Any) -> str:
+    """A network allowed to reach SSH and admin consoles."""
+    return str(bounded_network(value, "SSH and admin consoles would face a large part of the internet"))
 
 
 ManagementNetwork = Annotated[

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, field_validator
 
+from voipctl.site.addresses import bounded_network
+
 # pike keeps its per-source request limit and hit counters in 16 bits: larger limits wrap.
 PIKE_MAX_REQUESTS = 65535
 
@@ -19,17 +21,8 @@ def _pike_limit(value: int) -> int:
 
 
 def _aggregator(value: Any) -> str:
-    """An address or network of many clients behind one source; never a large slice of the internet."""
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not an address or network (write it as a string)")
-    try:
-        net = ip_network(value, strict=True)
-    except ValueError as exc:
-        raise ValueError(f"{value!r} is not an IP address or network ({exc})") from None
-    widest = 8 if net.version == 4 else 32
-    if net.prefixlen < widest:
-        raise ValueError(f"{value!r} is wider than /{widest}: it would exempt a large part of the internet "
-                         "from flood protection")
+    """An address or network of many clients behind one source."""
+    net = bounded_network(value, "it would exempt a large part of the internet from flood protection")
     if net.is_loopback:
         raise ValueError(f"{value!r} is loopback, which is always exempt")
     return str(net)
