@@ -93,24 +93,29 @@ def _skip_without_lab() -> None:
         pytest.skip("ansible-core is not installed")
 
 
+def lab_of(work: Path, site_file: Path, site: str) -> Iterator[Lab]:
+    """A lab of `site` brought up with its PKI under `work`, for a module fixture; down afterwards."""
+    pki = work / "pki"
+    for step in ("init", "issue"):
+        assert cli_main(["pki", step, str(site_file), "--pki-dir", str(pki)]) == 0
+    _, plan = pipeline.load_and_plan(site_file)
+    lifecycle.down(site)  # a lab of this test's own site left by an interrupted run
+    lifecycle.up(plan, cold=False)
+    try:
+        yield Lab(site_file, work, work / "render", pki, work / "ansible.log", LabPaths.for_site(site).ssh_key,
+                  {n.name: (n.private, n.public or n.private) for n in plan.nodes},
+                  lab_topology(plan).public_client_netns)
+    finally:
+        lifecycle.down(site)
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     _skip_without_lab()
     work = tmp_path_factory.mktemp("deploylab")
     site_file = work / "site.yml"
     site_file.write_text(_site_text())
-    pki = work / "pki"
-    for step in ("init", "issue"):
-        assert cli_main(["pki", step, str(site_file), "--pki-dir", str(pki)]) == 0
-    _, plan = pipeline.load_and_plan(site_file)
-    lifecycle.down(SITE)  # a lab of this test's own site left by an interrupted run
-    lifecycle.up(plan, cold=False)
-    try:
-        yield Lab(site_file, work, work / "render", pki, work / "ansible.log", LabPaths.for_site(SITE).ssh_key,
-                  {n.name: (n.private, n.public or n.private) for n in plan.nodes},
-                  lab_topology(plan).public_client_netns)
-    finally:
-        lifecycle.down(SITE)
+    yield from lab_of(work, site_file, SITE)
 
 
 def _changed(outcome: DeployOutcome) -> dict[str, int]:

@@ -25,16 +25,12 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from labsites import lab_site_copy
-from test_deploy_lab import Lab, _answers_options, _assert_all_ok, _skip_without_lab
+from test_deploy_lab import Lab, _answers_options, _assert_all_ok, _skip_without_lab, lab_of
 
 from voipctl import pipeline
 from voipctl.cli import main as cli_main
 from voipctl.deploy.session import Prepared, prepare
-from voipctl.errors import ToolError
 from voipctl.lab import commands as lab_cmd
-from voipctl.lab import lifecycle
-from voipctl.lab.state import LabPaths
-from voipctl.lab.topology import lab_topology
 from voipctl.output.manifest import read_manifest
 from voipctl.pki.store import layout
 
@@ -48,22 +44,7 @@ _SERVED = "import ssl, sys; print(ssl.get_server_certificate((sys.argv[1], int(s
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     _skip_without_lab()
     work = tmp_path_factory.mktemp("renewlab")
-    site_file = lab_site_copy(work, SITE)
-    pki = work / "pki"
-    for step in ("init", "issue"):
-        assert cli_main(["pki", step, str(site_file), "--pki-dir", str(pki)]) == 0
-    _, plan = pipeline.load_and_plan(site_file)
-    lifecycle.down(SITE)  # a lab of this test's own site left by an interrupted run
-    lifecycle.up(plan, cold=False)
-    try:
-        yield Lab(site_file, work, work / "render", pki, work / "ansible.log", LabPaths.for_site(SITE).ssh_key,
-                  {n.name: (n.private, n.public or n.private) for n in plan.nodes},
-                  lab_topology(plan).public_client_netns)
-    finally:
-        try:
-            lifecycle.down(SITE)
-        except ToolError:  # seen once: a gateway link gone with its namespace mid-teardown; the rerun finishes
-            lifecycle.down(SITE)
+    yield from lab_of(work, lab_site_copy(work, SITE), SITE)
 
 
 def _in_client(lab: Lab, argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess[bytes]:

@@ -174,7 +174,9 @@ def _media(transport: str, chosen: str | None) -> MediaKind:
     """Explicit choice, else what a client on that transport usually is (browsers use WS/WSS)."""
     if chosen is None:
         return "webrtc" if transport in ("ws", "wss") else "plain"
-    return {"webrtc": "webrtc", "sdes": "sdes"}.get(chosen, "plain")  # type: ignore[return-value]
+    if chosen == "webrtc":
+        return "webrtc"
+    return "sdes" if chosen == "sdes" else "plain"
 
 
 def _call(args: argparse.Namespace, target: Target, ident: Identity) -> ProbeResult:

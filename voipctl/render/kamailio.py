@@ -37,9 +37,8 @@ _SOCKET_PROTO = {"udp": "udp", "tcp": "tcp", "tls": "tls", "ws": "tcp", "wss": "
 # made-up .invalid host that can never be reached directly).
 NAT_TEST_BITS = {"contact_private": 1, "via_host_differs": 2, "via_port_differs": 16, "websocket": 64}
 
-# rtpengine flags, named for the recipient of the SDP. rtcp-mux: a WebRTC
-# recipient gets it offered (and accepted if the other side offered it); a
-# plain SIP recipient gets RTCP split back onto its own port.
+# rtpengine flags, named for the recipient of the SDP. rtcp-mux: a WebRTC recipient gets it offered
+# (and accepted if the other side offered it); a plain SIP recipient gets RTCP on its own port.
 # via-branch=auto-next: an offer is keyed by the Via branch of the branch it goes out on, an
 # answer by the top Via of the reply, so each callee of a forked call has its own media session.
 RTP_TO_WEBRTC = (
