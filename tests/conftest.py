@@ -34,7 +34,7 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["VOIPCTL_PKI_PASSPHRASE_FILE"] = str(passphrase)
     if config.getoption("--update-goldens", default=False) and os.environ.get("VOIPCTL_FORBID_SKIPS"):
         raise pytest.UsageError("--update-goldens rewrites expected output; it is refused in a checking run "
-                                "(VOIPCTL_FORBID_SKIPS is set): run .venv/bin/pytest tests/test_golden.py "
+                                "(VOIPCTL_FORBID_SKIPS is set): run .venv/bin/pytest tests/unit/render/test_golden.py "
                                 "--update-goldens by hand, then review git diff")
 
 
@@ -53,6 +53,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped, but this run forbids skips (VOIPCTL_FORBID_SKIPS): {reason}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The folder says what a test needs: tests/daemon/ starts daemons, tests/lab/ brings up a lab,
+    so `-m "not daemon and not lab"` never runs one of them even if a module forgets its marker."""
+    tests = REPO / "tests"
+    for item in items:
+        folder = item.path.relative_to(tests).parts[0]
+        if folder in ("daemon", "lab") and item.get_closest_marker(folder) is None:
+            item.add_marker(folder)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from voipctl.pki.store import layout
 from voipctl.secrets import Secrets
 from voipctl.verify.result import Outcome
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SITE = REPO / "inventories" / "lab" / "site.yml"
 DAEMONS = ("kamailio", "rtpengine", "turnserver", "sipp", "node", "certutil", "ip", "nft")
 

@@ -26,8 +26,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from test_kamailio_render import secrets_for, solo_site
 
+from tests.unit.render.test_kamailio_render import secrets_for, solo_site
 from voipctl.deploy.hostvars import gate_checks
 from voipctl.netns import NETNS_ETC, Netns, exec_argv
 from voipctl.plan.build import build_plan
@@ -376,7 +376,7 @@ def test_a_closed_websocket_leaves_no_binding_behind(lab: Lab) -> None:
     assert out["elapsed_ms"] < 2500, out
 
 
-GATE = Path(__file__).resolve().parent.parent / "playbooks" / "roles" / "common" / "files" / "voipctl_probe.py"
+GATE = Path(__file__).resolve().parents[2] / "playbooks" / "roles" / "common" / "files" / "voipctl_probe.py"
 
 
 def _gate(lab: Lab, checks: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]], str]:

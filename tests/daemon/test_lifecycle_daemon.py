@@ -30,7 +30,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from test_kamailio_daemon import (
+
+from tests.daemon.test_kamailio_daemon import (
     CLIENT,
     PEER,
     Lab,
@@ -40,8 +41,7 @@ from test_kamailio_daemon import (
     make_pki,
     rtpengine_argv,
 )
-from test_kamailio_render import secrets_for, solo_site
-
+from tests.unit.render.test_kamailio_render import secrets_for, solo_site
 from voipctl.check import argv
 from voipctl.check.daemons import node_addresses, staged
 from voipctl.check.stage import throwaway_cert
@@ -57,7 +57,7 @@ pytestmark = [
     pytest.mark.skipif(not (shutil.which("kamailio") and shutil.which("rtpengine") and shutil.which("ip")),
                        reason="needs kamailio, rtpengine and iproute2"),
 ]
-PHONE = Path(__file__).with_name("busy_phone.py")
+PHONE = Path(__file__).resolve().parents[1] / "busy_phone.py"
 
 
 class Restartable:
@@ -175,9 +175,9 @@ def test_without_the_stored_binding_the_same_invite_finds_nobody(kam: Restartabl
 
 # --- certificate renewal without a restart -------------------------------------------------------------
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 KAMRPC = REPO_ROOT / "playbooks/roles/kamailio/files/voipctl_kamrpc.py"
-KEEPER = Path(__file__).with_name("tls_keeper.py")
+KEEPER = Path(__file__).resolve().parents[1] / "tls_keeper.py"
 _SERVED = "import ssl, sys; print(ssl.get_server_certificate((sys.argv[1], int(sys.argv[2]))))"
 
 

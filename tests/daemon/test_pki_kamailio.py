@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from tests.test_pki_support import site_copy
+from tests.pki_support import site_copy
 from voipctl import pipeline
 from voipctl.cli import main
 from voipctl.netns import NETNS_ETC, Netns

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.test_rtpengine_coturn_openfire import SECRETS, listening, need, running
+from tests.daemon.test_rtpengine_coturn_openfire import SECRETS, listening, need, running
 from voipctl.check import argv
 from voipctl.check.nsock import socket_in_netns
 from voipctl.check.stage import throwaway_cert

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from tests.test_verify_lab import Lab, lab, pytestmark, voipctl
+from tests.lab.test_verify_lab import Lab, lab, pytestmark, voipctl
 
 __all__ = ["lab", "pytestmark"]  # the module-scoped lab fixture and the lab markers, reused
 

@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from labsites import lab_site_copy
-from test_deploy_lab import Lab, _answers_options, _assert_all_ok, _skip_without_lab, lab_of
 
+from tests.lab.test_deploy_lab import Lab, _answers_options, _assert_all_ok, _skip_without_lab, lab_of
+from tests.labsites import lab_site_copy
 from voipctl import pipeline
 from voipctl.cli import main as cli_main
 from voipctl.deploy.session import Prepared, prepare
@@ -36,7 +36,7 @@ from voipctl.pki.store import layout
 
 pytestmark = pytest.mark.lab
 SITE = "renewlab"
-PHONE = Path(__file__).with_name("busy_phone.py")
+PHONE = Path(__file__).resolve().parents[1] / "busy_phone.py"
 _SERVED = "import ssl, sys; print(ssl.get_server_certificate((sys.argv[1], int(sys.argv[2]))))"
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_verify_lab import Lab, deployed_lab
+from tests.lab.test_verify_lab import Lab, deployed_lab
 from voipctl.check.stage import throwaway_cert
 from voipctl.lab.state import LabPaths
 from voipctl.lab.topology import lab_topology

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO
-from tests.test_audit import Audited, _prepare
+from tests.unit.audit.test_audit import Audited, _prepare
 from voipctl.browser.argv import CHROMIUM, CHROMIUM_FLAGS
 
 SCRIPT = REPO / "tests/fixtures/audit/inspect_page.mjs"

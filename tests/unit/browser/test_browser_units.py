@@ -30,7 +30,7 @@ from voipctl.probe.ng import BValue
 from voipctl.probe.sdp import summarize
 from voipctl.site.load import load_site
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 SECRET = "turn-secret-for-tests"
 PASSWORD = "pw_for-tests.1"
 

@@ -16,7 +16,7 @@ from voipctl.lab.state import LabState
 from voipctl.lab.topology import lab_topology
 from voipctl.pipeline import load_and_plan
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_nspawn_boot_argv_has_what_booting_here_needs() -> None:

@@ -15,7 +15,7 @@ from voipctl.lab.topology import lab_addresses, lab_topology
 from voipctl.pipeline import load_and_plan
 from voipctl.plan.model import Plan
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 LAB_SITE = REPO / "inventories" / "lab" / "site.yml"
 SPLIT_SITE = REPO / "inventories" / "split" / "site.yml"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from tests.test_pki_support import KEYSTORE_PASSWORD, init_and_issue, now, pki_layout, plan_of, site_copy, snapshot
+from tests.pki_support import KEYSTORE_PASSWORD, init_and_issue, now, pki_layout, plan_of, site_copy, snapshot
 from voipctl.errors import SiteError
 from voipctl.pki.byo import dns_covered
 from voipctl.pki.ca import init_ca

@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.test_pki_support import now, pki_layout, plan_of, site_copy, snapshot
+from tests.pki_support import now, pki_layout, plan_of, site_copy, snapshot
 from voipctl.errors import UsageError
 from voipctl.pki.ca import init_ca, load_ca
 from voipctl.pki.store import PkiError

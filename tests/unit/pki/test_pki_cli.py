@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from ruamel.yaml import YAML
 
-from tests.test_pki_support import ca_passphrase_of_tests, now, plan_of, site_copy, snapshot
+from tests.pki_support import ca_passphrase_of_tests, now, plan_of, site_copy, snapshot
 from voipctl import pipeline
 from voipctl.cli import main
 from voipctl.pki.issue import issue_site

@@ -13,7 +13,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
-from tests.test_pki_support import ca_passphrase_of_tests, issued_site, now, run_cli, site_copy
+from tests.pki_support import ca_passphrase_of_tests, issued_site, now, run_cli, site_copy
 from voipctl.pipeline import load_and_plan
 from voipctl.pki.ca import load_ca
 from voipctl.pki.constraints import _covering, outside, site_constraints

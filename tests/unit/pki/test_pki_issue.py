@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from tests.test_pki_support import (
+from tests.pki_support import (
     KEYSTORE_PASSWORD,
     edit_site,
     init_and_issue,

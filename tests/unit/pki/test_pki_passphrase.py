@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_pki_support import run_cli, site_copy
+from tests.pki_support import run_cli, site_copy
 from voipctl.errors import UsageError
 from voipctl.pki.passphrase import ENV, unattended_passphrase
 from voipctl.pki.store import PkiLayout, is_encrypted, layout

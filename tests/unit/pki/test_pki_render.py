@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.test_pki_support import init_and_issue, now, pki_layout, plan_of, site_copy
+from tests.pki_support import init_and_issue, now, pki_layout, plan_of, site_copy
 from voipctl.pki.ca import init_ca
 from voipctl.render.certs import render_certs
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from tests.test_pki_support import issued_site, run_cli
+from tests.pki_support import issued_site, run_cli
 from voipctl.pki.revoke import crl_path
 from voipctl.pki.store import load_cert
 

@@ -25,7 +25,7 @@ from voipctl.verify.reachability import reachability
 from voipctl.verify.report import VerifyReport, to_json
 from voipctl.verify.vantage import Vantage
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 LAB_SITE = REPO / "inventories" / "lab" / "site.yml"
 
 

@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_kamailio_render import secrets_for, solo_site
 
+from tests.unit.render.test_kamailio_render import secrets_for, solo_site
 from voipctl.errors import SiteError
 from voipctl.plan.build import build_plan
 from voipctl.render.flood import exempt_expr, src_match

@@ -72,7 +72,7 @@ def test_every_file_starts_with_provenance(tmp_path: Path) -> None:
 
 
 def _pytest_goldens(env: dict[str, str], case: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_golden.py",
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit/render/test_golden.py",
             "-k", f"test_golden_tree and {case}", "--update-goldens"]
     return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
 

@@ -25,7 +25,7 @@ from voipctl.render.tree import PlannedFile
 from voipctl.secrets import Secrets
 from voipctl.site.load import load_site
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 KAMAILIO = shutil.which("kamailio")
 SHIPPED_SCHEMA = Path("/usr/share/kamailio/db_sqlite")
 needs_kamailio = pytest.mark.skipif(KAMAILIO is None, reason="kamailio is not installed")

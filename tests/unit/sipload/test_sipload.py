@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_kamailio_render import solo_site
 
+from tests.unit.render.test_kamailio_render import solo_site
 from voipctl.errors import ToolError
 from voipctl.plan.build import build_plan
 from voipctl.render.kamailio import service_args

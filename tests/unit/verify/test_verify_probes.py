@@ -14,7 +14,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from tests.test_pki_support import site_copy
+from tests.pki_support import site_copy
 from voipctl import pipeline
 from voipctl.browser.media import FlowSnapshot, LegFlow
 from voipctl.errors import ToolError

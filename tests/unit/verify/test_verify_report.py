@@ -10,7 +10,7 @@ from xml.etree import ElementTree as ET
 from click.testing import CliRunner
 from rich.console import Console
 
-from tests.test_pki_support import site_copy
+from tests.pki_support import site_copy
 from voipctl.cli import cli, main
 from voipctl.verify.report import VerifyReport, table, to_json, to_junit
 from voipctl.verify.result import Outcome

@@ -12,7 +12,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tests.test_pki_support import init_and_issue, now, site_copy
+from tests.pki_support import init_and_issue, now, site_copy
 from voipctl import pipeline
 from voipctl.errors import UsageError
 from voipctl.output.manifest import manifest_bytes
