@@ -14,13 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from voipctl.browser import argv, judge, media, phone
 from voipctl.browser.bed.network import ROLES, BedNames, bed_steps, nat_ruleset
-from voipctl.browser.config import ProbeUnavailable, ice_servers, page_config, page_origin, site_targets
-from voipctl.browser.driver import driver_env
-from voipctl.browser.scenario import CallRecord
-from voipctl.browser.serve import make_server
-from voipctl.browser.trust import page_cert_plan, write_page_pki
 from voipctl.lab.topology import lab_addresses
 from voipctl.pki.ca import init_ca
 from voipctl.pki.store import layout
@@ -29,6 +23,12 @@ from voipctl.plan.model import Plan
 from voipctl.probe.ng import BValue
 from voipctl.probe.sdp import summarize
 from voipctl.site.load import load_site
+from voipctl.verify.browser import argv, judge, media, phone
+from voipctl.verify.browser.config import ProbeUnavailable, ice_servers, page_config, page_origin, site_targets
+from voipctl.verify.browser.driver import driver_env
+from voipctl.verify.browser.scenario import CallRecord
+from voipctl.verify.browser.serve import make_server
+from voipctl.verify.browser.trust import page_cert_plan, write_page_pki
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "turn-secret-for-tests"
@@ -98,7 +98,7 @@ def test_nssdb_and_server_argvs() -> None:
     assert argv.nssdb_create_argv(db) == ["certutil", "-N", "-d", "sql:/h/.pki/nssdb", "--empty-password"]
     assert argv.nssdb_add_ca_argv(db, Path("/r.pem"))[-4:] == ["-t", "C,,", "-i", "/r.pem"]
     serve = argv.serve_argv(Path("/d"), Path("/c"), Path("/k"), "127.0.0.1", 443, python="py")
-    assert serve == ["py", "-m", "voipctl.browser.serve", "--root", "/d", "--cert", "/c", "--key", "/k",
+    assert serve == ["py", "-m", "voipctl.verify.browser.serve", "--root", "/d", "--cert", "/c", "--key", "/k",
                      "--bind", "127.0.0.1", "--port", "443"]
     assert argv.driver_argv(Path("/w")) == ["node", "/w/driver.mjs"]
     assert "-p" in argv.relay_sockets_argv("198.51.100.12", 40000, 49999)

@@ -18,7 +18,7 @@ import pytest
 from tests.loadbed import LOAD_BED_MARKS
 from voipctl.sipload.bed import CLIENT, FLOODER, LoadBed, generated_argv
 from voipctl.sipload.sipp import Load, credentials_table
-from voipctl.verify.sipp import write_private
+from voipctl.verify.call.judge import write_private
 
 RATE, SECONDS = 1000, 3
 

@@ -16,19 +16,22 @@ import pytest
 
 from tests.test_pki_support import site_copy
 from voipctl import pipeline
-from voipctl.browser.media import FlowSnapshot, LegFlow
 from voipctl.errors import ToolError
 from voipctl.plan.model import Plan
 from voipctl.probe import turn
-from voipctl.verify import callmedia, sipp, svmap, tlsscan
-from voipctl.verify.agent import run_jobs
-from voipctl.verify.agents import run_agents
-from voipctl.verify.jobs import BAD_ORIGIN, Probe, ProbeInputs, build_probes
-from voipctl.verify.judge import judge
-from voipctl.verify.tools import find_executable, shebang_python
-from voipctl.verify.turnperm import xor_peer_address
-from voipctl.verify.vantage import Vantage, parse_route_src, parse_vantage
-from voipctl.verify.xmpp import parse_features, stream_open
+from voipctl.verify.browser.media import FlowSnapshot, LegFlow
+from voipctl.verify.call import judge as sipp
+from voipctl.verify.call import media as callmedia
+from voipctl.verify.probes.dispatch import run_agents
+from voipctl.verify.probes.executor import run_jobs
+from voipctl.verify.probes.judge import judge
+from voipctl.verify.probes.probe import BAD_ORIGIN, Probe, ProbeInputs, build_probes
+from voipctl.verify.probes.turn_permission import xor_peer_address
+from voipctl.verify.probes.vantage import Vantage, parse_route_src, parse_vantage
+from voipctl.verify.probes.xmpp import parse_features, stream_open
+from voipctl.verify.scanners import svmap
+from voipctl.verify.scanners import tls as tlsscan
+from voipctl.verify.scanners.executables import find_executable, shebang_python
 
 PASSWORD = "s3cret-Password_1"
 TURN_SECRET = "turn-shared-secret"
@@ -369,8 +372,8 @@ def test_agent_runs_jobs_and_reports_raw_observations() -> None:
     assert not results["silent"]["answered"] and results["silent"]["blocked"] == "timeout"
     assert results["bug"]["error"].startswith("probe crashed")
     # the same through the module entry point, jobs on stdin
-    proc = subprocess.run([sys.executable, "-m", "voipctl.verify.agent"], input=json.dumps({"jobs": jobs[1:2]}),
-                          capture_output=True, text=True, timeout=60, check=True)
+    proc = subprocess.run([sys.executable, "-m", "voipctl.verify.probes.executor"],
+                          input=json.dumps({"jobs": jobs[1:2]}), capture_output=True, text=True, timeout=60, check=True)
     assert not json.loads(proc.stdout)["results"]["closed"]["connected"]
 
 

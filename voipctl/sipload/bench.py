@@ -17,7 +17,7 @@ from voipctl.render.kamailio import service_args
 from voipctl.sipload.bed import CLIENT, PEER, LoadBed, Trial, generated_argv
 from voipctl.sipload.sipp import Load, credentials_table
 from voipctl.sipload.stock import PACKAGE_MEMORY, stock_argv, stock_db
-from voipctl.verify.sipp import write_private
+from voipctl.verify.call.judge import write_private
 
 CALLEE = "callee"
 UAS_PORT = 5070

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voipctl.errors import ToolError
-from voipctl.verify.sipp import SCENARIOS, credentials_csv
+from voipctl.verify.call.judge import SCENARIOS, credentials_csv
 
 # A lost message fails its call after this long instead of stalling the run.
 RECV_TIMEOUT_MS = 2000

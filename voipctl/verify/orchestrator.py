@@ -24,19 +24,21 @@ from voipctl.pki.store import layout
 from voipctl.plan.model import Plan
 from voipctl.secrets import Secrets
 from voipctl.site.model import Site
-from voipctl.verify import callprobe, svmap, tlsscan
-from voipctl.verify.agents import run_agents
-from voipctl.verify.expect import package_pins
-from voipctl.verify.freshness import manifest_files, render_outcome
-from voipctl.verify.hostchecks import HostCheck, host_checks
-from voipctl.verify.jobs import ProbeInputs, build_probes
-from voipctl.verify.judge import judge
-from voipctl.verify.reach import Backend, HostAccess, load_accesses
-from voipctl.verify.reachability import reachability
-from voipctl.verify.report import VerifyReport
-from voipctl.verify.result import Outcome
-from voipctl.verify.testinfra_run import require_testinfra, run_suite
-from voipctl.verify.vantage import Vantage, lab_node_netns, lab_private_neighbour, lab_vantages
+from voipctl.verify.call import probe as callprobe
+from voipctl.verify.hosts.access import Backend, HostAccess, load_accesses
+from voipctl.verify.hosts.checks import HostCheck, host_checks
+from voipctl.verify.hosts.freshness import manifest_files, render_outcome
+from voipctl.verify.hosts.packages import package_pins
+from voipctl.verify.hosts.suite_runner import require_testinfra, run_suite
+from voipctl.verify.probes.dispatch import run_agents
+from voipctl.verify.probes.judge import judge
+from voipctl.verify.probes.probe import ProbeInputs, build_probes
+from voipctl.verify.probes.vantage import Vantage, lab_node_netns, lab_private_neighbour, lab_vantages
+from voipctl.verify.report.formats import VerifyReport
+from voipctl.verify.report.outcome import Outcome
+from voipctl.verify.report.reachability import reachability
+from voipctl.verify.scanners import svmap
+from voipctl.verify.scanners import tls as tlsscan
 
 
 class VerifyFailed(VoipctlError):
@@ -120,7 +122,7 @@ def _browser(plan: Plan, secrets: Secrets, pki_dir: Path, lab_root: Path | None)
         return [Outcome("browser", "browser call probe", "failed",
                         f"--browser runs in the lab's client namespaces, and no lab of site {plan.site} is up")]
     try:
-        from voipctl.browser.probe import run_browser_probe  # noqa: PLC0415 - optional part, loaded on demand
+        from voipctl.verify.browser.probe import run_browser_probe  # noqa: PLC0415 - optional part, loaded on demand
     except ImportError as exc:
         return [Outcome("browser", "browser call probe", "failed", f"browser probe not available ({exc})")]
     try:

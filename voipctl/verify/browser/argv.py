@@ -67,8 +67,8 @@ def nssdb_list_argv(db: Path) -> list[str]:
 
 
 def serve_argv(root: Path, chain: Path, key: Path, bind: str, port: int, python: str | None = None) -> list[str]:
-    """The page's HTTPS server (voipctl.browser.serve) inside the browser's namespace."""
-    return [python or sys.executable, "-m", "voipctl.browser.serve", "--root", str(root), "--cert", str(chain),
+    """The page's HTTPS server (voipctl.verify.browser.serve) inside the browser's namespace."""
+    return [python or sys.executable, "-m", "voipctl.verify.browser.serve", "--root", str(root), "--cert", str(chain),
             "--key", str(key), "--bind", bind, "--port", str(port)]
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from voipctl.browser import argv
 from voipctl.errors import ToolError
 from voipctl.netns import exec_argv
+from voipctl.verify.browser import argv
 
 
 class DriverError(Exception):

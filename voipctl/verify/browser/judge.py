@@ -9,12 +9,12 @@ relay sockets.
 
 from __future__ import annotations
 
-from voipctl.browser import media
-from voipctl.browser.config import SiteTargets
-from voipctl.browser.media import in_relay_range
-from voipctl.browser.scenario import CallRecord
 from voipctl.probe.sdp import SdpSummary
-from voipctl.verify.result import Outcome
+from voipctl.verify.browser import media
+from voipctl.verify.browser.config import SiteTargets
+from voipctl.verify.browser.media import in_relay_range
+from voipctl.verify.browser.scenario import CallRecord
+from voipctl.verify.report.outcome import Outcome
 
 GROUP = "browser"
 MIN_HOLD = 5.0

@@ -10,12 +10,12 @@ import subprocess
 from dataclasses import dataclass
 from ipaddress import ip_address
 
-from voipctl.browser import argv
-from voipctl.check.nsock import socket_in_netns
+from voipctl.check.netns_socket import socket_in_netns
 from voipctl.netns import exec_argv
 from voipctl.probe import ng
 from voipctl.probe.ng import BValue
 from voipctl.probe.turn import family_of
+from voipctl.verify.browser import argv
 
 
 @dataclass(frozen=True)

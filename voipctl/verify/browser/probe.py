@@ -1,8 +1,8 @@
 """`run_browser_probe`: the reference scenario as verify outcomes.
 
 Sets up the run (page certificate, NSS trust store, page server, phone
-registration, browser), runs the three calls of voipctl.browser.scenario and
-hands the records to voipctl.browser.judge. Everything it starts is stopped and
+registration, browser), runs the three calls of voipctl.verify.browser.scenario and
+hands the records to voipctl.verify.browser.judge. Everything it starts is stopped and
 its 0700 run directory removed, pass or fail.
 """
 
@@ -18,8 +18,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from voipctl.browser import argv, judge, phone, scenario, trust
-from voipctl.browser.config import (
+from voipctl.errors import ToolError, VoipctlError
+from voipctl.netns import exec_argv
+from voipctl.plan.model import Plan
+from voipctl.secrets import Secrets
+from voipctl.verify.browser import argv, judge, phone, scenario, trust
+from voipctl.verify.browser.config import (
     REGISTER_EXPIRES,
     ProbeUnavailable,
     SiteTargets,
@@ -27,13 +31,9 @@ from voipctl.browser.config import (
     page_config,
     site_targets,
 )
-from voipctl.browser.driver import BrowserDriver, DriverError
-from voipctl.browser.vantage import BrowserVantage, lab_vantage
-from voipctl.errors import ToolError, VoipctlError
-from voipctl.netns import exec_argv
-from voipctl.plan.model import Plan
-from voipctl.secrets import Secrets
-from voipctl.verify.result import Outcome
+from voipctl.verify.browser.driver import BrowserDriver, DriverError
+from voipctl.verify.browser.vantage import BrowserVantage, lab_vantage
+from voipctl.verify.report.outcome import Outcome
 
 GROUP = "browser"
 PAGE_BIND = "127.0.0.1"

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from voipctl.browser import media, phone
-from voipctl.browser.config import SiteTargets
-from voipctl.browser.driver import BrowserDriver, DriverError
-from voipctl.browser.vantage import BrowserVantage
 from voipctl.probe.ng import BValue
 from voipctl.probe.sdp import SdpSummary
+from voipctl.verify.browser import media, phone
+from voipctl.verify.browser.config import SiteTargets
+from voipctl.verify.browser.driver import BrowserDriver, DriverError
+from voipctl.verify.browser.vantage import BrowserVantage
 
 CALL_TIMEOUT = 25.0  # ICE gathering + INVITE + answer
 HANGUP_TIMEOUT = 10.0

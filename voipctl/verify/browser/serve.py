@@ -1,6 +1,6 @@
 """The probe page's HTTPS server, run inside the browser's namespace.
 
-`python -m voipctl.browser.serve --root DIR --cert CHAIN --key KEY --bind A --port P`
+`python -m voipctl.verify.browser.serve --root DIR --cert CHAIN --key KEY --bind A --port P`
 serves DIR's files (GET/HEAD only) over TLS with a certificate from the site PKI, so the
 page has the https origin kamailio accepts WebSockets from. It logs requests to stderr.
 """
@@ -43,7 +43,7 @@ def make_server(root: Path, chain: Path, key: Path, bind: str, port: int) -> Thr
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="voipctl.browser.serve")
+    parser = argparse.ArgumentParser(prog="voipctl.verify.browser.serve")
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--cert", type=Path, required=True)
     parser.add_argument("--key", type=Path, required=True)

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from voipctl.browser import argv
 from voipctl.errors import ToolError
 from voipctl.pki.ca import load_ca
 from voipctl.pki.leaf import issue_leaf
 from voipctl.pki.passphrase import unattended_passphrase
 from voipctl.pki.store import PkiLayout, cert_pem, key_pem, layout
 from voipctl.plan.model import CertPlan
+from voipctl.verify.browser import argv
 
 PAGE_CERT_DAYS = 1
 

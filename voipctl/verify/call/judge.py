@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voipctl.errors import ToolError
-from voipctl.verify.result import Outcome, Status
+from voipctl.verify.report.outcome import Outcome, Status
 
-SCENARIOS = Path(__file__).with_name("sipp")
+SCENARIOS = Path(__file__).parents[2] / "sipp" / "scenarios"
 UAS_PORT = 5070
 UAS_MEDIA_PORT, UAC_MEDIA_PORT = 6100, 6200
 CALL_TIMEOUT = 15

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from voipctl.browser.media import FlowSnapshot, flow_problems, leg_flows
 from voipctl.probe.ng import BValue
-from voipctl.verify.result import Status
+from voipctl.verify.browser.media import FlowSnapshot, flow_problems, leg_flows
+from voipctl.verify.report.outcome import Status
 
 PCAP = Path("/usr/share/sip-tester/g711a.pcap")
 PCAP_PPS = 1000 / 30  # the pcap carries one 240-byte PCMA packet every 30 ms

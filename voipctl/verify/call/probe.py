@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from secrets import token_hex
 
-from voipctl.browser.media import FlowSnapshot, ng_query
 from voipctl.errors import ToolError
 from voipctl.plan.model import Plan
 from voipctl.secrets import Secrets
-from voipctl.verify import callmedia, sipp
-from voipctl.verify.result import Outcome, Status
-from voipctl.verify.vantage import Vantage, source_address
+from voipctl.verify.browser.media import FlowSnapshot, ng_query
+from voipctl.verify.call import judge as sipp
+from voipctl.verify.call import media as callmedia
+from voipctl.verify.probes.vantage import Vantage, source_address
+from voipctl.verify.report.outcome import Outcome, Status
 
 GROUP = "call"
 NAME = "SIP call UAC -> kamailio -> UAS"

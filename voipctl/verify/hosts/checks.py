@@ -1,7 +1,7 @@
 """The host suite, generated from the Plan and the render manifest: what to assert on each node.
 
 Pure data: each HostCheck names a node, a kind and its parameters; the testinfra
-plugin (`hostplugin`) decides how to reach the node and `hostassert` how to judge
+plugin (`plugin`) decides how to reach the node and `judge` how to judge
 what it finds. Nothing here knows about SSH.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from voipctl.plan.model import NodePlan, Plan
-from voipctl.verify.expect import PROCESSES, UNITS, PackagePin, openfire_skip_reason, services_of
+from voipctl.verify.hosts.packages import PROCESSES, UNITS, PackagePin, openfire_skip_reason, services_of
 
 CheckKind = Literal["package", "service", "listening", "listeners", "file", "cert", "firewall"]
 CERT_MIN_DAYS = 30

@@ -17,7 +17,7 @@ from voipctl.output.manifest import read_manifest
 from voipctl.plan.model import Plan
 from voipctl.render.tree import RenderedTree
 from voipctl.site.model import Site
-from voipctl.verify.result import Outcome
+from voipctl.verify.report.outcome import Outcome
 
 NAME = "render manifest matches the site, its secrets and PKI"
 

@@ -1,6 +1,6 @@
 """pytest plugin behind the host suite: parametrize from the generated checks, connect, collect results.
 
-Loaded with `-p voipctl.verify.hostplugin` by `testinfra_run`; the suite file
+Loaded with `-p voipctl.verify.hosts.plugin` by `suite_runner`; the suite file
 (`--voipctl-suite`) says how to reach each node and what to check, and each
 check's outcome goes to `--voipctl-results` as JSON for the report.
 """
@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import testinfra  # type: ignore[import-untyped]
 
-from voipctl.verify.hostassert import Socket, parse_ss
-from voipctl.verify.hostchecks import HostCheck
-from voipctl.verify.reach import Backend, HostAccess, paramiko_config
+from voipctl.verify.hosts.access import Backend, HostAccess, paramiko_config
+from voipctl.verify.hosts.checks import HostCheck
+from voipctl.verify.hosts.judge import Socket, parse_ss
 
 _RESULTS: list[dict[str, Any]] = []
 _STARTED: dict[str, float] = {}

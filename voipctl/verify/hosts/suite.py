@@ -1,7 +1,7 @@
-"""The testinfra host suite: one test, parametrized by `hostplugin` with the generated checks.
+"""The testinfra host suite: one test, parametrized by `plugin` with the generated checks.
 
 Each check kind reads what it needs from the node through testinfra and hands
-it to `hostassert` for judging; this file only fetches.
+it to `judge` for judging; this file only fetches.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from voipctl.verify.hostassert import certificate_problems, file_problems, listening_problem, unexpected_listeners
-from voipctl.verify.hostchecks import HostCheck
-from voipctl.verify.hostplugin import HostPool
+from voipctl.verify.hosts.checks import HostCheck
+from voipctl.verify.hosts.judge import certificate_problems, file_problems, listening_problem, unexpected_listeners
+from voipctl.verify.hosts.plugin import HostPool
 
 Runner = Callable[[HostPool, str, Mapping[str, Any]], list[str]]
 

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from voipctl.errors import ToolError
-from voipctl.verify import hostsuite
-from voipctl.verify.hostchecks import HostCheck
-from voipctl.verify.reach import Backend, HostAccess
-from voipctl.verify.result import Outcome
+from voipctl.verify.hosts import suite as hostsuite
+from voipctl.verify.hosts.access import Backend, HostAccess
+from voipctl.verify.hosts.checks import HostCheck
+from voipctl.verify.report.outcome import Outcome
 
 SUITE_TIMEOUT = 600
 _STATUS = {"passed": "passed", "failed": "failed", "skipped": "skipped"}
@@ -38,7 +38,7 @@ def pytest_argv(workdir: Path, python: str = sys.executable) -> list[str]:
     return [
         python, "-m", "pytest",
         "-c", str(workdir / "pytest.ini"), "--rootdir", str(workdir),
-        "-p", "no:cacheprovider", "-p", "voipctl.verify.hostplugin",
+        "-p", "no:cacheprovider", "-p", "voipctl.verify.hosts.plugin",
         "--import-mode=importlib", "-q", "--no-header", "-rN", "--tb=no",
         "--voipctl-suite", str(workdir / "suite.json"),
         "--voipctl-results", str(workdir / "results.json"),

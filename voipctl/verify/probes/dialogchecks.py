@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from ipaddress import ip_address, ip_network
 from typing import Any
 
-from voipctl.verify.jobs import Probe
-from voipctl.verify.result import Status
+from voipctl.verify.probes.probe import Probe
+from voipctl.verify.report.outcome import Status
 
 Raw = Mapping[str, Any]
 

@@ -9,14 +9,14 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from voipctl.verify.jobs import Probe
-from voipctl.verify.vantage import Vantage
+from voipctl.verify.probes.probe import Probe
+from voipctl.verify.probes.vantage import Vantage
 
 AGENT_TIMEOUT = 180
 
 
 def agent_argv(vantage: Vantage, python: str = sys.executable) -> list[str]:
-    return vantage.wrap([python, "-m", "voipctl.verify.agent"])
+    return vantage.wrap([python, "-m", "voipctl.verify.probes.executor"])
 
 
 def _run(vantage: Vantage, probes: Sequence[Probe]) -> dict[str, dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Probe executor run at a vantage point: `ip netns exec NS python -m voipctl.verify.agent`.
+"""Probe executor run at a vantage point: `ip netns exec NS python -m voipctl.verify.probes.executor`.
 
 Reads `{"jobs": [...]}` as JSON on stdin (passwords travel only there), runs
 each job and prints `{"results": {id: {...}}}`: raw observations, no verdicts.
@@ -24,8 +24,8 @@ from voipctl.probe.dialog import Identity
 from voipctl.probe.relay import probe_relay
 from voipctl.probe.sip import probe_options, probe_register
 from voipctl.probe.transport import Target
-from voipctl.verify.turnperm import check_permissions
-from voipctl.verify.xmpp import probe_starttls
+from voipctl.verify.probes.turn_permission import check_permissions
+from voipctl.verify.probes.xmpp import probe_starttls
 
 SIP_PACING = 0.15
 Params = Mapping[str, Any]

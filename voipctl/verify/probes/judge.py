@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from voipctl.verify.dialogchecks import judge_relay, judge_topology
-from voipctl.verify.jobs import Probe
-from voipctl.verify.result import Outcome, Status
+from voipctl.verify.probes.dialogchecks import judge_relay, judge_topology
+from voipctl.verify.probes.probe import Probe
+from voipctl.verify.report.outcome import Outcome, Status
 
 Raw = Mapping[str, Any]
 

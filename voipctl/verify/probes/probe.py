@@ -1,6 +1,6 @@
 """The functional probes, generated from the Plan: what to try from which vantage and what must happen.
 
-Pure: a Probe is a job for `agent` (kind + params, which may hold a password and
+Pure: a Probe is a job for the `executor` (kind + params, which may hold a password and
 are never reported) plus the expectation `judge` applies to what came back.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 
 from voipctl.plan.model import Listener, NodePlan, Plan
 from voipctl.probe.turn import probe_credentials
-from voipctl.verify.expect import openfire_skip_reason
-from voipctl.verify.result import Outcome
-from voipctl.verify.vantage import Vantage
+from voipctl.verify.hosts.packages import openfire_skip_reason
+from voipctl.verify.probes.vantage import Vantage
+from voipctl.verify.report.outcome import Outcome
 
 BAD_ORIGIN = "https://voipctl-verify.invalid"
 TURN_USER = "voipctl-verify"

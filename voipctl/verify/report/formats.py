@@ -14,7 +14,7 @@ from xml.etree import ElementTree as ET
 
 from rich.table import Table
 
-from voipctl.verify.result import Outcome
+from voipctl.verify.report.outcome import Outcome
 
 STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow"}
 

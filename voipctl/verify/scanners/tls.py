@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from voipctl.plan.model import Plan
-from voipctl.verify.expect import openfire_skip_reason
-from voipctl.verify.result import Outcome, Status
-from voipctl.verify.tools import sslyze_python
-from voipctl.verify.vantage import Vantage
+from voipctl.verify.hosts.packages import openfire_skip_reason
+from voipctl.verify.probes.vantage import Vantage
+from voipctl.verify.report.outcome import Outcome, Status
+from voipctl.verify.scanners.executables import sslyze_python
 
 SCAN_TIMEOUT = 300
 NETWORK_TIMEOUT = 2
