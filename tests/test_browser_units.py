@@ -22,6 +22,8 @@ from voipctl.plan.build import build_plan
 from voipctl.plan.model import Plan
 from voipctl.probe.ng import BValue
 from voipctl.probe.sdp import summarize
+from voipctl.sipp.argv import SCENARIOS
+from voipctl.sipp.credentials import credentials_csv, write_credentials
 from voipctl.site.load import load_site
 from voipctl.verify.browser import argv, judge, media, phone
 from voipctl.verify.browser.config import ProbeUnavailable, ice_servers, page_config, page_origin, site_targets
@@ -117,7 +119,7 @@ def _run(tmp: Path) -> phone.PhoneRun:
 
 
 def test_sipp_password_goes_through_a_0600_file(tmp_path: Path) -> None:
-    creds = phone.write_credentials(tmp_path / "c.csv", "bob", PASSWORD)
+    creds = write_credentials(tmp_path / "c.csv", [("bob", PASSWORD)])
     assert creds.stat().st_mode & 0o777 == 0o600
     assert creds.read_text() == f"SEQUENTIAL\nbob;[authentication username=bob password={PASSWORD}]\n"
     cmd = phone.sipp_argv(_run(tmp_path), "198.51.100.253", "bob", ("198.51.100.11", 5060), creds)
@@ -128,14 +130,14 @@ def test_sipp_password_goes_through_a_0600_file(tmp_path: Path) -> None:
     assert cmd[cmd.index("-key") + 1: cmd.index("-key") + 3] == ["domain", "lab.test"]
     assert cmd[cmd.index("-mi"):cmd.index("-mi") + 5] == ["-mi", "198.51.100.253", "-mp", "16100", "-rtp_echo"]
     with pytest.raises(Exception, match="injection file"):
-        phone.credentials_csv("bob", "a;b")
+        credentials_csv([("bob", "a;b")])
 
 
 def test_scenario_files_exist_and_use_the_injected_credentials() -> None:
     for name in (phone.REGISTER, phone.ANSWER, phone.CALL):
-        assert (phone.SCENARIOS / name).is_file()
+        assert (SCENARIOS / name).is_file()
     for name in (phone.REGISTER, phone.CALL):
-        text = (phone.SCENARIOS / name).read_text()
+        text = (SCENARIOS / name).read_text()
         assert "[field1]" in text and "password=" not in text
 
 

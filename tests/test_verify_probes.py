@@ -19,9 +19,11 @@ from voipctl import pipeline
 from voipctl.errors import ToolError
 from voipctl.plan.model import Plan
 from voipctl.probe import turn
+from voipctl.sipp.argv import SCENARIOS
+from voipctl.sipp.credentials import credentials_csv, write_credentials
 from voipctl.verify.browser.media import FlowSnapshot, LegFlow
-from voipctl.verify.call import judge as sipp
 from voipctl.verify.call import media as callmedia
+from voipctl.verify.call import sipp_call as sipp
 from voipctl.verify.probes.dispatch import run_agents
 from voipctl.verify.probes.executor import run_jobs
 from voipctl.verify.probes.judge import judge
@@ -143,7 +145,7 @@ def test_judging_raw_results(probes: tuple[list[Probe], list[object]]) -> None:
 
 
 def test_sipp_argv_keeps_passwords_in_the_csv(tmp_path: Path) -> None:
-    csv = sipp.write_private(tmp_path / "c.csv", sipp.credentials_csv("alice", PASSWORD))
+    csv = write_credentials(tmp_path / "c.csv", [("alice", PASSWORD)])
     assert csv.stat().st_mode & 0o777 == 0o600
     assert csv.read_text() == f"SEQUENTIAL\nalice;[authentication username=alice password={PASSWORD}]\n"
     runs = [
@@ -161,13 +163,13 @@ def test_sipp_argv_keeps_passwords_in_the_csv(tmp_path: Path) -> None:
     assert runs[2].argv[runs[2].argv.index("-cid_str") + 1] == "cid-1" and "-rtp_echo" not in runs[2].argv
     for bad in ("pass word", "a;b", "x]y", "new\nline"):
         with pytest.raises(ToolError):
-            sipp.credentials_csv("alice", bad)
+            credentials_csv([("alice", bad)])
 
 
 def test_sipp_scenarios_follow_the_route_set() -> None:
-    uac = ET.parse(sipp.SCENARIOS / "uac.xml").getroot()  # noqa: S314 - our own file
-    uas = ET.parse(sipp.SCENARIOS / "uas.xml").getroot()  # noqa: S314
-    reg = ET.parse(sipp.SCENARIOS / "register.xml").getroot()  # noqa: S314
+    uac = ET.parse(SCENARIOS / "uac.xml").getroot()  # noqa: S314 - our own file
+    uas = ET.parse(SCENARIOS / "uas.xml").getroot()  # noqa: S314
+    reg = ET.parse(SCENARIOS / "register.xml").getroot()  # noqa: S314
     ok200 = [r for r in uac.iter("recv") if r.get("response") == "200" and r.get("rrs") == "true"]
     assert len(ok200) == 1
     sends = [s.text or "" for s in uac.iter("send")]

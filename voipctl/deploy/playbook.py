@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import tempfile
 import threading
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from voipctl.atomicfile import write_atomic
 from voipctl.deploy.events import Event, parse_line
 from voipctl.errors import ToolError
 
@@ -37,9 +37,7 @@ def private_vars_file(doc: Mapping[str, Any]) -> Iterator[Path]:
     workdir = Path(tempfile.mkdtemp(prefix="voipctl-deploy-"))
     try:
         path = workdir / VARS_FILE
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh, sort_keys=True)
+        write_atomic(path, json.dumps(doc, sort_keys=True).encode(), 0o600)
         yield path
     finally:
         for child in workdir.iterdir():

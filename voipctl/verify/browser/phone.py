@@ -1,8 +1,8 @@
 """The plain SIP phone of the scenario: SIPp with RTP echo, in the public client namespace.
 
-Scenario files live beside this module (sipp/). The phone's password reaches SIPp
-through a 0600 injection file (`-inf`), never through argv (`-ap`). SIPp's message
-trace gives the SDP the phone received, which shows what the plain leg looked like.
+Its scenarios and argv come from voipctl.sipp, like every SIPp run. The phone's password reaches
+SIPp through a 0600 injection file (`-inf`, voipctl.sipp.credentials), never through argv (`-ap`).
+SIPp's message trace gives the SDP the phone received, which shows what the plain leg looked like.
 """
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ from pathlib import Path
 from voipctl.errors import ToolError
 from voipctl.netns import exec_argv
 from voipctl.probe.sdp import SdpSummary, summarize
+from voipctl.sipp import argv as sipp
 
-SCENARIOS = Path(__file__).with_name("sipp")
-REGISTER, ANSWER, CALL, RING = "register.xml", "uas.xml", "uac.xml", "ring.xml"
+# The phone registers, answers (UAS), calls and waits to be hung up, or rings without answering.
+REGISTER, ANSWER, CALL, RING = sipp.REGISTER, sipp.UAS, sipp.UAC_UNTIL_BYE, sipp.RING
 # Ports of the phone in its namespace: answering UAS, registration, calling UAC, their RTP;
 # the desk phone that shares the browser's user (forking) rings on DESK_PORT.
 UAS_PORT, REGISTER_PORT, UAC_PORT, DESK_PORT = 5090, 5091, 5092, 5093
 UAS_MEDIA_PORT, UAC_MEDIA_PORT = 16000, 16100
 SIPP_TIMEOUT = 90
 _TRACE_RULE = "-" * 20
-_UNSAFE = set(";]\r\n")
 
 
 @dataclass(frozen=True)
@@ -50,34 +50,10 @@ class PhoneRun:
 def sipp_argv(run: PhoneRun, address: str, user: str, proxy: tuple[str, int] | None, inf: Path | None,
               timeout: int = SIPP_TIMEOUT) -> list[str]:
     """One SIPp call from a scenario file; exits 0 only when the whole scenario succeeded."""
-    cmd = ["sipp", "-sf", str(SCENARIOS / run.scenario), "-i", address, "-p", str(run.port), "-s", user,
-           "-m", "1", "-nostdin", "-timeout", f"{timeout}s", "-timeout_error",
-           "-trace_msg", "-message_file", str(run.trace), "-trace_err", "-error_file", str(run.errors)]
-    for key, value in run.keys:
-        cmd += ["-key", key, value]
-    if run.call_id_format is not None:
-        cmd += ["-cid_str", run.call_id_format]
-    if inf is not None:
-        cmd += ["-inf", str(inf)]
-    if run.media_port is not None:
-        cmd += ["-mi", address, "-mp", str(run.media_port), "-rtp_echo"]
-    if proxy is not None:
-        cmd.append(f"{proxy[0]}:{proxy[1]}")
-    return cmd
-
-
-def credentials_csv(user: str, password: str) -> str:
-    """SIPp injection file: field0 the user, field1 the [authentication] keyword with the password."""
-    if _UNSAFE & set(user + password):
-        raise ToolError("the phone's user name or password has characters a SIPp injection file cannot carry")
-    return f"SEQUENTIAL\n{user};[authentication username={user} password={password}]\n"
-
-
-def write_credentials(path: Path, user: str, password: str) -> Path:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(credentials_csv(user, password))
-    return path
+    return sipp.sipp_argv("sipp", sipp.SippRun(
+        run.scenario, address, f"{proxy[0]}:{proxy[1]}" if proxy is not None else None, run.port, user,
+        (*run.keys, *sipp.PCMU_20MS.keys()), inf, run.media_port, run.media_port is not None, run.call_id_format,
+        timeout_s=timeout, message_file=run.trace, error_file=run.errors))
 
 
 def received_messages(trace: str) -> list[str]:

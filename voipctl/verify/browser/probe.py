@@ -22,6 +22,7 @@ from voipctl.errors import ToolError, VoipctlError
 from voipctl.netns import exec_argv
 from voipctl.plan.model import Plan
 from voipctl.secrets import Secrets
+from voipctl.sipp.credentials import write_credentials
 from voipctl.verify.browser import argv, judge, phone, scenario, trust
 from voipctl.verify.browser.config import (
     REGISTER_EXPIRES,
@@ -146,12 +147,11 @@ def _run(plan: Plan, secrets: Secrets, pki_dir: Path, vantage: BrowserVantage, t
                                datetime.now(UTC))
     home = work / "home"
     trust.make_nssdb(home, pki.root)
-    creds = phone.write_credentials(work / "phone.csv", targets.phone_user, secrets.subscriber(targets.phone_user))
+    creds = write_credentials(work / "phone.csv", [(targets.phone_user, secrets.subscriber(targets.phone_user))])
     servers = ice_servers(targets, secrets["turn_secret"], by_address=vantage.map_site_names)
     desk = None
     if "forked" in calls:
-        desk = phone.write_credentials(work / "desk.csv", targets.browser_user,
-                                       secrets.subscriber(targets.browser_user))
+        desk = write_credentials(work / "desk.csv", [(targets.browser_user, secrets.subscriber(targets.browser_user))])
     ctx = scenario.CallContext(targets, vantage, work, creds, hold, desk)
     with page_server(vantage.browser_netns, dist, pki, targets.page_port, work / "page-server.log"):
         rc = scenario.register_device(ctx, targets.phone_user, creds, phone.UAS_PORT, REGISTER_EXPIRES,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from voipctl.atomicfile import write_atomic
 from voipctl.errors import ToolError
 from voipctl.pki.ca import load_ca
 from voipctl.pki.leaf import issue_leaf
@@ -48,8 +49,7 @@ def write_page_pki(lay: PkiLayout, site: str, want: CertPlan, out: Path, now: da
     ca = load_ca(lay, site, unattended_passphrase(lay.intermediate_key))
     leaf = issue_leaf(want, "ecdsa-p256", ca, PAGE_CERT_DAYS, now)
     files = PagePki(key=out / "page.key", chain=out / "page.chain.pem", root=out / "root.pem")
-    files.key.touch(mode=0o600)
-    files.key.write_bytes(key_pem(leaf.key))
+    write_atomic(files.key, key_pem(leaf.key), 0o600)
     files.chain.write_bytes(b"".join(cert_pem(c) for c in (leaf.cert, *leaf.intermediates)))
     files.root.write_bytes(b"".join(cert_pem(c) for c in leaf.roots))
     return files

@@ -18,9 +18,10 @@ from secrets import token_hex
 from voipctl.errors import ToolError
 from voipctl.plan.model import Plan
 from voipctl.secrets import Secrets
+from voipctl.sipp.credentials import write_credentials
 from voipctl.verify.browser.media import FlowSnapshot, ng_query
-from voipctl.verify.call import judge as sipp
 from voipctl.verify.call import media as callmedia
+from voipctl.verify.call import sipp_call as sipp
 from voipctl.verify.probes.vantage import Vantage, source_address
 from voipctl.verify.report.outcome import Outcome, Status
 
@@ -127,10 +128,8 @@ def run_call(setup: CallSetup, workdir: Path) -> list[Outcome]:
     if uas_ip is None or uac_ip is None:
         return _all_failed(setup, f"no route from the vantages to {setup.host}", 0.0)
     try:
-        callee_csv = sipp.write_private(workdir / "callee.csv",
-                                        sipp.credentials_csv(setup.callee, setup.callee_password))
-        caller_csv = sipp.write_private(workdir / "caller.csv",
-                                        sipp.credentials_csv(setup.caller, setup.caller_password))
+        callee_csv = write_credentials(workdir / "callee.csv", [(setup.callee, setup.callee_password)])
+        caller_csv = write_credentials(workdir / "caller.csv", [(setup.caller, setup.caller_password)])
     except ToolError as exc:
         return _all_failed(setup, str(exc), 0.0)
     reg = sipp.register_run(binary, workdir, callee_csv, setup.domain, uas_ip, sipp.UAS_PORT, setup.target, 60)

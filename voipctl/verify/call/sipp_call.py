@@ -1,29 +1,26 @@
-"""The call probe: a SIPp UAC calls a SIPp UAS through kamailio, then hangs up.
+"""The call probe's SIPp runs (built by voipctl.sipp.argv) and the verdicts on what they logged.
 
-Scenarios (sipp/*.xml) honour record-route: the UAC stores the route set of the
-200 and sends ACK and BYE to [next_url] with [routes]; the UAS echoes
+Scenarios (voipctl/sipp/scenarios) honour record-route: the UAC stores the route set
+of the 200 and sends ACK and BYE to [next_url] with [routes]; the UAS echoes
 Record-Route. Both log the SDP connection address they received, which must be
 a media node's advertised address (rtpengine rewrote it). Passwords reach SIPp
-only in a 0600 CSV (-inf), as the [authentication] keyword of field1.
+only in a 0600 CSV (-inf, voipctl.sipp.credentials), as the [authentication] keyword of field1.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from voipctl.errors import ToolError
+from voipctl.sipp.argv import PCMA_30MS, REGISTER, UAC, UAS, sipp_argv
+from voipctl.sipp.argv import SippRun as Sipp
 from voipctl.verify.report.outcome import Outcome, Status
 
-SCENARIOS = Path(__file__).parents[2] / "sipp" / "scenarios"
 UAS_PORT = 5070
 UAS_MEDIA_PORT, UAC_MEDIA_PORT = 6100, 6200
 CALL_TIMEOUT = 15
-# What SIPp's keyword parser can carry inside [authentication ... password=X].
-_SAFE_SECRET = re.compile(r"^[A-Za-z0-9._~!@#$%^&*()+=:,/?{}|-]+$")
 _CONN = re.compile(r"^sdp-connection (\S+)", re.MULTILINE)
 
 
@@ -36,50 +33,27 @@ class SippRun:
     errors: Path
 
 
-def credentials_csv(user: str, password: str) -> str:
-    """The -inf file: field0 the user, field1 the [authentication] keyword SIPp expands in the scenario."""
-    for what, value in (("user", user), ("password", password)):
-        if not _SAFE_SECRET.match(value):
-            raise ToolError(f"the subscriber's {what} has characters SIPp cannot carry; the call probe cannot run")
-    return f"SEQUENTIAL\n{user};[authentication username={user} password={password}]\n"
-
-
-def write_private(path: Path, text: str) -> Path:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    return path
-
-
-def _common(workdir: Path, name: str, timeout: int) -> tuple[list[str], Path, Path]:
+def _run(binary: str, workdir: Path, name: str, run: Sipp) -> SippRun:
     log, err = workdir / f"{name}.log", workdir / f"{name}.errors"
-    argv = ["-t", "u1", "-m", "1", "-timeout", f"{timeout}s", "-timeout_error", "-nostdin",
-            "-trace_logs", "-log_file", str(log), "-trace_err", "-error_file", str(err)]
-    return argv, log, err
+    return SippRun(sipp_argv(binary, replace(run, log_file=log, error_file=err)), log, err)
 
 
 def register_run(sipp: str, workdir: Path, csv: Path, domain: str, local_ip: str, port: int, target: str,
                  expires: int, name: str = "register") -> SippRun:
-    common, log, err = _common(workdir, name, 10)
-    argv = [sipp, "-sf", str(SCENARIOS / "register.xml"), "-inf", str(csv), "-key", "domain", domain,
-            "-key", "expires", str(expires), "-i", local_ip, "-p", str(port), *common, target]
-    return SippRun(argv, log, err)
+    keys = (("domain", domain), ("expires", str(expires)), ("contact_port", str(port)))
+    return _run(sipp, workdir, name, Sipp(REGISTER, local_ip, target, port, keys=keys, inf=csv, timeout_s=10))
 
 
 def uas_run(sipp: str, workdir: Path, callee: str, domain: str, local_ip: str, port: int) -> SippRun:
-    common, log, err = _common(workdir, "uas", CALL_TIMEOUT + 5)
-    argv = [sipp, "-sf", str(SCENARIOS / "uas.xml"), "-s", callee, "-key", "domain", domain,
-            "-i", local_ip, "-p", str(port), "-mi", local_ip, "-mp", str(UAS_MEDIA_PORT), "-rtp_echo", *common]
-    return SippRun(argv, log, err)
+    return _run(sipp, workdir, "uas", Sipp(UAS, local_ip, None, port, callee, (("domain", domain), *PCMA_30MS.keys()),
+                                           media_port=UAS_MEDIA_PORT, rtp_echo=True, timeout_s=CALL_TIMEOUT + 5))
 
 
 def uac_run(sipp: str, workdir: Path, csv: Path, callee: str, domain: str, local_ip: str, target: str,
             call_id: str) -> SippRun:
     """The caller; `call_id` is the Call-ID of its INVITE (no % in it), by which rtpengine is asked."""
-    common, log, err = _common(workdir, "uac", CALL_TIMEOUT)
-    argv = [sipp, "-sf", str(SCENARIOS / "uac.xml"), "-inf", str(csv), "-s", callee, "-key", "domain", domain,
-            "-i", local_ip, "-mi", local_ip, "-mp", str(UAC_MEDIA_PORT), "-cid_str", call_id, *common, target]
-    return SippRun(argv, log, err)
+    return _run(sipp, workdir, "uac", Sipp(UAC, local_ip, target, None, callee, (("domain", domain),), inf=csv,
+                                           media_port=UAC_MEDIA_PORT, call_id=call_id, timeout_s=CALL_TIMEOUT))
 
 
 @dataclass(frozen=True)
