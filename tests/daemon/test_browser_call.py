@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from voipctl.browser import argv
 from voipctl.browser.bed.testbed import Bed
-from voipctl.browser.probe import missing_tools, run_browser_probe, web_dir
 from voipctl.pki.ca import init_ca
 from voipctl.pki.store import layout
 from voipctl.secrets import Secrets
-from voipctl.verify.result import Outcome
+from voipctl.verify.browser import argv
+from voipctl.verify.browser.probe import missing_tools, run_browser_probe, web_dir
+from voipctl.verify.report.outcome import Outcome
 
 REPO = Path(__file__).resolve().parents[2]
 SITE = REPO / "inventories" / "lab" / "site.yml"

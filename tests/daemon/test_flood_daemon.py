@@ -17,8 +17,8 @@ import pytest
 
 from tests.loadbed import LOAD_BED_MARKS
 from voipctl.sipload.bed import CLIENT, FLOODER, LoadBed, generated_argv
-from voipctl.sipload.sipp import Load, credentials_table
-from voipctl.verify.sipp import write_private
+from voipctl.sipload.sipp import Load
+from voipctl.sipp.credentials import write_credentials
 
 RATE, SECONDS = 1000, 3
 
@@ -59,7 +59,7 @@ def options(bed: LoadBed, bind: str, *extra: str) -> dict[str, Any]:
 
 def register_load(bed: LoadBed, source: str, name: str) -> Load:
     users = [(u, bed.site.secrets.subscriber(u)) for u in bed.site.plan.subscribers]
-    csv = write_private(bed.workdir / f"{name}.csv", credentials_table(users))
+    csv = write_credentials(bed.workdir / f"{name}.csv", users)
     return Load("register.xml", RATE, RATE * SECONDS, source, bed.target, bed.kam.domain, csv,
                 bed.workdir / f"{name}-stat.csv")
 

@@ -34,7 +34,7 @@ from voipctl.plan.build import build_plan
 from voipctl.plan.model import CertPlan, KamailioPlan, NodePlan, RtpenginePlan
 from voipctl.render.kamailio import render_kamailio, service_args
 from voipctl.site.load import load_site
-from voipctl.verify.dialogchecks import leaked
+from voipctl.verify.probes.dialogchecks import leaked
 
 CLIENT, PEER, FLOODER = "198.51.100.50", "198.51.100.51", "198.51.100.66"
 ORIGIN = "https://app.solo.voipctl.test"

@@ -24,7 +24,7 @@ from tests.conftest import REPO
 from voipctl.check import argv
 from voipctl.check import openfire as openfire_check
 from voipctl.check.daemons import node_addresses, staged
-from voipctl.check.nsock import socket_in_netns
+from voipctl.check.netns_socket import socket_in_netns
 from voipctl.check.scan import parse_listeners, unknown_rtpengine_keys
 from voipctl.check.stage import throwaway_cert
 from voipctl.errors import RenderError
@@ -39,7 +39,7 @@ from voipctl.render.rtpengine import render_rtpengine
 from voipctl.render.tree import Handover, PlannedFile
 from voipctl.secrets import Secrets
 from voipctl.site.load import load_site
-from voipctl.verify.turnperm import check_permissions
+from voipctl.verify.probes.turn_permission import check_permissions
 
 SECRETS = Secrets({
     "turn_secret": "turn-Secret_0123456789",

@@ -19,15 +19,20 @@ import pytest
 from tests.conftest import REPO
 from tests.daemon.test_rtpengine_coturn_openfire import SECRETS, listening, need, running
 from voipctl.check import argv
-from voipctl.check.nsock import socket_in_netns
+from voipctl.check.netns_socket import socket_in_netns
 from voipctl.check.stage import throwaway_cert
 from voipctl.plan.build import build_plan
 from voipctl.plan.model import NodePlan, Plan
 from voipctl.probe import turn
 from voipctl.render.coturn import render_coturn
 from voipctl.site.load import load_site
-from voipctl.verify.jobs import outsider, turn_peers
-from voipctl.verify.turnperm import CREATE_PERMISSION, XOR_PEER_ADDRESS, check_permissions, xor_peer_address
+from voipctl.verify.probes.probe import outsider, turn_peers
+from voipctl.verify.probes.turn_permission import (
+    CREATE_PERMISSION,
+    XOR_PEER_ADDRESS,
+    check_permissions,
+    xor_peer_address,
+)
 
 # Addresses outside every special-purpose range, so only the new policy (not the
 # old special-range deny list) can refuse them. They exist only inside the namespace.

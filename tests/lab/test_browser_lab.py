@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from tests.labsites import lab_site_copy
-from voipctl.browser import argv
-from voipctl.browser.probe import missing_tools, run_browser_probe, web_dir
 from voipctl.pipeline import load_and_plan, secrets_for
 from voipctl.plan.model import Plan
 from voipctl.secrets import Secrets
+from voipctl.verify.browser import argv
+from voipctl.verify.browser.probe import missing_tools, run_browser_probe, web_dir
 
 pytestmark = [
     pytest.mark.lab,

@@ -23,7 +23,7 @@ from pathlib import Path
 from cryptography import x509
 
 from voipctl.check import argv, scan
-from voipctl.check.nsock import socket_in_netns
+from voipctl.check.netns_socket import socket_in_netns
 from voipctl.check.stage import missing_cert_files, stage_files, throwaway_cert
 from voipctl.netns import Netns
 from voipctl.plan.model import CoturnPlan, KamailioPlan, NodePlan, RtpenginePlan

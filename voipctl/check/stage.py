@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from voipctl.atomicfile import write_atomic
 from voipctl.plan.model import CertPlan
 from voipctl.render.tree import PlannedFile
 
@@ -49,9 +50,7 @@ def stage_files(stage: Path, files: Iterable[PlannedFile]) -> None:
     for f in files:
         target = staged_path(stage, f.path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(f.content)
+        write_atomic(target, f.content, 0o600)
         os.chown(target, _uid(f.owner), _gid(f.group))
         target.chmod(f.mode)
 

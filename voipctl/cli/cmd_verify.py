@@ -9,10 +9,10 @@ import click
 from voipctl.cli import err_console, out_console
 from voipctl.cli.options import PKI_OPT
 from voipctl.errors import UsageError
-from voipctl.verify.reach import Backend
-from voipctl.verify.report import table, to_json, to_junit
-from voipctl.verify.run import VerifyOptions, raise_for_report, verify
-from voipctl.verify.vantage import parse_vantage
+from voipctl.verify.hosts.access import Backend
+from voipctl.verify.orchestrator import VerifyOptions, raise_for_report, verify
+from voipctl.verify.probes.vantage import parse_vantage
+from voipctl.verify.report.formats import table, to_json, to_junit
 
 EXIT_CODES = """\b
 Exit codes:

@@ -20,7 +20,7 @@ from voipctl.deploy.events import Event, HostRecap, failures_by_host, recap_from
 from voipctl.deploy.freshness import ensure_fresh
 from voipctl.deploy.hostvars import deploy_vars, sensitive_rels
 from voipctl.deploy.inventory import choose_inventory, read_inventory
-from voipctl.deploy.runner import private_vars_file, run_playbook
+from voipctl.deploy.playbook import private_vars_file, run_playbook
 from voipctl.errors import ToolError
 from voipctl.output.manifest import read_manifest
 from voipctl.plan.model import Plan

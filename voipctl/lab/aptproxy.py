@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from voipctl.lab import commands as cmd
-from voipctl.lab.run import require_alive, spawn, wait_tcp
+from voipctl.lab.processes import require_alive, spawn, wait_tcp
 from voipctl.lab.state import CACHE_ROOT, LabState
 from voipctl.lab.topology import APT_PROXY_PORT, LabTopology
 

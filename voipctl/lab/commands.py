@@ -1,6 +1,6 @@
 """Argv builders for every external tool the lab runs (pure, unit-tested).
 
-Callers execute the lists from `voipctl.lab.run`; nothing here touches the machine.
+Callers execute the lists from `voipctl.lab.processes`; nothing here touches the machine.
 """
 
 from __future__ import annotations

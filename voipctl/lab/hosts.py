@@ -16,7 +16,7 @@ from pathlib import Path
 from voipctl.errors import ToolError
 from voipctl.lab import cgroups
 from voipctl.lab import commands as cmd
-from voipctl.lab.run import alive, attempt, run, spawn, tail
+from voipctl.lab.processes import alive, attempt, run, spawn, tail
 from voipctl.lab.state import LabPaths, LabState
 from voipctl.lab.topology import LabHost, LabTopology
 

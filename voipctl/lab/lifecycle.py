@@ -24,9 +24,9 @@ from voipctl.lab.aptproxy import start_apt_proxy
 from voipctl.lab.hosts import HostReport, prepare_host, report, start_host, wait_ready
 from voipctl.lab.inventory import inventory, inventory_yaml
 from voipctl.lab.network import add_neighbour_routes, bring_up, route_conflicts
+from voipctl.lab.processes import alive, attempt, kill_pids, run, terminate
 from voipctl.lab.resolver import start_resolver
 from voipctl.lab.rootfs import MIRROR, ImageRecipe, ensure_image, unpack_image
-from voipctl.lab.run import alive, attempt, kill_pids, run, terminate
 from voipctl.lab.state import LabPaths, LabState
 from voipctl.lab.topology import LabTopology, lab_topology
 from voipctl.plan.model import Plan

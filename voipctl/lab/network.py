@@ -11,7 +11,7 @@ from ipaddress import ip_network
 from pathlib import Path
 
 from voipctl.lab import commands as cmd
-from voipctl.lab.run import run
+from voipctl.lab.processes import run
 from voipctl.lab.state import LabState, ResourceKind
 from voipctl.lab.topology import IF_CLIENTS, IF_PRIVATE, IF_PUBLIC, IF_UPLINK, CloudNat, LabTopology
 

@@ -12,7 +12,7 @@ from ipaddress import ip_address, ip_network
 from pathlib import Path
 
 from voipctl.lab import commands as cmd
-from voipctl.lab.run import require_alive, spawn, wait_tcp
+from voipctl.lab.processes import require_alive, spawn, wait_tcp
 from voipctl.lab.state import LabState
 from voipctl.lab.topology import LabTopology
 from voipctl.plan.model import NodePlan, Plan

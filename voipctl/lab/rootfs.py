@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voipctl.lab import commands as cmd
-from voipctl.lab.run import run
+from voipctl.lab.processes import run
 from voipctl.lab.state import CACHE_ROOT
 
 IMAGE_CACHE = CACHE_ROOT / "lab"

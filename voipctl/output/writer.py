@@ -14,6 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from voipctl.atomicfile import write_atomic
 from voipctl.errors import RenderError, UsageError
 from voipctl.output.manifest import MANIFEST, manifest_bytes, read_manifest
 from voipctl.render.tree import RenderedTree
@@ -56,11 +57,7 @@ def _put(staging: Path, old: Path, rel: str, content: bytes) -> bool:
     if _same(prev, content):
         os.link(prev, dest)
         return False
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(content)
-        fh.flush()
-        os.fsync(fh.fileno())
+    write_atomic(dest, content, 0o600)
     return True
 
 

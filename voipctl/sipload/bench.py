@@ -15,9 +15,9 @@ from pathlib import Path
 from voipctl.errors import ToolError
 from voipctl.render.kamailio import service_args
 from voipctl.sipload.bed import CLIENT, PEER, LoadBed, Trial, generated_argv
-from voipctl.sipload.sipp import Load, credentials_table
+from voipctl.sipload.sipp import Load
 from voipctl.sipload.stock import PACKAGE_MEMORY, stock_argv, stock_db
-from voipctl.verify.sipp import write_private
+from voipctl.sipp.credentials import write_credentials
 
 CALLEE = "callee"
 UAS_PORT = 5070
@@ -76,8 +76,8 @@ class SipLoadBench:
         callers = [(u, pw) for u, pw in users if u != CALLEE]
         if len(callers) == len(users):
             raise ToolError(f"the benchmark site needs a subscriber named {CALLEE!r}")
-        self.callers_csv = write_private(work / "callers.csv", credentials_table(callers))
-        self.callee_csv = write_private(work / "callee.csv", credentials_table([(CALLEE, secrets.subscriber(CALLEE))]))
+        self.callers_csv = write_credentials(work / "callers.csv", callers)
+        self.callee_csv = write_credentials(work / "callee.csv", [(CALLEE, secrets.subscriber(CALLEE))])
         rundir = work / "run"
         rundir.mkdir(exist_ok=True)
         db = work / "stock.sqlite"

@@ -1,19 +1,18 @@
 """SIPp at a fixed rate: argv lists (pure, unit-tested) and the outcome read from its statistics file.
 
-Scenarios are verify's (voipctl/verify/sipp): REGISTER with digest, and a caller/callee pair that
-honours record-route. Passwords reach SIPp only in a 0600 CSV (-inf), never on argv.
+Scenarios and argv come from voipctl.sipp (REGISTER with digest, and a caller/callee pair that
+honours record-route). Passwords reach SIPp only in a 0600 CSV (-inf), never on argv.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from voipctl.errors import ToolError
-from voipctl.verify.sipp import SCENARIOS, credentials_csv
+from voipctl.sipp.argv import PCMA_30MS, REGISTER, UAS, SippRun, sipp_argv
 
 # A lost message fails its call after this long instead of stalling the run.
 RECV_TIMEOUT_MS = 2000
@@ -49,31 +48,20 @@ class Outcome:
         return self.failed / self.created if self.created else 1.0
 
 
-def credentials_table(users: Sequence[tuple[str, str]]) -> str:
-    """A SEQUENTIAL -inf file, one line per user (field0 user, field1 the [authentication] keyword)."""
-    if not users:
-        raise ToolError("SIPp needs at least one subscriber")
-    lines = [credentials_csv(user, password).splitlines()[1] for user, password in users]
-    return "SEQUENTIAL\n" + "".join(f"{line}\n" for line in lines)
-
-
 def load_argv(sipp: str, load: Load) -> list[str]:
     """One SIPp client run; statistics go to `stat_file` (read by `read_outcome`)."""
-    argv = [sipp, "-sf", str(SCENARIOS / load.scenario), "-inf", str(load.csv), "-key", "domain", load.domain,
-            "-key", "expires", "3600", "-i", load.local_ip, "-t", "u1", "-r", f"{load.rate:g}",
-            "-m", str(load.calls), "-recv_timeout", str(RECV_TIMEOUT_MS), "-nostdin",
-            "-trace_stat", "-stf", str(load.stat_file), "-fd", "1", "-max_socket", "64"]
-    if load.service is not None:
-        argv += ["-s", load.service]
-    if load.local_port is not None:
-        argv += ["-p", str(load.local_port)]
-    return [*argv, load.target]
+    # the load's own registrations are never called: without a fixed port their Contact names 5060
+    contact = ("contact_port", str(load.local_port or 5060)) if load.scenario == REGISTER else None
+    keys = (("domain", load.domain), ("expires", "3600"), *((contact,) if contact else ()))
+    return sipp_argv(sipp, SippRun(load.scenario, load.local_ip, load.target, load.local_port, load.service, keys,
+                                   load.csv, calls=load.calls, rate=load.rate, recv_timeout_ms=RECV_TIMEOUT_MS,
+                                   stat_file=load.stat_file, extra=("-fd", "1", "-max_socket", "64")))
 
 
 def uas_argv(sipp: str, service: str, domain: str, local_ip: str, port: int) -> list[str]:
     """The callee: answers every INVITE it gets until stopped."""
-    return [sipp, "-sf", str(SCENARIOS / "uas.xml"), "-s", service, "-key", "domain", domain,
-            "-i", local_ip, "-p", str(port), "-t", "u1", "-nostdin"]
+    return sipp_argv(sipp, SippRun(UAS, local_ip, None, port, service, (("domain", domain), *PCMA_30MS.keys()),
+                                   calls=None))
 
 
 def read_outcome(stat_file: Path, seconds: float) -> Outcome:

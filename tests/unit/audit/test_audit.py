@@ -26,11 +26,11 @@ from voipctl.cli import main
 from voipctl.deploy.ansible import playbooks_dir
 from voipctl.pipeline import load_and_plan
 from voipctl.render import engine
-from voipctl.verify.hostchecks import host_checks
-from voipctl.verify.jobs import ProbeInputs, build_probes
-from voipctl.verify.report import VerifyReport, to_json
-from voipctl.verify.result import Outcome
-from voipctl.verify.vantage import Vantage
+from voipctl.verify.hosts.checks import host_checks
+from voipctl.verify.probes.probe import ProbeInputs, build_probes
+from voipctl.verify.probes.vantage import Vantage
+from voipctl.verify.report.formats import VerifyReport, to_json
+from voipctl.verify.report.outcome import Outcome
 
 CASE = REPO / "tests/golden/lab"
 

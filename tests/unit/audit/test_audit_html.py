@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.unit.audit.test_audit import Audited, _prepare
-from voipctl.browser.argv import CHROMIUM, CHROMIUM_FLAGS
+from voipctl.verify.browser.argv import CHROMIUM, CHROMIUM_FLAGS
 
 SCRIPT = REPO / "tests/fixtures/audit/inspect_page.mjs"
 WEB = REPO / "web"

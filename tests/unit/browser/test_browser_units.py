@@ -14,13 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from voipctl.browser import argv, judge, media, phone
 from voipctl.browser.bed.network import ROLES, BedNames, bed_steps, nat_ruleset
-from voipctl.browser.config import ProbeUnavailable, ice_servers, page_config, page_origin, site_targets
-from voipctl.browser.driver import driver_env
-from voipctl.browser.scenario import CallRecord
-from voipctl.browser.serve import make_server
-from voipctl.browser.trust import page_cert_plan, write_page_pki
 from voipctl.lab.topology import lab_addresses
 from voipctl.pki.ca import init_ca
 from voipctl.pki.store import layout
@@ -28,7 +22,15 @@ from voipctl.plan.build import build_plan
 from voipctl.plan.model import Plan
 from voipctl.probe.ng import BValue
 from voipctl.probe.sdp import summarize
+from voipctl.sipp.argv import SCENARIOS
+from voipctl.sipp.credentials import credentials_csv, write_credentials
 from voipctl.site.load import load_site
+from voipctl.verify.browser import argv, judge, media, phone
+from voipctl.verify.browser.config import ProbeUnavailable, ice_servers, page_config, page_origin, site_targets
+from voipctl.verify.browser.driver import driver_env
+from voipctl.verify.browser.scenario import CallRecord
+from voipctl.verify.browser.serve import make_server
+from voipctl.verify.browser.trust import page_cert_plan, write_page_pki
 
 REPO = Path(__file__).resolve().parents[3]
 SECRET = "turn-secret-for-tests"
@@ -98,7 +100,7 @@ def test_nssdb_and_server_argvs() -> None:
     assert argv.nssdb_create_argv(db) == ["certutil", "-N", "-d", "sql:/h/.pki/nssdb", "--empty-password"]
     assert argv.nssdb_add_ca_argv(db, Path("/r.pem"))[-4:] == ["-t", "C,,", "-i", "/r.pem"]
     serve = argv.serve_argv(Path("/d"), Path("/c"), Path("/k"), "127.0.0.1", 443, python="py")
-    assert serve == ["py", "-m", "voipctl.browser.serve", "--root", "/d", "--cert", "/c", "--key", "/k",
+    assert serve == ["py", "-m", "voipctl.verify.browser.serve", "--root", "/d", "--cert", "/c", "--key", "/k",
                      "--bind", "127.0.0.1", "--port", "443"]
     assert argv.driver_argv(Path("/w")) == ["node", "/w/driver.mjs"]
     assert "-p" in argv.relay_sockets_argv("198.51.100.12", 40000, 49999)
@@ -117,7 +119,7 @@ def _run(tmp: Path) -> phone.PhoneRun:
 
 
 def test_sipp_password_goes_through_a_0600_file(tmp_path: Path) -> None:
-    creds = phone.write_credentials(tmp_path / "c.csv", "bob", PASSWORD)
+    creds = write_credentials(tmp_path / "c.csv", [("bob", PASSWORD)])
     assert creds.stat().st_mode & 0o777 == 0o600
     assert creds.read_text() == f"SEQUENTIAL\nbob;[authentication username=bob password={PASSWORD}]\n"
     cmd = phone.sipp_argv(_run(tmp_path), "198.51.100.253", "bob", ("198.51.100.11", 5060), creds)
@@ -128,14 +130,14 @@ def test_sipp_password_goes_through_a_0600_file(tmp_path: Path) -> None:
     assert cmd[cmd.index("-key") + 1: cmd.index("-key") + 3] == ["domain", "lab.test"]
     assert cmd[cmd.index("-mi"):cmd.index("-mi") + 5] == ["-mi", "198.51.100.253", "-mp", "16100", "-rtp_echo"]
     with pytest.raises(Exception, match="injection file"):
-        phone.credentials_csv("bob", "a;b")
+        credentials_csv([("bob", "a;b")])
 
 
 def test_scenario_files_exist_and_use_the_injected_credentials() -> None:
     for name in (phone.REGISTER, phone.ANSWER, phone.CALL):
-        assert (phone.SCENARIOS / name).is_file()
+        assert (SCENARIOS / name).is_file()
     for name in (phone.REGISTER, phone.CALL):
-        text = (phone.SCENARIOS / name).read_text()
+        text = (SCENARIOS / name).read_text()
         assert "[field1]" in text and "password=" not in text
 
 

@@ -31,7 +31,7 @@ from voipctl.deploy.events import MARKER, HostRecap, failures_by_host, parse_lin
 from voipctl.deploy.freshness import disk_differences, ensure_fresh, manifest_differences
 from voipctl.deploy.hostvars import deploy_vars, directories_for, gate_checks, package_source, sensitive_rels
 from voipctl.deploy.inventory import choose_inventory, inventory_nodes, lab_inventory
-from voipctl.deploy.runner import private_vars_file
+from voipctl.deploy.playbook import private_vars_file
 from voipctl.deploy.session import DeployOutcome, raise_for_outcome
 from voipctl.errors import RenderError, UsageError
 from voipctl.lab.state import LabPaths, LabState

@@ -19,11 +19,11 @@ from voipctl.lab.topology import lab_topology
 from voipctl.pipeline import load_and_plan
 from voipctl.plan.model import FirewallRule, Plan
 from voipctl.render.firewall import render_firewall, rule_lines
-from voipctl.verify.jobs import ProbeInputs, build_probes
-from voipctl.verify.judge import judge
-from voipctl.verify.reachability import reachability
-from voipctl.verify.report import VerifyReport, to_json
-from voipctl.verify.vantage import Vantage
+from voipctl.verify.probes.judge import judge
+from voipctl.verify.probes.probe import ProbeInputs, build_probes
+from voipctl.verify.probes.vantage import Vantage
+from voipctl.verify.report.formats import VerifyReport, to_json
+from voipctl.verify.report.reachability import reachability
 
 REPO = Path(__file__).resolve().parents[3]
 LAB_SITE = REPO / "inventories" / "lab" / "site.yml"

@@ -12,7 +12,8 @@ from voipctl.plan.build import build_plan
 from voipctl.render.kamailio import service_args
 from voipctl.sipload.bed import generated_argv, pinned
 from voipctl.sipload.cpu import named_cpu_ns
-from voipctl.sipload.sipp import Load, credentials_table, load_argv, read_outcome, uas_argv
+from voipctl.sipload.sipp import Load, load_argv, read_outcome, uas_argv
+from voipctl.sipp.credentials import credentials_csv
 from voipctl.site.load import load_site
 
 
@@ -32,13 +33,13 @@ def test_load_argv_keeps_secrets_off_argv(tmp_path: Path) -> None:
 
 
 def test_credentials_table_and_refusals() -> None:
-    table = credentials_table([("u1", "pw-1"), ("u2", "pw-2")])
+    table = credentials_csv([("u1", "pw-1"), ("u2", "pw-2")])
     assert table.splitlines() == ["SEQUENTIAL", "u1;[authentication username=u1 password=pw-1]",
                                   "u2;[authentication username=u2 password=pw-2]"]
     with pytest.raises(ToolError):
-        credentials_table([("u1", "has;semicolon")])
+        credentials_csv([("u1", "has;semicolon")])
     with pytest.raises(ToolError):
-        credentials_table([])
+        credentials_csv([])
 
 
 def test_read_outcome_takes_the_last_row(tmp_path: Path) -> None:

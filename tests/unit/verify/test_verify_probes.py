@@ -16,19 +16,24 @@ import pytest
 
 from tests.pki_support import site_copy
 from voipctl import pipeline
-from voipctl.browser.media import FlowSnapshot, LegFlow
 from voipctl.errors import ToolError
 from voipctl.plan.model import Plan
 from voipctl.probe import turn
-from voipctl.verify import callmedia, sipp, svmap, tlsscan
-from voipctl.verify.agent import run_jobs
-from voipctl.verify.agents import run_agents
-from voipctl.verify.jobs import BAD_ORIGIN, Probe, ProbeInputs, build_probes
-from voipctl.verify.judge import judge
-from voipctl.verify.tools import find_executable, shebang_python
-from voipctl.verify.turnperm import xor_peer_address
-from voipctl.verify.vantage import Vantage, parse_route_src, parse_vantage
-from voipctl.verify.xmpp import parse_features, stream_open
+from voipctl.sipp.argv import SCENARIOS
+from voipctl.sipp.credentials import credentials_csv, write_credentials
+from voipctl.verify.browser.media import FlowSnapshot, LegFlow
+from voipctl.verify.call import media as callmedia
+from voipctl.verify.call import sipp_call as sipp
+from voipctl.verify.probes.dispatch import run_agents
+from voipctl.verify.probes.executor import run_jobs
+from voipctl.verify.probes.judge import judge
+from voipctl.verify.probes.probe import BAD_ORIGIN, Probe, ProbeInputs, build_probes
+from voipctl.verify.probes.turn_permission import xor_peer_address
+from voipctl.verify.probes.vantage import Vantage, parse_route_src, parse_vantage
+from voipctl.verify.probes.xmpp import parse_features, stream_open
+from voipctl.verify.scanners import svmap
+from voipctl.verify.scanners import tls as tlsscan
+from voipctl.verify.scanners.executables import find_executable, shebang_python
 
 PASSWORD = "s3cret-Password_1"
 TURN_SECRET = "turn-shared-secret"
@@ -140,7 +145,7 @@ def test_judging_raw_results(probes: tuple[list[Probe], list[object]]) -> None:
 
 
 def test_sipp_argv_keeps_passwords_in_the_csv(tmp_path: Path) -> None:
-    csv = sipp.write_private(tmp_path / "c.csv", sipp.credentials_csv("alice", PASSWORD))
+    csv = write_credentials(tmp_path / "c.csv", [("alice", PASSWORD)])
     assert csv.stat().st_mode & 0o777 == 0o600
     assert csv.read_text() == f"SEQUENTIAL\nalice;[authentication username=alice password={PASSWORD}]\n"
     runs = [
@@ -158,13 +163,13 @@ def test_sipp_argv_keeps_passwords_in_the_csv(tmp_path: Path) -> None:
     assert runs[2].argv[runs[2].argv.index("-cid_str") + 1] == "cid-1" and "-rtp_echo" not in runs[2].argv
     for bad in ("pass word", "a;b", "x]y", "new\nline"):
         with pytest.raises(ToolError):
-            sipp.credentials_csv("alice", bad)
+            credentials_csv([("alice", bad)])
 
 
 def test_sipp_scenarios_follow_the_route_set() -> None:
-    uac = ET.parse(sipp.SCENARIOS / "uac.xml").getroot()  # noqa: S314 - our own file
-    uas = ET.parse(sipp.SCENARIOS / "uas.xml").getroot()  # noqa: S314
-    reg = ET.parse(sipp.SCENARIOS / "register.xml").getroot()  # noqa: S314
+    uac = ET.parse(SCENARIOS / "uac.xml").getroot()  # noqa: S314 - our own file
+    uas = ET.parse(SCENARIOS / "uas.xml").getroot()  # noqa: S314
+    reg = ET.parse(SCENARIOS / "register.xml").getroot()  # noqa: S314
     ok200 = [r for r in uac.iter("recv") if r.get("response") == "200" and r.get("rrs") == "true"]
     assert len(ok200) == 1
     sends = [s.text or "" for s in uac.iter("send")]
@@ -369,8 +374,8 @@ def test_agent_runs_jobs_and_reports_raw_observations() -> None:
     assert not results["silent"]["answered"] and results["silent"]["blocked"] == "timeout"
     assert results["bug"]["error"].startswith("probe crashed")
     # the same through the module entry point, jobs on stdin
-    proc = subprocess.run([sys.executable, "-m", "voipctl.verify.agent"], input=json.dumps({"jobs": jobs[1:2]}),
-                          capture_output=True, text=True, timeout=60, check=True)
+    proc = subprocess.run([sys.executable, "-m", "voipctl.verify.probes.executor"],
+                          input=json.dumps({"jobs": jobs[1:2]}), capture_output=True, text=True, timeout=60, check=True)
     assert not json.loads(proc.stdout)["results"]["closed"]["connected"]
 
 

@@ -12,9 +12,9 @@ from rich.console import Console
 
 from tests.pki_support import site_copy
 from voipctl.cli import cli, main
-from voipctl.verify.report import VerifyReport, table, to_json, to_junit
-from voipctl.verify.result import Outcome
-from voipctl.verify.run import VerifyFailed, raise_for_report
+from voipctl.verify.orchestrator import VerifyFailed, raise_for_report
+from voipctl.verify.report.formats import VerifyReport, table, to_json, to_junit
+from voipctl.verify.report.outcome import Outcome
 
 OUTCOMES = (
     Outcome("sip", "OPTIONS over UDP", "passed", "200 OK", "sip1", "public", 0.01),

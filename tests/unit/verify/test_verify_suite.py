@@ -17,9 +17,10 @@ from voipctl import pipeline
 from voipctl.errors import UsageError
 from voipctl.output.manifest import manifest_bytes
 from voipctl.plan.model import Plan
-from voipctl.verify.expect import package_pins
-from voipctl.verify.freshness import stale_entries
-from voipctl.verify.hostassert import (
+from voipctl.verify.hosts.access import accesses_from_listing, paramiko_config, ssh_option
+from voipctl.verify.hosts.checks import HostCheck, host_checks
+from voipctl.verify.hosts.freshness import stale_entries
+from voipctl.verify.hosts.judge import (
     Socket,
     certificate_problems,
     file_problems,
@@ -27,9 +28,8 @@ from voipctl.verify.hostassert import (
     parse_ss,
     unexpected_listeners,
 )
-from voipctl.verify.hostchecks import HostCheck, host_checks
-from voipctl.verify.reach import accesses_from_listing, paramiko_config, ssh_option
-from voipctl.verify.testinfra_run import outcomes_from, pytest_argv
+from voipctl.verify.hosts.packages import package_pins
+from voipctl.verify.hosts.suite_runner import outcomes_from, pytest_argv
 
 SS = """\
 udp UNCONN 0      0      198.51.100.11:5060 0.0.0.0:* users:(("kamailio",pid=420,fd=9),("kamailio",pid=419,fd=9))
@@ -190,8 +190,8 @@ def test_inventory_gives_how_to_reach_each_node() -> None:
 def test_child_pytest_is_isolated_and_its_results_map_to_outcomes(tmp_path: Path) -> None:
     argv = pytest_argv(tmp_path, "/py")
     assert argv[:3] == ["/py", "-m", "pytest"]
-    assert argv[argv.index("voipctl.verify.hostplugin") - 1:][:2] == ["-p", "voipctl.verify.hostplugin"]
-    assert argv[-1].endswith("voipctl/verify/hostsuite.py") and "-c" in argv and "no:cacheprovider" in argv
+    assert argv[argv.index("voipctl.verify.hosts.plugin") - 1:][:2] == ["-p", "voipctl.verify.hosts.plugin"]
+    assert argv[-1].endswith("voipctl/verify/hosts/suite.py") and "-c" in argv and "no:cacheprovider" in argv
     outs = outcomes_from([
         {"node": "sip1", "kind": "file", "name": "/etc/x", "outcome": "failed", "detail": "drift", "seconds": 0.1},
         {"node": "xmpp1", "kind": "service", "name": "openfire", "outcome": "skipped", "detail": "why"},

@@ -9,8 +9,8 @@ from types import TracebackType
 
 from voipctl.browser.bed.daemons import BedSite, Daemons, prepare_site
 from voipctl.browser.bed.network import BedNames, bring_up, new_names, tear_down
-from voipctl.browser.vantage import BrowserVantage
 from voipctl.lab.topology import LabAddresses
+from voipctl.verify.browser.vantage import BrowserVantage
 
 
 class Bed:

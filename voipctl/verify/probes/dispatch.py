@@ -1,0 +1,46 @@
+"""Start one probe agent per vantage, hand it its jobs on stdin, collect its raw results."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from voipctl.verify.probes.probe import Probe
+from voipctl.verify.probes.vantage import Vantage
+
+AGENT_TIMEOUT = 180
+
+
+def agent_argv(vantage: Vantage, python: str = sys.executable) -> list[str]:
+    return vantage.wrap([python, "-m", "voipctl.verify.probes.executor"])
+
+
+def _run(vantage: Vantage, probes: Sequence[Probe]) -> dict[str, dict[str, Any]]:
+    """Results by probe id; on an agent failure each of its probes gets that error instead."""
+    stdin = json.dumps({"jobs": [p.job() for p in probes]})
+    try:
+        proc = subprocess.run(agent_argv(vantage), input=stdin, capture_output=True, text=True,
+                              timeout=AGENT_TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {p.id: {"error": f"agent at {vantage.name} failed: {exc}"} for p in probes}
+    try:
+        results = json.loads(proc.stdout)["results"]
+    except (ValueError, KeyError, TypeError):
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+        return {p.id: {"error": f"agent at {vantage.name} exited {proc.returncode}: {tail}"} for p in probes}
+    return {str(k): dict(v) for k, v in results.items()}
+
+
+def run_agents(vantages: Sequence[Vantage], probes: Sequence[Probe]) -> dict[str, dict[str, Any]]:
+    """Run every vantage's probes at once (each vantage is its own process and source address)."""
+    by_vantage = {v.name: [p for p in probes if p.vantage == v.name] for v in vantages}
+    results: dict[str, dict[str, Any]] = {}
+    with ThreadPoolExecutor(max_workers=max(1, len(vantages))) as pool:
+        futures = [pool.submit(_run, v, by_vantage[v.name]) for v in vantages if by_vantage[v.name]]
+        for f in futures:
+            results.update(f.result())
+    return results
