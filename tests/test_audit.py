@@ -23,9 +23,9 @@ from voipctl.audit.catalogue import CATALOGUE
 from voipctl.audit.change import compare
 from voipctl.audit.locate import AuditError, Location, refuse_secrets
 from voipctl.cli import main
-from voipctl.deploy.ansible import playbooks_dir
 from voipctl.pipeline import load_and_plan
 from voipctl.render import engine
+from voipctl.resources import playbooks_dir, templates_dir
 from voipctl.verify.hostchecks import host_checks
 from voipctl.verify.jobs import ProbeInputs, build_probes
 from voipctl.verify.report import VerifyReport, to_json
@@ -121,7 +121,7 @@ def test_decided_by_names_the_site_line_or_the_default(audited: Audited) -> None
 
 def _broken_templates(tmp: Path, template: str, control: str) -> Path:
     copy = tmp / "templates"
-    shutil.copytree(engine.templates_dir(), copy)
+    shutil.copytree(templates_dir(), copy)
     path = copy / template
     text = path.read_text()
     opening = f'{{% control "{control}" %}}\n'

@@ -16,9 +16,10 @@ import pytest
 
 from voipctl.browser import argv
 from voipctl.browser.bed.testbed import Bed
-from voipctl.browser.probe import missing_tools, run_browser_probe, web_dir
+from voipctl.browser.probe import missing_tools, run_browser_probe
 from voipctl.pki.ca import init_ca
 from voipctl.pki.store import layout
+from voipctl.resources import web_dir
 from voipctl.secrets import Secrets
 from voipctl.verify.result import Outcome
 

@@ -25,7 +25,6 @@ from voipctl.deploy.ansible import (
     inventory_argv,
     limit_hosts,
     playbook_argv,
-    playbooks_dir,
 )
 from voipctl.deploy.events import MARKER, HostRecap, failures_by_host, parse_line, parse_recap, recap_from
 from voipctl.deploy.freshness import disk_differences, ensure_fresh, manifest_differences
@@ -38,6 +37,7 @@ from voipctl.lab.state import LabPaths, LabState
 from voipctl.output.manifest import read_manifest
 from voipctl.output.writer import write_tree
 from voipctl.render.tree import PlannedFile, RenderedTree
+from voipctl.resources import find_executable, playbooks_dir
 
 ROLE_FILES = REPO / "playbooks" / "roles"
 
@@ -496,14 +496,8 @@ def test_probe_script_tcp_record_and_timeout(tmp_path: Path) -> None:
 # ----- the playbook itself --------------------------------------------------------------------
 
 
-def _tool(name: str) -> str | None:
-    import shutil
-
-    return shutil.which(name, path=str(Path(sys.executable).parent))
-
-
-@pytest.mark.skipif(_tool("ansible-lint") is None, reason="ansible-lint is not installed")
+@pytest.mark.skipif(find_executable("ansible-lint") is None, reason="ansible-lint is not installed")
 def test_playbooks_are_ansible_lint_clean() -> None:
-    res = subprocess.run([str(_tool("ansible-lint")), "--offline", "site.yml"], cwd=playbooks_dir(),
+    res = subprocess.run([str(find_executable("ansible-lint")), "--offline", "site.yml"], cwd=playbooks_dir(),
                          capture_output=True, text=True, timeout=300, check=False)
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]

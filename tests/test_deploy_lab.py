@@ -38,6 +38,7 @@ from voipctl.lab import lifecycle
 from voipctl.lab.state import LabPaths
 from voipctl.lab.topology import lab_topology
 from voipctl.output.manifest import read_manifest
+from voipctl.resources import find_executable
 
 pytestmark = pytest.mark.lab
 
@@ -89,7 +90,7 @@ def _skip_without_lab() -> None:
         lifecycle.check_tools()
     except ToolError as exc:
         pytest.skip(str(exc))
-    if shutil.which("ansible-playbook", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}") is None:
+    if find_executable("ansible-playbook") is None:
         pytest.skip("ansible-core is not installed")
 
 

@@ -20,12 +20,13 @@ from voipctl.browser.media import FlowSnapshot, LegFlow
 from voipctl.errors import ToolError
 from voipctl.plan.model import Plan
 from voipctl.probe import turn
+from voipctl.resources import find_executable
 from voipctl.verify import callmedia, sipp, svmap, tlsscan
 from voipctl.verify.agent import run_jobs
 from voipctl.verify.agents import run_agents
 from voipctl.verify.jobs import BAD_ORIGIN, Probe, ProbeInputs, build_probes
 from voipctl.verify.judge import judge
-from voipctl.verify.tools import find_executable, shebang_python
+from voipctl.verify.tools import shebang_python
 from voipctl.verify.turnperm import xor_peer_address
 from voipctl.verify.vantage import Vantage, parse_route_src, parse_vantage
 from voipctl.verify.xmpp import parse_features, stream_open

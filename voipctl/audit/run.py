@@ -25,9 +25,9 @@ from voipctl.audit.locate import (
 from voipctl.audit.markdown import to_markdown
 from voipctl.audit.pkiinfo import tls_section
 from voipctl.audit.sections import drift_section, exposure_section, secret_forms, secrets_section
-from voipctl.deploy.ansible import playbooks_dir
 from voipctl.deploy.session import default_render_dir
 from voipctl.errors import UsageError
+from voipctl.resources import playbooks_dir
 
 
 @dataclass(frozen=True)

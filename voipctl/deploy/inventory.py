@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from voipctl.deploy.ansible import find_tool, inventory_argv
+from voipctl.deploy.ansible import ANSIBLE_INSTALL, inventory_argv
 from voipctl.errors import ToolError, UsageError
 from voipctl.lab.state import LabPaths, LabState
+from voipctl.resources import require_executable
 
 INVENTORY_TIMEOUT = 60
 
@@ -68,7 +69,7 @@ def list_inventory(inventory: Path, env: Mapping[str, str]) -> dict[str, Any]:
 
     Its output may hold secrets: it is only parsed, never printed.
     """
-    argv = inventory_argv(inventory, find_tool("ansible-inventory"))
+    argv = inventory_argv(inventory, require_executable("ansible-inventory", ANSIBLE_INSTALL))
     quiet = {k: v for k, v in env.items() if k != "ANSIBLE_LOG_PATH"}  # the listing must not reach a log
     try:
         proc = subprocess.run(argv, env=quiet, capture_output=True, text=True, timeout=INVENTORY_TIMEOUT,

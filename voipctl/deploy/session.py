@@ -15,7 +15,7 @@ from typing import Any
 
 from voipctl import pipeline
 from voipctl.deploy import DeployFailed, HostsUnreachable
-from voipctl.deploy.ansible import PlaybookRun, ansible_env, find_tool, limit_hosts, playbook_argv, playbooks_dir
+from voipctl.deploy.ansible import ANSIBLE_INSTALL, PlaybookRun, ansible_env, limit_hosts, playbook_argv
 from voipctl.deploy.events import Event, HostRecap, failures_by_host, recap_from
 from voipctl.deploy.freshness import ensure_fresh
 from voipctl.deploy.hostvars import deploy_vars, sensitive_rels
@@ -24,6 +24,7 @@ from voipctl.deploy.runner import private_vars_file, run_playbook
 from voipctl.errors import ToolError
 from voipctl.output.manifest import read_manifest
 from voipctl.plan.model import Plan
+from voipctl.resources import playbooks_dir, require_executable
 
 # ansible-playbook's exit codes (bit flags: 2 host failed, 4 host unreachable) that come
 # with a complete recap; 4 is also a parse error, which ends without one.
@@ -123,7 +124,7 @@ def execute(prep: Prepared, options: DeployOptions, on_event: Callable[[Event], 
     with private_vars_file(doc) as vars_file:
         run = PlaybookRun(playbooks, prep.inventory, vars_file, prep.hosts, options.check, options.diff,
                           options.verbosity)
-        argv = playbook_argv(run, find_tool("ansible-playbook"))
+        argv = playbook_argv(run, require_executable("ansible-playbook", ANSIBLE_INSTALL))
         result = run_playbook(argv, prep.env, on_event)
     recap = recap_from(result.events)
     if recap is None or result.returncode not in _RECAP_CODES:

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from voipctl.plan.model import Plan
+from voipctl.resources import find_executable
 from voipctl.verify.agents import run_agents
 from voipctl.verify.jobs import Probe
 from voipctl.verify.result import Outcome
-from voipctl.verify.tools import find_executable
 from voipctl.verify.vantage import Vantage
 
 TIMEOUT = 60
