@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from tests.conftest import REPO, copy_site
 from voipctl import pipeline
@@ -38,6 +39,7 @@ from voipctl.output.manifest import read_manifest
 from voipctl.output.writer import write_tree
 from voipctl.render.tree import PlannedFile, RenderedTree
 from voipctl.resources import find_executable, playbooks_dir
+from voipctl.site.spec import Auth
 
 ROLE_FILES = REPO / "playbooks" / "roles"
 
@@ -259,6 +261,21 @@ def test_directories_for_service_files() -> None:
         {"path": "/etc/kamailio", "owner": "root", "group": "kamailio", "mode": "0750"},
         {"path": "/etc/kamailio/tls", "owner": "kamailio", "group": "kamailio", "mode": "0750"},
     ], "/etc itself is never re-owned"
+
+
+@pytest.mark.parametrize("directory", ["/etc/systemd/system", "/tmp", "/var/log", "/root", "/run"])
+def test_system_dirs_are_never_reowned_nor_hold_the_db(directory: str) -> None:
+    """One list (site.hostdirs) for deploy's directory owners and the DB-path check."""
+    assert directories_for([{"dest": f"{directory}/x", "owner": "kamailio", "group": "kamailio"}]) == []
+    with pytest.raises(ValidationError, match="directory of its own"):
+        Auth(sqlite_path=f"{directory}/kamailio.sqlite")
+    assert Auth(sqlite_path="/var/lib/kamailio/kamailio.sqlite").sqlite_path.endswith("kamailio.sqlite")
+
+
+def test_the_db_never_goes_in_kamailio_config_dir() -> None:
+    """deploy re-modes /etc/kamailio root:kamailio 0750 (above) but makes the DB's directory kamailio's own."""
+    with pytest.raises(ValidationError, match="directory of its own"):
+        Auth(sqlite_path="/etc/kamailio/kamailio.sqlite")
 
 
 def test_gate_checks_come_from_plan_sockets(rendered: tuple[Any, Any, RenderedTree, Path]) -> None:

@@ -15,15 +15,11 @@ from typing import Any
 from voipctl.errors import RenderError, UsageError
 from voipctl.plan.model import CertPlan, NodePlan, Plan
 from voipctl.render.tree import RenderedTree
+from voipctl.site.hostdirs import SYSTEM_DIRS
 
 # Play order in site.yml: the firewall first (every later gate and verify runs behind it),
 # rtpengine must answer before kamailio starts.
 SERVICES: tuple[str, ...] = ("firewall", "rtpengine", "coturn", "kamailio", "openfire")
-# Parent directories voipctl must never re-own or re-mode.
-SYSTEM_DIRS = frozenset(
-    {"/", "/etc", "/etc/default", "/etc/systemd", "/etc/systemd/system", "/usr", "/usr/local", "/usr/local/etc",
-     "/var", "/var/lib", "/opt"}
-)
 _KEY_SUFFIXES = ("privkey.pem", ".key", ".p12")
 
 FileVar = dict[str, Any]
