@@ -21,8 +21,9 @@ from ruamel.yaml import YAML
 from tests.conftest import REPO, copy_site
 from voipctl.audit.catalogue import CATALOGUE
 from voipctl.audit.change import compare
-from voipctl.audit.locate import AuditError, Location, refuse_secrets
+from voipctl.audit.locate import Location, refuse_secrets
 from voipctl.cli import main
+from voipctl.errors import AuditError
 from voipctl.pipeline import load_and_plan
 from voipctl.render import engine
 from voipctl.resources import playbooks_dir, templates_dir

@@ -18,7 +18,6 @@ from pydantic import ValidationError
 
 from tests.conftest import REPO, copy_site
 from voipctl import pipeline
-from voipctl.deploy import DeployFailed, HostsUnreachable
 from voipctl.deploy.ansible import (
     NO_CONTROL_PERSIST_ARGS,
     PlaybookRun,
@@ -33,7 +32,7 @@ from voipctl.deploy.hostvars import deploy_vars, directories_for, gate_checks, p
 from voipctl.deploy.inventory import choose_inventory, inventory_nodes, lab_inventory
 from voipctl.deploy.runner import private_vars_file
 from voipctl.deploy.session import DeployOutcome, raise_for_outcome
-from voipctl.errors import RenderError, UsageError
+from voipctl.errors import DeployFailed, HostsUnreachable, RenderError, UsageError
 from voipctl.lab.state import LabPaths, LabState
 from voipctl.output.manifest import read_manifest
 from voipctl.output.writer import write_tree

@@ -12,9 +12,10 @@ from rich.console import Console
 
 from tests.test_pki_support import site_copy
 from voipctl.cli import cli, main
+from voipctl.errors import VerifyFailed
 from voipctl.verify.report import VerifyReport, table, to_json, to_junit
 from voipctl.verify.result import Outcome
-from voipctl.verify.run import VerifyFailed, raise_for_report
+from voipctl.verify.run import raise_for_report
 
 OUTCOMES = (
     Outcome("sip", "OPTIONS over UDP", "passed", "200 OK", "sip1", "public", 0.01),

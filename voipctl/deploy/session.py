@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from voipctl import pipeline
-from voipctl.deploy import DeployFailed, HostsUnreachable
 from voipctl.deploy.ansible import ANSIBLE_INSTALL, PlaybookRun, ansible_env, limit_hosts, playbook_argv
 from voipctl.deploy.events import Event, HostRecap, failures_by_host, recap_from
 from voipctl.deploy.freshness import ensure_fresh
 from voipctl.deploy.hostvars import deploy_vars, sensitive_rels
 from voipctl.deploy.inventory import choose_inventory, read_inventory
 from voipctl.deploy.runner import private_vars_file, run_playbook
-from voipctl.errors import ToolError
+from voipctl.errors import DeployFailed, HostsUnreachable, ToolError
 from voipctl.output.manifest import read_manifest
 from voipctl.plan.model import Plan
 from voipctl.resources import playbooks_dir, require_executable

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
+from voipctl.errors import ProbeError
 from voipctl.probe.sipmsg import (
     Request,
     SipMessage,
@@ -19,7 +20,7 @@ from voipctl.probe.sipmsg import (
     parse_challenge,
     parse_message,
 )
-from voipctl.probe.transport import Channel, ProbeError, Target
+from voipctl.probe.transport import Channel, Target
 
 DEFAULT_UA = "voipctl-probe"
 

@@ -13,10 +13,11 @@ import socket
 import time
 from dataclasses import dataclass, replace
 
+from voipctl.errors import ProbeError
 from voipctl.probe.dialog import Identity, make_request, read_message
 from voipctl.probe.result import ProbeResult, recording
 from voipctl.probe.sipmsg import SipParseError, build_request, new_token, parse_message
-from voipctl.probe.transport import Channel, ProbeError, Target, connect
+from voipctl.probe.transport import Channel, Target, connect
 
 METHODS = ("BYE", "MESSAGE", "ACK", "INVITE")
 # the Route names the proxy / the Request-URI is the proxy / a Route with a forged dialog seal

@@ -16,27 +16,13 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
 
-from voipctl.errors import VoipctlError
+from voipctl.errors import HandshakeRefused, ProbeError
 from voipctl.probe import websocket as ws
 from voipctl.probe.sipmsg import message_length
 
 Transport = Literal["udp", "tcp", "tls", "ws", "wss"]
 TRANSPORTS: tuple[Transport, ...] = ("udp", "tcp", "tls", "ws", "wss")
 MAX_MESSAGE = 65535
-
-
-class ProbeError(VoipctlError):
-    """The probe could not reach the server or the server broke the protocol."""
-
-    exit_code = 3
-
-
-class HandshakeRefused(ProbeError):
-    """The server answered the WebSocket upgrade with something other than 101."""
-
-    def __init__(self, problem: str, http_status: int | None) -> None:
-        super().__init__(f"websocket handshake refused: {problem}")
-        self.http_status = http_status
 
 
 @dataclass(frozen=True)

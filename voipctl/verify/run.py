@@ -19,7 +19,7 @@ from pathlib import Path
 
 from voipctl import pipeline
 from voipctl.deploy.inventory import choose_inventory
-from voipctl.errors import UsageError, VoipctlError
+from voipctl.errors import UsageError, VerifyFailed
 from voipctl.pki.store import layout
 from voipctl.plan.model import Plan
 from voipctl.secrets import Secrets
@@ -37,12 +37,6 @@ from voipctl.verify.report import VerifyReport
 from voipctl.verify.result import Outcome
 from voipctl.verify.testinfra_run import require_testinfra, run_suite
 from voipctl.verify.vantage import Vantage, lab_node_netns, lab_private_neighbour, lab_vantages
-
-
-class VerifyFailed(VoipctlError):
-    """At least one check failed (skips do not count either way)."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)
