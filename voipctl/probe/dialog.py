@@ -21,6 +21,7 @@ from voipctl.probe.sipmsg import (
     parse_message,
 )
 from voipctl.probe.transport import Channel, Target
+from voipctl.site.addresses import host_port
 
 DEFAULT_UA = "voipctl-probe"
 
@@ -43,7 +44,7 @@ def local_via(ch: Channel) -> tuple[str, str, int | None]:
 
 def contact_uri(user: str, ch: Channel) -> str:
     _, host, port = local_via(ch)
-    hostport = host if port is None else (f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    hostport = host if port is None else host_port(host, port)
     transport = "ws" if ch.target.websocket else ch.target.transport
     return f"<sip:{user}@{hostport};transport={transport}>"
 
@@ -51,8 +52,7 @@ def contact_uri(user: str, ch: Channel) -> str:
 def default_uri(target: Target, domain: str | None) -> str:
     if domain:
         return f"sip:{domain}"
-    host = f"[{target.host}]" if ":" in target.host else target.host
-    return f"sip:{host}:{target.port}"
+    return f"sip:{host_port(target.host, target.port)}"
 
 
 def make_request(
