@@ -27,15 +27,14 @@ from voipctl.deploy.ansible import (
     playbook_argv,
 )
 from voipctl.deploy.events import MARKER, HostRecap, failures_by_host, parse_line, parse_recap, recap_from
-from voipctl.deploy.freshness import disk_differences, ensure_fresh, manifest_differences
 from voipctl.deploy.hostvars import deploy_vars, directories_for, gate_checks, package_source, sensitive_rels
 from voipctl.deploy.inventory import choose_inventory, inventory_nodes, lab_inventory
 from voipctl.deploy.runner import private_vars_file
 from voipctl.deploy.session import DeployOutcome, raise_for_outcome
 from voipctl.errors import DeployFailed, HostsUnreachable, RenderError, UsageError
 from voipctl.lab.state import LabPaths, LabState
-from voipctl.output.manifest import read_manifest
-from voipctl.output.writer import write_tree
+from voipctl.output.manifest import Manifest
+from voipctl.output.writer import ensure_fresh, write_tree
 from voipctl.render.tree import PlannedFile, RenderedTree
 from voipctl.resources import find_executable, playbooks_dir
 from voipctl.site.spec import Auth
@@ -179,7 +178,7 @@ def test_raise_for_outcome_exit_codes() -> None:
 
 def test_deploy_vars_follow_manifest_and_plan(rendered: tuple[Any, Any, RenderedTree, Path]) -> None:
     site, plan, tree, out = rendered
-    manifest = read_manifest(out)
+    manifest = Manifest.read(out)
     assert manifest is not None
     sensitive = sensitive_rels(tree, pipeline.secrets_for(site, plan).values.values())
     doc = deploy_vars(plan, manifest, out, sensitive, site.path.parent)
@@ -195,10 +194,10 @@ def test_deploy_vars_follow_manifest_and_plan(rendered: tuple[Any, Any, Rendered
         "systemd's own directory is not re-owned"
     kam = nodes["sip1"]["kamailio"]
     by_dest = {f["dest"]: f for f in kam["files"]}
-    entry = next(e for e in manifest["files"] if e["path"] == "/etc/kamailio/kamailio.cfg")
+    entry = next(e for e in manifest.entries if e.path == "/etc/kamailio/kamailio.cfg")
     cfg = by_dest["/etc/kamailio/kamailio.cfg"]
-    assert cfg == {"src": str(out / entry["rel"]), "dest": "/etc/kamailio/kamailio.cfg", "owner": entry["owner"],
-                   "group": entry["group"], "mode": entry["mode"], "sha256": entry["sha256"],
+    assert cfg == {"src": str(out / entry.rel), "dest": "/etc/kamailio/kamailio.cfg", "owner": entry.owner,
+                   "group": entry.group, "mode": entry.mode, "sha256": entry.sha256,
                    "sensitive": True, "tls": False,
                    "handover": None}, "kamailio.cfg holds the dialog-seal and topoh keys"
     sql_path = "/etc/kamailio/voipctl-subscribers.sql"
@@ -216,8 +215,9 @@ def test_deploy_vars_follow_manifest_and_plan(rendered: tuple[Any, Any, Rendered
 
 def test_deploy_vars_refuse_a_render_of_another_model(rendered: tuple[Any, Any, RenderedTree, Path]) -> None:
     site, plan, _, out = rendered
-    manifest = dict(read_manifest(out) or {})
-    manifest["model_hash"] = "0" * 64
+    read = Manifest.read(out)
+    assert read is not None
+    manifest = replace(read, model_hash="0" * 64)
     with pytest.raises(RenderError, match="not of this site's current model"):
         deploy_vars(plan, manifest, out, frozenset(), site.path.parent)
 
@@ -230,7 +230,7 @@ def test_tls_files_are_marked_for_the_certificates_role(rendered: tuple[Any, Any
     with_key = RenderedTree(tree.site, tree.model_hash, files)
     out2 = out.parent / "withkey"
     write_tree(with_key, out2)
-    manifest = read_manifest(out2)
+    manifest = Manifest.read(out2)
     assert manifest is not None
     doc = deploy_vars(plan, manifest, out2, sensitive_rels(with_key, []), site.path.parent)
     key = next(f for f in doc["voipctl_nodes"]["sip1"]["kamailio"]["files"] if f["dest"].endswith("privkey.pem"))
@@ -307,17 +307,19 @@ def test_freshness_detects_model_content_and_hand_edits(rendered: tuple[Any, Any
                                                           tmp_path: Path) -> None:
     _, _, tree, _ = rendered
     out = tmp_path / "out"
-    assert ensure_fresh(tree, out) == ["no manifest.json"]
+    assert [str(d) for d in ensure_fresh(tree, out)] == ["no manifest.json"]
     assert ensure_fresh(tree, out) == [], "a fresh render is left alone"
-    manifest = read_manifest(out)
-    assert manifest is not None and manifest_differences(tree, manifest) == []
+    manifest = Manifest.read(out)
+    assert manifest is not None and manifest.differences(tree) == []
+    assert manifest.to_bytes() == (out / "manifest.json").read_bytes(), "read and written alike"
     other = RenderedTree(tree.site, "f" * 64, tree.files[1:])
-    reasons = manifest_differences(other, manifest)
+    reasons = [str(d) for d in manifest.differences(other)]
     assert reasons[0].startswith("model hash differs") and reasons[1].endswith("no longer rendered")
     cfg = out / "sip1/etc/kamailio/kamailio.cfg"
     cfg.write_text("edited\n")
-    assert disk_differences(manifest, out) == ["sip1/etc/kamailio/kamailio.cfg: edited since it was rendered"]
-    assert ensure_fresh(tree, out) == ["sip1/etc/kamailio/kamailio.cfg: edited since it was rendered"]
+    edited = ["sip1/etc/kamailio/kamailio.cfg: edited since it was rendered"]
+    assert [str(d) for d in manifest.disk_differences(out)] == edited
+    assert [str(d) for d in ensure_fresh(tree, out)] == edited
     assert cfg.read_bytes() == next(f.content for f in tree.files if f.rel == "sip1/etc/kamailio/kamailio.cfg")
 
 

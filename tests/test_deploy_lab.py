@@ -37,7 +37,7 @@ from voipctl.lab import commands as lab_cmd
 from voipctl.lab import lifecycle
 from voipctl.lab.state import LabPaths
 from voipctl.lab.topology import lab_topology
-from voipctl.output.manifest import read_manifest
+from voipctl.output.manifest import Manifest
 from voipctl.resources import find_executable
 
 pytestmark = pytest.mark.lab
@@ -154,12 +154,13 @@ def _tampered(lab: Lab, prep: Prepared, edits: dict[str, str], host: str = "sip1
     bad = lab.workdir / f"render-{hashlib.sha256(repr(sorted(edits.items())).encode()).hexdigest()[:8]}"
     shutil.rmtree(bad, ignore_errors=True)
     shutil.copytree(prep.render_dir, bad)
-    manifest = read_manifest(bad)
+    manifest = Manifest.read(bad)
     assert manifest is not None
     for rel, text in edits.items():
         (bad / rel).write_text(text)
-        entry = next(e for e in manifest["files"] if e["rel"] == rel)
-        entry["sha256"] = hashlib.sha256(text.encode()).hexdigest()
+        manifest = replace(manifest, entries=tuple(
+            replace(e, sha256=hashlib.sha256(text.encode()).hexdigest()) if e.rel == rel else e
+            for e in manifest.entries))
     return replace(prep, render_dir=bad, manifest=manifest, hosts=(host,))
 
 

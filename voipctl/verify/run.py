@@ -27,7 +27,7 @@ from voipctl.site.model import Site
 from voipctl.verify import callprobe, svmap, tlsscan
 from voipctl.verify.agents import run_agents
 from voipctl.verify.expect import package_pins
-from voipctl.verify.freshness import manifest_files, render_outcome
+from voipctl.verify.freshness import manifest_entries, render_outcome
 from voipctl.verify.hostchecks import HostCheck, host_checks
 from voipctl.verify.jobs import ProbeInputs, build_probes
 from voipctl.verify.judge import judge
@@ -79,7 +79,7 @@ def prepare_hosts(site: Site, plan: Plan, options: VerifyOptions, ca: Path) -> H
     inventory = choose_inventory(site.name, options.inventory, options.lab_root).absolute()
     accesses = load_accesses(inventory, [n.name for n in plan.nodes], dict(os.environ))
     pins = {n.name: package_pins(n) for n in plan.nodes}
-    files = manifest_files(site, options.render_dir) or []
+    files = manifest_entries(site, options.render_dir)
     return HostSuite(tuple(host_checks(plan, files, pins, ca)), accesses)
 
 
