@@ -40,6 +40,7 @@ from voipctl.resources import find_executable, playbooks_dir
 from voipctl.site.spec import Auth
 
 ROLE_FILES = REPO / "playbooks" / "roles"
+GATE = "voipctl_health_gate.py"
 
 
 @pytest.fixture(scope="module")
@@ -490,24 +491,24 @@ def test_subscriber_script_keeps_and_restores_the_previous_db(tmp_path: Path) ->
     assert again["changed"] is False
 
 
-def test_probe_script_tcp_record_and_timeout(tmp_path: Path) -> None:
+def test_health_gate_script_tcp_record_and_timeout(tmp_path: Path) -> None:
     record = tmp_path / "gate" / "svc.json"
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]
         checks = json.dumps([{"kind": "tcp", "host": "127.0.0.1", "port": port}])
         # the kernel completes the handshake from the listen backlog: no accept() needed
-        ok = _script("common", "voipctl_probe.py", "--timeout", "3", "--checks", checks, "--record", str(record))
-        again = _script("common", "voipctl_probe.py", "--timeout", "3", "--checks", checks, "--record", str(record))
-        replay = _script("common", "voipctl_probe.py", "--timeout", "3", "--checks-file", str(record))
+        ok = _script("common", GATE, "--timeout", "3", "--checks", checks, "--record", str(record))
+        again = _script("common", GATE, "--timeout", "3", "--checks", checks, "--record", str(record))
+        replay = _script("common", GATE, "--timeout", "3", "--checks-file", str(record))
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert json.loads(ok.stdout.splitlines()[0])["ok"] is True
     assert ok.stdout.splitlines()[-1] == "recorded" and again.stdout.splitlines()[-1] == "record unchanged"
     assert json.loads(record.read_text()) == json.loads(checks)
     assert replay.returncode == 0
-    bad = _script("common", "voipctl_probe.py", "--timeout", "1", "--checks",
+    bad = _script("common", GATE, "--timeout", "1", "--checks",
                   json.dumps([{"kind": "sip-options", "proto": "udp", "host": "127.0.0.1", "port": port}]))
     assert bad.returncode == 1 and "health gate failed: sip-options udp:127.0.0.1" in bad.stderr
-    none = _script("common", "voipctl_probe.py", "--checks-file", "/nonexistent/gate.json")
+    none = _script("common", GATE, "--checks-file", "/nonexistent/gate.json")
     assert none.returncode == 3
 
 

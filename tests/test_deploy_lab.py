@@ -45,7 +45,7 @@ pytestmark = pytest.mark.lab
 SITE = "deptest"
 PRIVATE = "10.246.17"
 PUBLIC = "198.18.117"
-PROBE = REPO / "playbooks" / "roles" / "common" / "files" / "voipctl_probe.py"
+GATE = REPO / "playbooks" / "roles" / "common" / "files" / "voipctl_health_gate.py"
 
 
 @dataclass
@@ -143,7 +143,7 @@ def _kamailio_state(lab: Lab) -> tuple[str, str, str]:
 def _answers_options(lab: Lab, node: str) -> bool:
     """OPTIONS from the lab's public client namespace (the public /24 exists only inside the lab)."""
     check = [{"kind": "sip-options", "proto": "udp", "host": lab.addresses[node][1], "port": 5060}]
-    probe = [sys.executable, str(PROBE), "--timeout", "5", "--checks", json.dumps(check)]
+    probe = [sys.executable, str(GATE), "--timeout", "5", "--checks", json.dumps(check)]
     res = subprocess.run(lab_cmd.netns_exec(lab.client_netns, probe), capture_output=True, text=True, timeout=30,
                          check=False)
     return res.returncode == 0
