@@ -1,6 +1,7 @@
 """One error hierarchy; each error carries the exit code the CLI uses.
 
-Only the CLI prints or exits; library code raises these.
+Only the CLI prints or exits; library code raises these. Every class that can end
+a command lives here, so README's exit-code table maps to this one file.
 """
 
 from __future__ import annotations
@@ -72,3 +73,53 @@ class ToolError(VoipctlError):
     """An external tool (kamailio, ansible, ip, ...) is missing or failed."""
 
     exit_code = 3
+
+
+class ProbeError(VoipctlError):
+    """The probe could not reach the server or the server broke the protocol."""
+
+    exit_code = 3
+
+
+class HandshakeRefused(ProbeError):
+    """The server answered the WebSocket upgrade with something other than 101."""
+
+    def __init__(self, problem: str, http_status: int | None) -> None:
+        super().__init__(f"websocket handshake refused: {problem}")
+        self.http_status = http_status
+
+
+class DeployFailed(VoipctlError):
+    """At least one host failed its deploy; each was rolled back to its previous files where it had any."""
+
+    exit_code = 4
+
+
+class HostsUnreachable(VoipctlError):
+    """No host failed, but at least one could not be reached (SSH)."""
+
+    exit_code = 5
+
+
+class AuditError(VoipctlError):
+    """The audit cannot vouch for what it would report (a control without lines, a stale render, ...)."""
+
+    exit_code = 1
+
+
+class CertificatesNeedAttention(VoipctlError):
+    """`pki status --strict` found certificates that are expired, expiring soon or missing."""
+
+    exit_code = 1
+
+
+class PkiError(VoipctlError):
+    """The PKI store is unusable (unreadable, corrupt or half-written material)."""
+
+    exit_code = 1
+
+
+class VerifyFailed(VoipctlError):
+    """At least one check failed (skips do not count either way)."""
+
+    exit_code = 1

@@ -17,9 +17,10 @@ import pytest
 from voipctl.browser.bed.testbed import Bed
 from voipctl.pki.ca import init_ca
 from voipctl.pki.store import layout
+from voipctl.resources import web_dir
 from voipctl.secrets import Secrets
 from voipctl.verify.browser import argv
-from voipctl.verify.browser.probe import missing_tools, run_browser_probe, web_dir
+from voipctl.verify.browser.probe import missing_tools, run_browser_probe
 from voipctl.verify.report.outcome import Outcome
 
 REPO = Path(__file__).resolve().parents[2]

@@ -376,7 +376,7 @@ def test_a_closed_websocket_leaves_no_binding_behind(lab: Lab) -> None:
     assert out["elapsed_ms"] < 2500, out
 
 
-GATE = Path(__file__).resolve().parents[2] / "playbooks" / "roles" / "common" / "files" / "voipctl_probe.py"
+GATE = Path(__file__).resolve().parents[2] / "playbooks" / "roles" / "common" / "files" / "voipctl_health_gate.py"
 
 
 def _gate(lab: Lab, checks: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]], str]:

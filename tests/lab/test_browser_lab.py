@@ -19,9 +19,10 @@ import pytest
 from tests.labsites import lab_site_copy
 from voipctl.pipeline import load_and_plan, secrets_for
 from voipctl.plan.model import Plan
+from voipctl.resources import web_dir
 from voipctl.secrets import Secrets
 from voipctl.verify.browser import argv
-from voipctl.verify.browser.probe import missing_tools, run_browser_probe, web_dir
+from voipctl.verify.browser.probe import missing_tools, run_browser_probe
 
 pytestmark = [
     pytest.mark.lab,

@@ -37,14 +37,15 @@ from voipctl.lab import commands as lab_cmd
 from voipctl.lab import lifecycle
 from voipctl.lab.state import LabPaths
 from voipctl.lab.topology import lab_topology
-from voipctl.output.manifest import read_manifest
+from voipctl.output.manifest import Manifest
+from voipctl.resources import find_executable
 
 pytestmark = pytest.mark.lab
 
 SITE = "deptest"
 PRIVATE = "10.246.17"
 PUBLIC = "198.18.117"
-PROBE = REPO / "playbooks" / "roles" / "common" / "files" / "voipctl_probe.py"
+GATE = REPO / "playbooks" / "roles" / "common" / "files" / "voipctl_health_gate.py"
 
 
 @dataclass
@@ -89,7 +90,7 @@ def _skip_without_lab() -> None:
         lifecycle.check_tools()
     except ToolError as exc:
         pytest.skip(str(exc))
-    if shutil.which("ansible-playbook", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}") is None:
+    if find_executable("ansible-playbook") is None:
         pytest.skip("ansible-core is not installed")
 
 
@@ -142,7 +143,7 @@ def _kamailio_state(lab: Lab) -> tuple[str, str, str]:
 def _answers_options(lab: Lab, node: str) -> bool:
     """OPTIONS from the lab's public client namespace (the public /24 exists only inside the lab)."""
     check = [{"kind": "sip-options", "proto": "udp", "host": lab.addresses[node][1], "port": 5060}]
-    probe = [sys.executable, str(PROBE), "--timeout", "5", "--checks", json.dumps(check)]
+    probe = [sys.executable, str(GATE), "--timeout", "5", "--checks", json.dumps(check)]
     res = subprocess.run(lab_cmd.netns_exec(lab.client_netns, probe), capture_output=True, text=True, timeout=30,
                          check=False)
     return res.returncode == 0
@@ -153,12 +154,13 @@ def _tampered(lab: Lab, prep: Prepared, edits: dict[str, str], host: str = "sip1
     bad = lab.workdir / f"render-{hashlib.sha256(repr(sorted(edits.items())).encode()).hexdigest()[:8]}"
     shutil.rmtree(bad, ignore_errors=True)
     shutil.copytree(prep.render_dir, bad)
-    manifest = read_manifest(bad)
+    manifest = Manifest.read(bad)
     assert manifest is not None
     for rel, text in edits.items():
         (bad / rel).write_text(text)
-        entry = next(e for e in manifest["files"] if e["rel"] == rel)
-        entry["sha256"] = hashlib.sha256(text.encode()).hexdigest()
+        manifest = replace(manifest, entries=tuple(
+            replace(e, sha256=hashlib.sha256(text.encode()).hexdigest()) if e.rel == rel else e
+            for e in manifest.entries))
     return replace(prep, render_dir=bad, manifest=manifest, hosts=(host,))
 
 

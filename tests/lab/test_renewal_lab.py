@@ -31,7 +31,7 @@ from voipctl import pipeline
 from voipctl.cli import main as cli_main
 from voipctl.deploy.session import Prepared, prepare
 from voipctl.lab import commands as lab_cmd
-from voipctl.output.manifest import read_manifest
+from voipctl.output.manifest import Manifest
 from voipctl.pki.store import layout
 
 pytestmark = pytest.mark.lab
@@ -77,13 +77,14 @@ def _restarting(lab: Lab, prep: Prepared) -> Prepared:
     copy = lab.workdir / "render-restart"
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(prep.render_dir, copy)
-    manifest = read_manifest(copy)
+    manifest = Manifest.read(copy)
     assert manifest is not None
     rel = "sip1/etc/kamailio/kamailio.cfg"
     text = (copy / rel).read_text() + "\n# lab test: a change that restarts kamailio\n"
     (copy / rel).write_text(text)
-    entry = next(e for e in manifest["files"] if e["rel"] == rel)
-    entry["sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    manifest = replace(manifest, entries=tuple(
+        replace(e, sha256=hashlib.sha256(text.encode()).hexdigest()) if e.rel == rel else e
+        for e in manifest.entries))
     return replace(prep, render_dir=copy, manifest=manifest, hosts=("sip1",))
 
 

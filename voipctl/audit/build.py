@@ -16,7 +16,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from voipctl import __version__
 from voipctl.audit.catalogue import CATALOGUE, Control
-from voipctl.audit.locate import AuditError, Location
+from voipctl.audit.locate import Location
+from voipctl.errors import AuditError
 from voipctl.plan.model import Plan
 from voipctl.site.model import Site
 from voipctl.site.yamlsource import PathPart

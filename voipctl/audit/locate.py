@@ -14,17 +14,11 @@ from pathlib import Path
 from typing import Literal
 
 from voipctl.audit.catalogue import BY_ID
-from voipctl.errors import UsageError, VoipctlError
+from voipctl.errors import AuditError, UsageError
 from voipctl.render.tree import RenderedTree
 
 PLAYBOOK_MARK = "# control: "
 Source = Literal["render", "playbook"]
-
-
-class AuditError(VoipctlError):
-    """The audit cannot vouch for what it would report (a control without lines, a stale render, ...)."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,10 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from voipctl.errors import PkiError
 from voipctl.pki import keys
 from voipctl.pki.leaf import san_names
-from voipctl.pki.store import CERT_FILE, PkiError, PkiLayout, load_cert
+from voipctl.pki.store import CERT_FILE, PkiLayout, load_cert
 from voipctl.plan.model import CertPlan, NodePlan, Plan, TlsPlan
 from voipctl.render.openfire import TLS_PROTOCOLS
 

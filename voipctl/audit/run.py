@@ -14,7 +14,6 @@ from voipctl.audit.build import controls_section, document, verify_summary
 from voipctl.audit.change import AUDIT_JSON, compare, load_previous
 from voipctl.audit.html import to_html
 from voipctl.audit.locate import (
-    AuditError,
     check_render_dir,
     merge,
     playbook_locations,
@@ -25,9 +24,9 @@ from voipctl.audit.locate import (
 from voipctl.audit.markdown import to_markdown
 from voipctl.audit.pkiinfo import tls_section
 from voipctl.audit.sections import drift_section, exposure_section, secret_forms, secrets_section
-from voipctl.deploy.ansible import playbooks_dir
 from voipctl.deploy.session import default_render_dir
-from voipctl.errors import UsageError
+from voipctl.errors import AuditError, UsageError
+from voipctl.resources import playbooks_dir
 
 
 @dataclass(frozen=True)

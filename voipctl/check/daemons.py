@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from ipaddress import ip_address
 from pathlib import Path
 
 from cryptography import x509
@@ -27,7 +26,7 @@ from voipctl.check.netns_socket import socket_in_netns
 from voipctl.check.stage import missing_cert_files, stage_files, throwaway_cert
 from voipctl.netns import Netns
 from voipctl.plan.model import CoturnPlan, KamailioPlan, NodePlan, RtpenginePlan
-from voipctl.probe import ng, turn
+from voipctl.probe import ng, sdp, turn
 from voipctl.render.tree import PlannedFile
 
 
@@ -108,24 +107,6 @@ def check_kamailio(node: NodePlan, kam: KamailioPlan, files: Sequence[PlannedFil
     return CheckResult(node.name, "kamailio", True, f"kamailio -c accepted {kam.cfg_path}")
 
 
-def _offer_sdp(address: str) -> str:
-    family = "IP6" if ip_address(address).version == 6 else "IP4"
-    return (f"v=0\r\no=- 1 1 IN {family} {address}\r\ns=voipctl check\r\nc=IN {family} {address}\r\n"
-            "t=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
-
-
-def sdp_media(sdp: str) -> tuple[str | None, int | None]:
-    """The connection address and first audio port of an SDP body."""
-    address = port = None
-    for line in sdp.splitlines():
-        if line.startswith("c=IN ") and address is None:
-            address = line.split()[-1]
-        elif line.startswith("m=audio ") and port is None:
-            parts = line.split()
-            port = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
-    return address, port
-
-
 def _rtpengine_probe(ns: Netns, rtp: RtpenginePlan) -> str | None:
     """ng ping, then an offer whose answer must use the advertised address and the port range."""
     server = (rtp.ng_address, rtp.ng_port)
@@ -134,12 +115,13 @@ def _rtpengine_probe(ns: Netns, rtp: RtpenginePlan) -> str | None:
         if not ng.ping(sock, server):
             return f"ng ping on {rtp.ng_socket} got no pong"
         call = {"call-id": "voipctl-check", "from-tag": "check"}
-        reply = ng.ng_request(sock, server, {"command": "offer", "sdp": _offer_sdp("203.0.113.99"), **call})
+        offer = sdp.body("plain", "203.0.113.99", 40000, offer=True).decode()
+        reply = ng.ng_request(sock, server, {"command": "offer", "sdp": offer, **call})
         if reply.get(b"result") != b"ok":
             reason = reply.get(b"error-reason") or reply.get(b"result")
             return f"ng offer failed: {reason.decode(errors='replace') if isinstance(reason, bytes) else reason}"
-        body = reply.get(b"sdp")
-        address, port = sdp_media(body.decode() if isinstance(body, bytes) else "")
+        answer = sdp.summarize(body) if isinstance(body := reply.get(b"sdp"), bytes) else None
+        address, port = (answer.address, answer.port) if answer is not None else (None, None)
         ng.ng_request(sock, server, {"command": "delete", **call})
     except OSError as exc:
         return f"no ng answer on {rtp.ng_socket}: {exc}"

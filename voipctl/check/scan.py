@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ipaddress import ip_address
 
 from voipctl.plan.model import Binding
+from voipctl.site.addresses import host_port
 
 # rtpengine -E prefixes each line with its syslog level.
 RTPENGINE_ERRORS = (re.compile(r"^(EMERG|ALERT|CRIT|ERR|ERROR):"), re.compile(r"Fatal error"))
@@ -37,8 +38,7 @@ class Socket:
     port: int
 
     def __str__(self) -> str:
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{self.proto}:{host}:{self.port}"
+        return f"{self.proto}:{host_port(self.address, self.port)}"
 
 
 def first_error(log: str, patterns: Iterable[re.Pattern[str]]) -> str | None:

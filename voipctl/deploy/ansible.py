@@ -6,17 +6,15 @@ argv: argv is visible to every user of the machine in /proc.
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from voipctl.errors import ToolError, UsageError
+from voipctl.errors import UsageError
+from voipctl.resources import PLAYBOOK
 
-PLAYBOOK = "site.yml"
 CONFIG = "ansible.cfg"
+ANSIBLE_INSTALL = "pip install ansible-core (into voipctl's environment)"
 CONTROL_PERSIST_ARGS = "-o ControlMaster=auto -o ControlPersist=60s"
 NO_CONTROL_PERSIST_ARGS = "-o ControlMaster=no -o ControlPath=none"
 
@@ -32,24 +30,6 @@ class PlaybookRun:
     check: bool = False
     diff: bool = False
     verbosity: int = 0
-
-
-def playbooks_dir() -> Path:
-    """playbooks/ at the repository top (editable install) or bundled in the wheel."""
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here.parent / "playbooks", here / "_playbooks"):
-        if (candidate / PLAYBOOK).is_file():
-            return candidate
-    raise ToolError("voipctl's playbooks directory (site.yml) was not found")
-
-
-def find_tool(name: str) -> str:
-    """An Ansible executable: the one installed beside this Python first, then PATH."""
-    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    found = shutil.which(name, path=search)
-    if found is None:
-        raise ToolError(f"{name} not found: pip install ansible-core (into voipctl's environment)")
-    return found
 
 
 def playbook_argv(run: PlaybookRun, executable: str = "ansible-playbook") -> list[str]:

@@ -8,22 +8,19 @@ Nothing here is secret: files are referenced by path, never inlined.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from voipctl.errors import RenderError, UsageError
+from voipctl.output.manifest import Manifest, ManifestEntry
 from voipctl.plan.model import CertPlan, NodePlan, Plan
 from voipctl.render.tree import RenderedTree
+from voipctl.site.hostdirs import SYSTEM_DIRS
 
 # Play order in site.yml: the firewall first (every later gate and verify runs behind it),
 # rtpengine must answer before kamailio starts.
 SERVICES: tuple[str, ...] = ("firewall", "rtpengine", "coturn", "kamailio", "openfire")
-# Parent directories voipctl must never re-own or re-mode.
-SYSTEM_DIRS = frozenset(
-    {"/", "/etc", "/etc/default", "/etc/systemd", "/etc/systemd/system", "/usr", "/usr/local", "/usr/local/etc",
-     "/var", "/var/lib", "/opt"}
-)
 _KEY_SUFFIXES = ("privkey.pem", ".key", ".p12")
 
 FileVar = dict[str, Any]
@@ -137,17 +134,17 @@ def package_source(package: str | None, site_dir: Path) -> str | None:
     return str(path)
 
 
-def _file_var(entry: Mapping[str, Any], render_dir: Path, sensitive: frozenset[str], tls: frozenset[str]) -> FileVar:
+def _file_var(entry: ManifestEntry, render_dir: Path, sensitive: frozenset[str], tls: frozenset[str]) -> FileVar:
     return {
-        "src": str(render_dir / entry["rel"]),
-        "dest": entry["path"],
-        "owner": entry["owner"],
-        "group": entry["group"],
-        "mode": entry["mode"],
-        "sha256": entry["sha256"],
-        "sensitive": entry["rel"] in sensitive,
-        "tls": entry["path"] in tls,
-        "handover": entry.get("handover"),
+        "src": str(render_dir / entry.rel),
+        "dest": entry.path,
+        "owner": entry.owner,
+        "group": entry.group,
+        "mode": entry.mode,
+        "sha256": entry.sha256,
+        "sensitive": entry.rel in sensitive,
+        "tls": entry.path in tls,
+        "handover": entry.handover_doc(),
     }
 
 
@@ -173,7 +170,7 @@ def _service_vars(node: NodePlan, service: str, files: list[FileVar], site_dir: 
     return doc
 
 
-def node_vars(node: NodePlan, entries: list[Mapping[str, Any]], render_dir: Path, sensitive: frozenset[str],
+def node_vars(node: NodePlan, entries: Sequence[ManifestEntry], render_dir: Path, sensitive: frozenset[str],
               site_dir: Path) -> dict[str, Any]:
     """One node's variables: its services in play order, each with files, dirs, gate and TLS paths."""
     services = [s for s in SERVICES if getattr(node, s) is not None]
@@ -182,23 +179,23 @@ def node_vars(node: NodePlan, entries: list[Mapping[str, Any]], render_dir: Path
     other: list[FileVar] = []
     for entry in entries:
         var = _file_var(entry, render_dir, sensitive, tls)
-        grouped.get(entry["service"], other).append(var)
+        grouped.get(entry.service, other).append(var)
     doc: dict[str, Any] = {"services": services, "other": {"files": other, "dirs": directories_for(other)}}
     for service in services:
         doc[service] = _service_vars(node, service, grouped[service], site_dir)
     return doc
 
 
-def deploy_vars(plan: Plan, manifest: Mapping[str, Any], render_dir: Path, sensitive: frozenset[str],
+def deploy_vars(plan: Plan, manifest: Manifest, render_dir: Path, sensitive: frozenset[str],
                 site_dir: Path) -> dict[str, Any]:
     """Everything site.yml needs, keyed as the playbook reads it."""
-    if manifest.get("site") != plan.site or manifest.get("model_hash") != plan.model_hash:
+    if not manifest.same_model(plan.site, plan.model_hash):
         raise RenderError(f"{render_dir}: the render is not of this site's current model; render it again")
-    entries: dict[str, list[Mapping[str, Any]]] = {n.name: [] for n in plan.nodes}
-    for entry in manifest["files"]:
-        if entry["node"] not in entries:
-            raise RenderError(f"{render_dir}: manifest names node {entry['node']}, which the site does not have")
-        entries[entry["node"]].append(entry)
+    entries: dict[str, list[ManifestEntry]] = {n.name: [] for n in plan.nodes}
+    for entry in manifest.entries:
+        if entry.node not in entries:
+            raise RenderError(f"{render_dir}: manifest names node {entry.node}, which the site does not have")
+        entries[entry.node].append(entry)
     return {
         "voipctl_site": plan.site,
         "voipctl_model_hash": plan.model_hash,

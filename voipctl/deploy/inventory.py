@@ -13,20 +13,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from voipctl.deploy.ansible import find_tool, inventory_argv
+from voipctl.deploy.ansible import ANSIBLE_INSTALL, inventory_argv
 from voipctl.errors import ToolError, UsageError
-from voipctl.lab.state import LabPaths, LabState
+from voipctl.lab.state import running_lab
+from voipctl.resources import require_executable
 
 INVENTORY_TIMEOUT = 60
 
 
 def lab_inventory(site: str, root: Path | None = None) -> Path | None:
     """The inventory `voipctl lab up` wrote for this site, if its lab is up."""
-    paths = LabPaths.for_site(site) if root is None else LabPaths.for_site(site, root)
-    state = LabState.load(paths.state_file)
-    if state is None or state.status != "up" or not paths.inventory.is_file():
-        return None
-    return paths.inventory
+    paths = running_lab(site) if root is None else running_lab(site, root)
+    return paths.inventory if paths is not None and paths.inventory.is_file() else None
 
 
 def choose_inventory(site: str, given: Path | None, root: Path | None = None) -> Path:
@@ -68,7 +66,7 @@ def list_inventory(inventory: Path, env: Mapping[str, str]) -> dict[str, Any]:
 
     Its output may hold secrets: it is only parsed, never printed.
     """
-    argv = inventory_argv(inventory, find_tool("ansible-inventory"))
+    argv = inventory_argv(inventory, require_executable("ansible-inventory", ANSIBLE_INSTALL))
     quiet = {k: v for k, v in env.items() if k != "ANSIBLE_LOG_PATH"}  # the listing must not reach a log
     try:
         proc = subprocess.run(argv, env=quiet, capture_output=True, text=True, timeout=INVENTORY_TIMEOUT,

@@ -11,19 +11,18 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from voipctl import pipeline
-from voipctl.deploy import DeployFailed, HostsUnreachable
-from voipctl.deploy.ansible import PlaybookRun, ansible_env, find_tool, limit_hosts, playbook_argv, playbooks_dir
+from voipctl.deploy.ansible import ANSIBLE_INSTALL, PlaybookRun, ansible_env, limit_hosts, playbook_argv
 from voipctl.deploy.events import Event, HostRecap, failures_by_host, recap_from
-from voipctl.deploy.freshness import ensure_fresh
 from voipctl.deploy.hostvars import deploy_vars, sensitive_rels
 from voipctl.deploy.inventory import choose_inventory, read_inventory
 from voipctl.deploy.playbook import private_vars_file, run_playbook
-from voipctl.errors import ToolError
-from voipctl.output.manifest import read_manifest
+from voipctl.errors import DeployFailed, HostsUnreachable, ToolError
+from voipctl.output.manifest import Manifest
+from voipctl.output.writer import ensure_fresh
 from voipctl.plan.model import Plan
+from voipctl.resources import playbooks_dir, require_executable
 
 # ansible-playbook's exit codes (bit flags: 2 host failed, 4 host unreachable) that come
 # with a complete recap; 4 is also a parse error, which ends without one.
@@ -84,7 +83,7 @@ class Prepared:
     site: str
     plan: Plan
     render_dir: Path
-    manifest: Mapping[str, Any]
+    manifest: Manifest
     sensitive: frozenset[str]
     site_dir: Path
     rerendered: tuple[str, ...]
@@ -103,7 +102,7 @@ def prepare(site_path: Path, options: DeployOptions, on_notice: Callable[[str], 
     if reasons:
         more = f" and {len(reasons) - 1} more" if len(reasons) > 1 else ""
         on_notice(f"render {render_dir} was out of date ({reasons[0]}{more}): re-rendered")
-    manifest = read_manifest(render_dir)
+    manifest = Manifest.read(render_dir)
     if manifest is None:
         raise ToolError(f"{render_dir}: no manifest after rendering")
     env = ansible_env(options.env, playbooks_dir(), options.pipelining, options.control_persist, options.log_path)
@@ -112,7 +111,7 @@ def prepare(site_path: Path, options: DeployOptions, on_notice: Callable[[str], 
     listing_env = {k: v for k, v in env.items() if k != "ANSIBLE_LOG_PATH"}
     hosts = limit_hosts(read_inventory(inventory, listing_env), [n.name for n in plan.nodes], options.limit)
     return Prepared(site.name, plan, render_dir, manifest, sensitive_rels(tree, secrets.values.values()),
-                    site.path.parent, tuple(reasons), inventory, hosts, env)
+                    site.path.parent, tuple(str(r) for r in reasons), inventory, hosts, env)
 
 
 def execute(prep: Prepared, options: DeployOptions, on_event: Callable[[Event], None] = _ignore) -> DeployOutcome:
@@ -123,7 +122,7 @@ def execute(prep: Prepared, options: DeployOptions, on_event: Callable[[Event], 
     with private_vars_file(doc) as vars_file:
         run = PlaybookRun(playbooks, prep.inventory, vars_file, prep.hosts, options.check, options.diff,
                           options.verbosity)
-        argv = playbook_argv(run, find_tool("ansible-playbook"))
+        argv = playbook_argv(run, require_executable("ansible-playbook", ANSIBLE_INSTALL))
         result = run_playbook(argv, prep.env, on_event)
     recap = recap_from(result.events)
     if recap is None or result.returncode not in _RECAP_CODES:

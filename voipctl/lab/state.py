@@ -120,3 +120,13 @@ class LabState:
 
     def of_kind(self, kind: ResourceKind) -> list[str]:
         return [r.name for r in self.resources if r.kind == kind]
+
+
+def running_lab(site: str, root: Path = STATE_ROOT) -> LabPaths | None:
+    """The site's lab paths when its lab is up (its record says so), else None.
+
+    The one "is the lab up" query: deploy picks the lab's inventory by it, verify its client vantages.
+    """
+    paths = LabPaths.for_site(site, root)
+    state = LabState.load(paths.state_file)
+    return paths if state is not None and state.status == "up" else None

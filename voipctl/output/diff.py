@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Iterable
 from pathlib import Path
 
-from voipctl.output.manifest import read_manifest
+from voipctl.output.manifest import Manifest
 from voipctl.render.tree import RenderedTree
 
 REDACTED = "<secret>"
@@ -36,7 +36,8 @@ def diff_tree(tree: RenderedTree, out: Path, secrets: Iterable[str]) -> str:
     """What writing `tree` to `out` would change; keys and hashes are summarised, never shown."""
     secret_values = list(secrets)
     chunks: list[str] = []
-    old_rels = {e["rel"] for e in (read_manifest(out) or {}).get("files", []) if isinstance(e, dict) and "rel" in e}
+    previous = Manifest.read(out)
+    old_rels = previous.rels if previous is not None else frozenset()
     for f in tree.files:
         old = _read(out / f.rel)
         if old == f.content:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from voipctl.atomicfile import write_atomic
 from voipctl.errors import RenderError, UsageError
-from voipctl.output.manifest import MANIFEST, manifest_bytes, read_manifest
+from voipctl.output.manifest import MANIFEST, Difference, Manifest
 from voipctl.render.tree import RenderedTree
 
 _RENAME_EXCHANGE = 2
@@ -36,7 +36,7 @@ def _owned_or_new(out: Path) -> None:
         return
     if not out.is_dir():
         raise UsageError(f"{out}: exists and is not a directory")
-    if any(out.iterdir()) and read_manifest(out) is None:
+    if any(out.iterdir()) and Manifest.read(out) is None:
         raise UsageError(
             f"{out}: not empty and has no {MANIFEST}; refusing to replace a directory voipctl did not write"
         )
@@ -90,7 +90,8 @@ def write_tree(tree: RenderedTree, out: Path) -> WriteReport:
     """Write `tree` under `out` (NODE/abs/path files + manifest.json), all or nothing."""
     out = out.absolute()
     _owned_or_new(out)
-    previous = {e["rel"] for e in (read_manifest(out) or {}).get("files", []) if isinstance(e, dict) and "rel" in e}
+    old = Manifest.read(out)
+    previous = old.rels if old is not None else frozenset()
     staging = out.with_name(f".{out.name}.voipctl-staging-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     written: list[str] = []
@@ -100,7 +101,7 @@ def write_tree(tree: RenderedTree, out: Path) -> WriteReport:
         staging.mkdir(mode=0o700)
         for f in tree.files:
             (written if _put(staging, out, f.rel, f.content) else unchanged).append(f.rel)
-        _put(staging, out, MANIFEST, manifest_bytes(tree))
+        _put(staging, out, MANIFEST, Manifest.of(tree).to_bytes())
         _swap_in(staging, out)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
@@ -110,3 +111,19 @@ def write_tree(tree: RenderedTree, out: Path) -> WriteReport:
         raise
     current = {f.rel for f in tree.files}
     return WriteReport(tuple(written), tuple(unchanged), tuple(sorted(previous - current)))
+
+
+def ensure_fresh(tree: RenderedTree, render_dir: Path) -> list[Difference]:
+    """Make `render_dir` hold exactly `tree`; returns why it had to be re-rendered (empty: it was fresh).
+
+    Deploy copies files straight from the render directory, so a stale or hand-edited
+    render would push the wrong configuration.
+    """
+    manifest = Manifest.read(render_dir)
+    if manifest is None:
+        reasons = [Difference("", f"no {MANIFEST}")]
+    else:
+        reasons = manifest.differences(tree) or manifest.disk_differences(render_dir)
+    if reasons:
+        write_tree(tree, render_dir)
+    return reasons

@@ -13,19 +13,9 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
 
-from voipctl.errors import UsageError
+from voipctl.errors import PkiError, UsageError
 from voipctl.pki import keys
-from voipctl.pki.store import (
-    KEY_MODE,
-    PUBLIC_MODE,
-    PkiError,
-    PkiLayout,
-    cert_pem,
-    is_encrypted,
-    key_pem,
-    load_cert,
-    load_key,
-)
+from voipctl.pki.store import KEY_MODE, PUBLIC_MODE, PkiLayout, cert_pem, is_encrypted, key_pem, load_cert, load_key
 from voipctl.pki.store import write_atomic as _write
 
 ROOT_DAYS = 3652  # ten years, leap days included

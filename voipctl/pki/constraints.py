@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 
-from voipctl.pki.store import PkiError
+from voipctl.errors import PkiError
 from voipctl.plan.model import CertPlan, Plan
 
 

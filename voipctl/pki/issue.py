@@ -12,6 +12,7 @@ from typing import Literal
 
 from cryptography import x509
 
+from voipctl.errors import PkiError
 from voipctl.pki import keys
 from voipctl.pki.byo import load_all_byo
 from voipctl.pki.ca import CertificateAuthority, load_ca
@@ -26,7 +27,6 @@ from voipctl.pki.store import (
     KEYSTORE_FILE,
     ORIGIN_FILE,
     PUBLIC_MODE,
-    PkiError,
     PkiLayout,
     load_cert,
     load_key,

@@ -15,19 +15,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from voipctl.errors import PkiError
 from voipctl.pki import keys
 from voipctl.pki.ca import BACKDATE, CertificateAuthority
-from voipctl.pki.store import (
-    CA_FILE,
-    CERT_FILE,
-    CHAIN_FILE,
-    KEY_FILE,
-    KEY_MODE,
-    PUBLIC_MODE,
-    PkiError,
-    cert_pem,
-    key_pem,
-)
+from voipctl.pki.store import CA_FILE, CERT_FILE, CHAIN_FILE, KEY_FILE, KEY_MODE, PUBLIC_MODE, cert_pem, key_pem
 from voipctl.plan.model import CertPlan
 
 RENEW_FRACTION = 2 / 3

@@ -14,9 +14,10 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from voipctl.errors import PkiError
 from voipctl.pki import keys
 from voipctl.pki.ca import CertificateAuthority
-from voipctl.pki.store import PUBLIC_MODE, PkiError, PkiLayout, read_optional, write_atomic
+from voipctl.pki.store import PUBLIC_MODE, PkiLayout, read_optional, write_atomic
 
 CRL_DAYS = 7  # next update: verifiers treat an older CRL as stale, so renew runs must re-sign it
 

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from voipctl.errors import VoipctlError
+from voipctl.errors import CertificatesNeedAttention, PkiError
 from voipctl.pki.leaf import common_name, plan_mismatch, san_names
 from voipctl.pki.revoke import revoked_serials
-from voipctl.pki.store import CERT_FILE, PkiError, PkiLayout, load_cert, read_origin
+from voipctl.pki.store import CERT_FILE, PkiLayout, load_cert, read_origin
 from voipctl.plan.model import Plan
 
 WARN_DAYS = 30
@@ -100,12 +100,6 @@ def collect_status(plan: Plan, lay: PkiLayout, now: datetime, warn_days: int = W
 def failing(rows: list[CertStatus]) -> list[CertStatus]:
     """Rows that make `pki status --strict` fail: expired, expiring soon, missing or revoked."""
     return [r for r in rows if r.state in FAILING]
-
-
-class CertificatesNeedAttention(VoipctlError):
-    """`pki status --strict` found certificates that are expired, expiring soon or missing."""
-
-    exit_code = 1
 
 
 def require_healthy(rows: list[CertStatus], warn_days: int = WARN_DAYS) -> None:

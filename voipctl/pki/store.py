@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from voipctl import atomicfile
-from voipctl.errors import VoipctlError
+from voipctl.errors import PkiError
 
 KEY_MODE = 0o600
 PUBLIC_MODE = 0o644
@@ -28,12 +28,6 @@ CHAIN_FILE = "fullchain.pem"
 CA_FILE = "ca.pem"
 KEYSTORE_FILE = "keystore.p12"
 ORIGIN_FILE = "origin"
-
-
-class PkiError(VoipctlError):
-    """The PKI store is unusable (unreadable, corrupt or half-written material)."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)

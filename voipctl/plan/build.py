@@ -22,6 +22,7 @@ from voipctl.plan.model import (
     SipProto,
     TlsPlan,
 )
+from voipctl.site.addresses import host_port
 from voipctl.site.model import Site
 from voipctl.site.spec import ExternalDb, NodeSpec, Transport
 
@@ -181,8 +182,7 @@ def _kamailio(site: Site, node: NodeSpec) -> tuple[KamailioPlan, list[Binding]]:
 
 
 def _rtp_socket(address: str, port: int) -> str:
-    host = f"[{address}]" if ":" in address else address
-    return f"udp:{host}:{port}"
+    return f"udp:{host_port(address, port)}"
 
 
 def _rtpengine(site: Site, node: NodeSpec) -> tuple[RtpenginePlan, list[Binding]]:

@@ -22,6 +22,7 @@ from ipaddress import ip_address, ip_network
 from voipctl.errors import Problem
 from voipctl.plan.checks import PlanCheck
 from voipctl.plan.model import CertPlan, NodePlan, Plan
+from voipctl.site.dnsnames import dns_covered
 from voipctl.site.model import Site
 
 
@@ -146,17 +147,6 @@ def relay_rtp_ranges(site: Site, plan: Plan) -> list[Problem]:
                                     f"node {node.name}: coturn relay ports {tc.relay_min}-{tc.relay_max} overlap "
                                     f"rtpengine RTP ports {rtp.port_min}-{rtp.port_max}"))
     return out
-
-
-def dns_covered(name: str, patterns: Sequence[str]) -> bool:
-    """RFC 6125 matching: exact, or a `*.` wildcard standing for exactly one leftmost label."""
-    name = name.lower().rstrip(".")
-    for pat in (p.lower().rstrip(".") for p in patterns):
-        if pat == name:
-            return True
-        if pat.startswith("*.") and "." in name and name.split(".", 1)[1] == pat[2:]:
-            return True
-    return False
 
 
 def san_covers(cert: CertPlan, name: str) -> bool:

@@ -11,6 +11,7 @@ from ipaddress import ip_network
 from pathlib import PurePosixPath
 from typing import Literal
 
+from voipctl.site.addresses import host_port
 from voipctl.site.yamlsource import PathPart
 
 SipProto = Literal["udp", "tcp", "tls", "ws", "wss"]
@@ -78,8 +79,7 @@ class Listener:
 
     @property
     def socket(self) -> str:
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{self.proto}:{host}:{self.port}"
+        return f"{self.proto}:{host_port(self.address, self.port)}"
 
     @property
     def reached_at(self) -> str:
@@ -165,8 +165,7 @@ class RtpenginePlan:
 
     @property
     def ng_socket(self) -> str:
-        host = f"[{self.ng_address}]" if ":" in self.ng_address else self.ng_address
-        return f"udp:{host}:{self.ng_port}"
+        return f"udp:{host_port(self.ng_address, self.ng_port)}"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
+from voipctl.errors import ProbeError
 from voipctl.probe.sipmsg import (
     Request,
     SipMessage,
@@ -19,7 +20,8 @@ from voipctl.probe.sipmsg import (
     parse_challenge,
     parse_message,
 )
-from voipctl.probe.transport import Channel, ProbeError, Target
+from voipctl.probe.transport import Channel, Target
+from voipctl.site.addresses import host_port
 
 DEFAULT_UA = "voipctl-probe"
 
@@ -42,7 +44,7 @@ def local_via(ch: Channel) -> tuple[str, str, int | None]:
 
 def contact_uri(user: str, ch: Channel) -> str:
     _, host, port = local_via(ch)
-    hostport = host if port is None else (f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    hostport = host if port is None else host_port(host, port)
     transport = "ws" if ch.target.websocket else ch.target.transport
     return f"<sip:{user}@{hostport};transport={transport}>"
 
@@ -50,8 +52,7 @@ def contact_uri(user: str, ch: Channel) -> str:
 def default_uri(target: Target, domain: str | None) -> str:
     if domain:
         return f"sip:{domain}"
-    host = f"[{target.host}]" if ":" in target.host else target.host
-    return f"sip:{host}:{target.port}"
+    return f"sip:{host_port(target.host, target.port)}"
 
 
 def make_request(

@@ -13,10 +13,12 @@ import socket
 import time
 from dataclasses import dataclass, replace
 
+from voipctl.errors import ProbeError
 from voipctl.probe.dialog import Identity, make_request, read_message
 from voipctl.probe.result import ProbeResult, recording
 from voipctl.probe.sipmsg import SipParseError, build_request, new_token, parse_message
-from voipctl.probe.transport import Channel, ProbeError, Target, connect
+from voipctl.probe.transport import Channel, Target, connect
+from voipctl.site.addresses import host_port
 
 METHODS = ("BYE", "MESSAGE", "ACK", "INVITE")
 # the Route names the proxy / the Request-URI is the proxy / a Route with a forged dialog seal
@@ -28,10 +30,6 @@ class Attempt:
     method: str
     variant: str
     status: int | None
-
-
-def _hostport(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _routes_and_uri(variant: str, proxy: str, victim: str) -> tuple[tuple[str, ...], str]:
@@ -64,7 +62,7 @@ def _drain(listener: socket.socket, seconds: float) -> list[str]:
 
 
 def _attempt(ch: Channel, ident: Identity, method: str, variant: str, victim: str, timeout: float) -> Attempt:
-    proxy = _hostport(ch.target.host, ch.target.port)
+    proxy = host_port(ch.target.host, ch.target.port)
     routes, uri = _routes_and_uri(variant, proxy, victim)
     req = replace(make_request(ch, method, uri, ident, uri, new_token(), new_token(), 1),
                   to_tag=new_token(), routes=routes)
@@ -83,7 +81,7 @@ def probe_relay(target: Target, ident: Identity, victim_host: str, victim_port: 
                 timeout: float = 2.0) -> ProbeResult:
     """Every method x variant toward the victim through the proxy; `details.delivered` lists what arrived."""
     result = ProbeResult.for_target("relay", target)
-    victim = _hostport(victim_host, victim_port)
+    victim = host_port(victim_host, victim_port)
     family = socket.AF_INET6 if ":" in victim_host else socket.AF_INET
     with recording(result), socket.socket(family, socket.SOCK_DGRAM) as listener:
         try:

@@ -9,8 +9,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from voipctl.errors import HandshakeRefused, ProbeError
 from voipctl.probe.sipmsg import SipMessage
-from voipctl.probe.transport import HandshakeRefused, ProbeError, Target
+from voipctl.probe.transport import Target
 
 
 @dataclass

@@ -87,7 +87,7 @@ def summarize(sdp: bytes) -> SdpSummary:
             parts = line[2:].split()
             in_audio = parts[0] == "audio"
             if in_audio and len(parts) >= 3:
-                port, proto = int(parts[1]), parts[2]
+                port, proto = (int(parts[1]) if parts[1].isdigit() else None), parts[2]
             continue
         if line.startswith("c=") and (in_audio or address is None):
             address = line.split()[-1]

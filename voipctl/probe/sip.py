@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from voipctl.errors import ProbeError
 from voipctl.probe.call import Leg, probe_call
 from voipctl.probe.dialog import (
     DEFAULT_UA,
@@ -32,7 +33,7 @@ from voipctl.probe.relay import probe_relay
 from voipctl.probe.result import ProbeResult, recording
 from voipctl.probe.sdp import MediaKind, body
 from voipctl.probe.sipmsg import build_request, new_token
-from voipctl.probe.transport import TRANSPORTS, Channel, ProbeError, Target, connect
+from voipctl.probe.transport import TRANSPORTS, Channel, Target, connect
 
 
 def _start(ch: Channel, result: ProbeResult) -> None:

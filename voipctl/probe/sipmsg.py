@@ -1,6 +1,13 @@
 """Pure SIP: build requests and responses, parse messages, frame streams, answer digest challenges.
 
 No sockets here, so every byte the probe sends or reads is unit-testable.
+
+Hand-written on purpose (issue #12): there is no maintained Python SIP stack to
+build on. What PyPI offers (listing of 2026-11-27): aiosip (last release 2017),
+bindings to the C stack PJSIP (pjsua2 wheels), and aiosipua (an asyncio 0.x
+micro-library). The probe needs exact control of every byte - forged Routes and
+To-tags, scanner User-Agents, oversized requests, WebSocket .invalid Vias - which
+a user-agent stack is built to prevent; these few functions do only that.
 """
 
 from __future__ import annotations

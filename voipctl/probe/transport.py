@@ -16,27 +16,13 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
 
-from voipctl.errors import VoipctlError
+from voipctl.errors import ProbeError
 from voipctl.probe import websocket as ws
 from voipctl.probe.sipmsg import message_length
 
 Transport = Literal["udp", "tcp", "tls", "ws", "wss"]
 TRANSPORTS: tuple[Transport, ...] = ("udp", "tcp", "tls", "ws", "wss")
 MAX_MESSAGE = 65535
-
-
-class ProbeError(VoipctlError):
-    """The probe could not reach the server or the server broke the protocol."""
-
-    exit_code = 3
-
-
-class HandshakeRefused(ProbeError):
-    """The server answered the WebSocket upgrade with something other than 101."""
-
-    def __init__(self, problem: str, http_status: int | None) -> None:
-        super().__init__(f"websocket handshake refused: {problem}")
-        self.http_status = http_status
 
 
 @dataclass(frozen=True)
@@ -88,6 +74,7 @@ class Channel:
         # itself with one stable .invalid host so transactions still match.
         self.invalid_host = f"{secrets.token_hex(6)}.invalid"
         self.http_headers: tuple[tuple[str, str], ...] = ()
+        self.ws: ws.WsClient | None = None
 
     def __enter__(self) -> Channel:
         return self
@@ -100,8 +87,8 @@ class Channel:
             self.sock.close()
 
     def send(self, data: bytes) -> None:
-        if self.target.websocket:
-            self.sock.sendall(ws.encode_frame(data))
+        if self.ws is not None:
+            self.ws.send(data)
         elif self.target.transport == "udp":
             self.sock.send(data)
         else:
@@ -112,8 +99,8 @@ class Channel:
         deadline = time.monotonic() + timeout
         if self.target.transport == "udp":
             return self._recv_datagram(deadline)
-        if self.target.websocket:
-            return self._recv_ws(deadline)
+        if self.ws is not None:
+            return self.ws.recv(deadline)
         return self._recv_stream(deadline)
 
     def _read(self, deadline: float, size: int = 65536) -> bytes | None:
@@ -144,58 +131,9 @@ class Channel:
                 return None
             self.buffer += data
 
-    def _recv_ws(self, deadline: float) -> bytes | None:
-        parts: list[bytes] = []
-        while True:
-            decoded = ws.decode_frame(self.buffer)
-            if decoded is None:
-                data = self._read(deadline)
-                if data is None:
-                    return None
-                self.buffer += data
-                continue
-            frame, used = decoded
-            self.buffer = self.buffer[used:]
-            if frame.opcode == ws.OP_PING:
-                self.sock.sendall(ws.encode_frame(frame.payload, ws.OP_PONG))
-            elif frame.opcode == ws.OP_CLOSE:
-                raise ProbeError("server closed the websocket")
-            elif frame.opcode in (ws.OP_TEXT, ws.OP_BINARY, ws.OP_CONT):
-                parts.append(frame.payload)
-                if frame.fin:
-                    return b"".join(parts)
-
 
 def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-
-def _ws_handshake(sock: socket.socket, target: Target, timeout: float) -> tuple[ws.HttpResponse, bytes]:
-    """Upgrade the connection; returns the 101 and any bytes that followed it (already frames)."""
-    key = ws.new_key()
-    default_port = 443 if target.secure else 80
-    host = target.name if target.port == default_port else f"{target.name}:{target.port}"
-    sock.sendall(ws.handshake_request(host, target.ws_path, key, target.origin))
-    buf = b""
-    deadline = time.monotonic() + timeout
-    while b"\r\n\r\n" not in buf:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise ProbeError("no answer to the websocket handshake")
-        sock.settimeout(remaining)
-        try:
-            data = sock.recv(4096)
-        except TimeoutError as exc:
-            raise ProbeError("no answer to the websocket handshake") from exc
-        if not data:
-            raise HandshakeRefused("connection closed during the handshake", None)
-        buf += data
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    resp = ws.parse_http_response(head)
-    problem = ws.handshake_problem(resp, key)
-    if problem is not None:
-        raise HandshakeRefused(problem, resp.status)
-    return resp, rest
 
 
 def _open(target: Target, timeout: float) -> socket.socket:
@@ -230,12 +168,13 @@ def connect(target: Target, timeout: float) -> Channel:
         raise ProbeError(f"cannot reach {target.transport}:{target.host}:{target.port}: {exc}") from exc
     channel = Channel(target, sock)
     if target.websocket:
+        client = ws.WsClient(sock, target.name, target.port, target.secure, target.ws_path, target.origin)
         try:
-            resp, channel.buffer = _ws_handshake(sock, target, timeout)
-        except (ProbeError, OSError, ws.WebSocketError) as exc:
+            client.handshake(timeout)
+        except (ProbeError, OSError) as exc:
             channel.close()
             if isinstance(exc, ProbeError):
                 raise
             raise ProbeError(f"websocket handshake with {target.name} failed: {exc}") from exc
-        channel.http_headers = resp.headers
+        channel.ws, channel.http_headers = client, client.response_headers
     return channel

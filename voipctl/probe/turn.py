@@ -2,7 +2,20 @@
 
 Message encoding, decoding and TURN REST credentials are pure functions; the
 I/O functions take a socket the caller made (possibly inside a network
-namespace). Only what probing coturn needs: Binding, Allocate, Refresh.
+namespace). Only what probing coturn needs: Binding, Allocate, Refresh (and
+CreatePermission in verify.turnperm).
+
+Why not aioice (the maintained Python STUN/TURN implementation), measured with
+aioice 0.13.0 on 2026-11-27: its message codec has a closed attribute table
+without REQUESTED-ADDRESS-FAMILY (RFC 6156, 0x0017) - encoding it raises
+KeyError and parsing drops it - and its TURN client's Allocate sends only
+LIFETIME and REQUESTED-TRANSPORT. coturn 4.6.1 answers 440 to an Allocate on an
+IPv6-only relay without that attribute (allocate_attrs below), so aioice cannot
+probe an IPv6 site's TURN. Its client also has no CreatePermission request,
+which is how verify sees coturn's 403 for a denied peer. Taking aioice's codec
+for some messages and ours for the rest would give two codecs for one protocol,
+so this module stays the one STUN codec; RFC 5769's test vectors pin it
+(tests/test_check.py).
 """
 
 from __future__ import annotations

@@ -1,143 +1,141 @@
-"""Pure WebSocket (RFC 6455) for SIP over WS (RFC 7118): handshake bytes and frames.
+"""SIP over WebSocket (RFC 7118) on a socket the probe already opened.
 
-The client side only: requests carry Host and Origin and ask for the `sip`
-subprotocol; frames we send are masked, frames we read are not.
+RFC 6455 itself (the upgrade, Sec-WebSocket-Accept, masking, framing, ping/pong,
+close) is the `websockets` library's sans-I/O client (`ClientProtocol`); this
+module only moves bytes between it and the socket. Sans-I/O rather than its
+sync client because the Channel owns the socket: it was bound to a chosen source
+address, possibly inside a network namespace, wrapped in our own TLS context
+(CA file, server name, TLS >= 1.2), and its reads share one deadline with the
+other SIP transports.
+
+The request carries Host (the TLS name) and Origin, and asks for the `sip`
+subprotocol; an upgrade that does not agree to `sip` is refused like any other.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import os
-import struct
-from dataclasses import dataclass
+import socket
+import time
+from collections import deque
 
-GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+from websockets.client import ClientProtocol
+from websockets.datastructures import Headers
+from websockets.exceptions import InvalidHandshake, InvalidStatus, ProtocolError
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.protocol import State
+from websockets.typing import Origin, Subprotocol
+from websockets.uri import parse_uri
 
+from voipctl.errors import HandshakeRefused, ProbeError
+from voipctl.site.addresses import host_port
 
-class WebSocketError(ValueError):
-    """A handshake or frame that does not follow RFC 6455."""
-
-
-def new_key() -> str:
-    return base64.b64encode(os.urandom(16)).decode()
-
-
-def accept_for(key: str) -> str:
-    """The Sec-WebSocket-Accept a server must return for `key`."""
-    digest = hashlib.sha1((key + GUID).encode(), usedforsecurity=False).digest()
-    return base64.b64encode(digest).decode()
+SUBPROTOCOL = Subprotocol("sip")
+MAX_MESSAGE = 1 << 20
 
 
-def handshake_request(host: str, path: str, key: str, origin: str | None, protocol: str = "sip") -> bytes:
-    lines = [
-        f"GET {path} HTTP/1.1",
-        f"Host: {host}",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Key: {key}",
-        "Sec-WebSocket-Version: 13",
-        f"Sec-WebSocket-Protocol: {protocol}",
-    ]
-    if origin is not None:
-        lines.append(f"Origin: {origin}")
-    for line in lines:
-        if "\r" in line or "\n" in line:
-            raise WebSocketError(f"line break in handshake value: {line!r}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+class WsClient:
+    """One client connection's WebSocket state: the handshake, then whole messages in and out."""
 
+    def __init__(self, sock: socket.socket, name: str, port: int, secure: bool, path: str,
+                 origin: str | None) -> None:
+        uri = parse_uri(f"{'wss' if secure else 'ws'}://{host_port(name, port)}{path}")
+        self.sock = sock
+        self.protocol = ClientProtocol(uri, origin=Origin(origin) if origin is not None else None,
+                                       subprotocols=[SUBPROTOCOL], max_size=MAX_MESSAGE)
+        self.response_headers: tuple[tuple[str, str], ...] = ()
+        self._frames: deque[Frame] = deque()
+        self._parts: list[bytes] = []
 
-@dataclass(frozen=True)
-class HttpResponse:
-    status: int
-    reason: str
-    headers: tuple[tuple[str, str], ...]
+    def _flush(self) -> None:
+        for data in self.protocol.data_to_send():
+            if data:
+                self.sock.sendall(data)
 
-    def header(self, name: str) -> str | None:
-        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
-
-
-def parse_http_response(head: bytes) -> HttpResponse:
-    """Parse the status line and headers of an HTTP/1.1 response (up to the blank line)."""
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-        raise WebSocketError(f"not an HTTP response: {lines[0][:80]!r}")
-    headers = []
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, _, value = line.partition(":")
-        headers.append((name.strip(), value.strip()))
-    return HttpResponse(int(parts[1]), parts[2] if len(parts) > 2 else "", tuple(headers))
-
-
-def handshake_problem(resp: HttpResponse, key: str, protocol: str = "sip") -> str | None:
-    """Why an upgrade response is not a valid acceptance of our request, or None if it is."""
-    if resp.status != 101:
-        return f"HTTP {resp.status} {resp.reason}".strip()
-    if (resp.header("Upgrade") or "").lower() != "websocket":
-        return "101 without Upgrade: websocket"
-    if resp.header("Sec-WebSocket-Accept") != accept_for(key):
-        return "wrong Sec-WebSocket-Accept"
-    if (resp.header("Sec-WebSocket-Protocol") or "").lower() != protocol:
-        return f"server did not agree to the {protocol} subprotocol"
-    return None
-
-
-def encode_frame(payload: bytes, opcode: int = OP_TEXT, mask: bytes | None = None) -> bytes:
-    """One final frame, masked as RFC 6455 requires of clients."""
-    mask = os.urandom(4) if mask is None else mask
-    if len(mask) != 4:
-        raise WebSocketError("mask must be 4 bytes")
-    size = len(payload)
-    head = bytes([0x80 | opcode])
-    if size < 126:
-        head += bytes([0x80 | size])
-    elif size < 65536:
-        head += bytes([0x80 | 126]) + struct.pack("!H", size)
-    else:
-        head += bytes([0x80 | 127]) + struct.pack("!Q", size)
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return head + mask + masked
-
-
-@dataclass(frozen=True)
-class Frame:
-    fin: bool
-    opcode: int
-    payload: bytes
-
-
-def decode_frame(buffer: bytes) -> tuple[Frame, int] | None:
-    """The first frame in `buffer` and the bytes it used, or None while incomplete."""
-    if len(buffer) < 2:
-        return None
-    fin = bool(buffer[0] & 0x80)
-    opcode = buffer[0] & 0x0F
-    masked = bool(buffer[1] & 0x80)
-    size = buffer[1] & 0x7F
-    pos = 2
-    if size == 126:
-        if len(buffer) < 4:
+    def _read(self, deadline: float) -> bytes | None:
+        """Bytes from the socket; None when the deadline passes, b"" when the peer closed."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
             return None
-        size = struct.unpack("!H", buffer[2:4])[0]
-        pos = 4
-    elif size == 127:
-        if len(buffer) < 10:
+        self.sock.settimeout(remaining)
+        try:
+            return self.sock.recv(65536)
+        except TimeoutError:
             return None
-        size = struct.unpack("!Q", buffer[2:10])[0]
-        pos = 10
-    mask = b""
-    if masked:
-        if len(buffer) < pos + 4:
-            return None
-        mask = buffer[pos : pos + 4]
-        pos += 4
-    if len(buffer) < pos + size:
-        return None
-    payload = buffer[pos : pos + size]
-    if masked:
-        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return Frame(fin, opcode, payload), pos + size
+
+    def _feed(self, data: bytes) -> None:
+        if data:
+            self.protocol.receive_data(data)
+        else:
+            self.protocol.receive_eof()
+        self._flush()  # pongs and close replies the library queued
+
+    def handshake(self, timeout: float) -> Response:
+        """Send the upgrade and read the answer; raises HandshakeRefused unless it is a 101 for `sip`."""
+        request = self.protocol.connect()
+        self.protocol.send_request(request)
+        self._flush()
+        deadline = time.monotonic() + timeout
+        response: Response | None = None
+        while response is None:
+            data = self._read(deadline)
+            if data is None:
+                raise ProbeError("no answer to the websocket handshake")
+            self._feed(data)
+            for event in self.protocol.events_received():
+                if isinstance(event, Response):
+                    response = event
+                elif isinstance(event, Frame):  # frames right behind the 101 belong to the channel
+                    self._frames.append(event)
+            if response is None and not data:
+                raise HandshakeRefused("connection closed during the handshake", None)
+        self._check(response)
+        self.response_headers = tuple(response.headers.raw_items())
+        return response
+
+    def _check(self, response: Response) -> None:
+        exc = self.protocol.handshake_exc
+        if isinstance(exc, InvalidStatus):
+            status = exc.response
+            raise HandshakeRefused(f"HTTP {status.status_code} {status.reason_phrase}".strip(), status.status_code)
+        if isinstance(exc, InvalidHandshake):
+            raise HandshakeRefused(str(exc), response.status_code)
+        if self.protocol.subprotocol != SUBPROTOCOL:
+            raise HandshakeRefused(f"server did not agree to the {SUBPROTOCOL} subprotocol", response.status_code)
+
+    def send(self, message: bytes) -> None:
+        """One SIP message as one (masked) text frame."""
+        self.protocol.send_text(message)
+        self._flush()
+
+    def recv(self, deadline: float) -> bytes | None:
+        """The next whole message, or None when none arrives before `deadline`."""
+        while True:
+            while self._frames:
+                frame = self._frames.popleft()
+                if frame.opcode is Opcode.CLOSE:
+                    raise ProbeError("server closed the websocket")
+                if frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+                    self._parts.append(bytes(frame.data))
+                    if frame.fin:
+                        message, self._parts = b"".join(self._parts), []
+                        return message
+            data = self._read(deadline)
+            if data is None:
+                return None
+            if not data:
+                raise ProbeError("server closed the connection")
+            try:
+                self._feed(data)
+            except ProtocolError as exc:
+                raise ProbeError(f"websocket protocol error: {exc}") from exc
+            self._frames.extend(e for e in self.protocol.events_received() if isinstance(e, Frame))
+            if self.protocol.state is State.CLOSED and not self._frames:
+                raise ProbeError(f"websocket closed: {self.protocol.close_exc}")
+
+
+def request_headers(name: str, port: int, secure: bool, path: str, origin: str | None) -> Headers:
+    """The upgrade request's headers as `WsClient` sends them (for tests and reports)."""
+    uri = parse_uri(f"{'wss' if secure else 'ws'}://{host_port(name, port)}{path}")
+    proto = ClientProtocol(uri, origin=Origin(origin) if origin is not None else None, subprotocols=[SUBPROTOCOL])
+    return proto.connect().headers

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from voipctl import __version__
 from voipctl.render.controls import ControlExtension, ControlSpan, extract
-
-
-def templates_dir() -> Path:
-    """templates/ at the repository top (editable install) or bundled in the wheel."""
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here.parent / "templates", here / "_templates"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("voipctl templates directory not found")
+from voipctl.resources import templates_dir
 
 
 @cache

@@ -21,6 +21,7 @@ from voipctl.render.flood import flood_context
 from voipctl.render.tree import PlannedFile
 from voipctl.render.usrloc import LOCATION_VERSION, location_context
 from voipctl.secrets import Secrets
+from voipctl.site.addresses import uri_host
 
 MEMORY_ENV_PATH = "/etc/default/kamailio.d/voipctl-memory"
 
@@ -101,10 +102,10 @@ def cfg_str(value: str) -> str:
 
 def listen_line(lst: Listener) -> ListenLine:
     """`listen=` for one plan listener; the advertised address keeps the listener's port."""
-    host = f"[{lst.address}]" if ":" in lst.address else lst.address
+    host = uri_host(lst.address)
     advertise = None
     if lst.advertise is not None:
-        adv = f"[{lst.advertise}]" if ":" in lst.advertise else lst.advertise
+        adv = uri_host(lst.advertise)
         advertise = f"{adv}:{lst.port}"
     return ListenLine(f"{_SOCKET_PROTO[lst.proto]}:{host}:{lst.port}", advertise)
 
@@ -113,7 +114,7 @@ def aliases(plan: Plan, node: NodePlan) -> tuple[str, ...]:
     """Names requests may carry for us: the SIP domain, the WSS host, the node, NAT addresses."""
     kam = _kam(node)
     names = [kam.domain, kam.wss_host, node.fqdn]
-    names += [f"[{a}]" if ":" in a else a for a in (lst.advertise for lst in kam.listeners) if a is not None]
+    names += [uri_host(a) for a in (lst.advertise for lst in kam.listeners) if a is not None]
     return tuple(cfg_str(n) for n in dict.fromkeys(names))
 
 

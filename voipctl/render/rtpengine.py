@@ -6,14 +6,9 @@ from voipctl.errors import RenderError
 from voipctl.plan.model import NodePlan, Plan, RtpenginePlan
 from voipctl.render.engine import provenance, render, render_traced
 from voipctl.render.tree import PlannedFile
+from voipctl.site.addresses import host_port
 
 DEFAULTS_PATH = "/etc/default/rtpengine-daemon"
-
-
-def host_port(address: str, port: int) -> str:
-    """`addr:port`, bracketing IPv6 the way rtpengine's listen-* options parse it."""
-    host = f"[{address}]" if ":" in address else address
-    return f"{host}:{port}"
 
 
 def interface_spec(rtp: RtpenginePlan) -> str:

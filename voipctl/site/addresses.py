@@ -118,3 +118,17 @@ def _management_network(value: Any) -> str:
 ManagementNetwork = Annotated[
     str, PlainValidator(_management_network), WithJsonSchema({"type": "string", "format": "ip-network"})
 ]
+
+
+def uri_host(address: str) -> str:
+    """An address as it goes in a URI or before `:port` (RFC 3986): IPv6 in brackets, anything else as is.
+
+    kamailio listen/advertise, rtpengine listen-*, SIP URIs, Via and ssh/testinfra host specs all parse
+    it this way, so every one of them uses this helper.
+    """
+    return f"[{address}]" if ":" in address else address
+
+
+def host_port(address: str, port: int) -> str:
+    """`address:port` with IPv6 bracketed."""
+    return f"{uri_host(address)}:{port}"

@@ -22,6 +22,7 @@ from pydantic import (
 
 from voipctl.site.addresses import IPAddress, ManagementNetwork, PeerNetwork
 from voipctl.site.flood import Flood
+from voipctl.site.hostdirs import holds_no_db
 
 Role = Literal["sip", "media", "turn", "xmpp"]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -102,18 +103,11 @@ class Transports(Spec):
         return self
 
 
-# Directories other software owns: voipctl never creates files directly in them nor re-owns them.
-SHARED_DIRS = frozenset({
-    "/", "/etc", "/etc/default", "/etc/kamailio", "/usr", "/usr/local", "/usr/local/etc", "/var", "/var/lib",
-    "/var/cache", "/var/log", "/var/tmp", "/tmp", "/run", "/opt", "/srv", "/home", "/root",  # noqa: S108
-})
-
-
 def _db_file(value: str) -> str:
     path = PurePosixPath(value)
     if not path.is_absolute() or ".." in path.parts or path.name in {"", "."}:
         raise ValueError(f"{value!r} must be an absolute file path without '..'")
-    if str(path.parent) in SHARED_DIRS:
+    if holds_no_db(str(path.parent)):
         raise ValueError(f"{value!r}: put the DB in a directory of its own (e.g. /var/lib/kamailio/), "
                          f"deploy makes its directory kamailio-owned")
     return str(path)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from voipctl import pipeline
 from voipctl.deploy.inventory import choose_inventory
-from voipctl.errors import UsageError, VoipctlError
+from voipctl.errors import UsageError, VerifyFailed
 from voipctl.pki.store import layout
 from voipctl.plan.model import Plan
 from voipctl.secrets import Secrets
@@ -27,7 +27,7 @@ from voipctl.site.model import Site
 from voipctl.verify.call import probe as callprobe
 from voipctl.verify.hosts.access import Backend, HostAccess, load_accesses
 from voipctl.verify.hosts.checks import HostCheck, host_checks
-from voipctl.verify.hosts.freshness import manifest_files, render_outcome
+from voipctl.verify.hosts.freshness import manifest_entries, render_outcome
 from voipctl.verify.hosts.packages import package_pins
 from voipctl.verify.hosts.suite_runner import require_testinfra, run_suite
 from voipctl.verify.probes.dispatch import run_agents
@@ -39,12 +39,6 @@ from voipctl.verify.report.outcome import Outcome
 from voipctl.verify.report.reachability import reachability
 from voipctl.verify.scanners import svmap
 from voipctl.verify.scanners import tls as tlsscan
-
-
-class VerifyFailed(VoipctlError):
-    """At least one check failed (skips do not count either way)."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -87,7 +81,7 @@ def prepare_hosts(site: Site, plan: Plan, options: VerifyOptions, ca: Path) -> H
     inventory = choose_inventory(site.name, options.inventory, options.lab_root).absolute()
     accesses = load_accesses(inventory, [n.name for n in plan.nodes], dict(os.environ))
     pins = {n.name: package_pins(n) for n in plan.nodes}
-    files = manifest_files(site, options.render_dir) or []
+    files = manifest_entries(site, options.render_dir)
     return HostSuite(tuple(host_checks(plan, files, pins, ca)), accesses)
 
 

@@ -21,11 +21,13 @@ from ruamel.yaml import YAML
 from tests.conftest import REPO, copy_site
 from voipctl.audit.catalogue import CATALOGUE
 from voipctl.audit.change import compare
-from voipctl.audit.locate import AuditError, Location, refuse_secrets
+from voipctl.audit.locate import Location, refuse_secrets
 from voipctl.cli import main
-from voipctl.deploy.ansible import playbooks_dir
+from voipctl.errors import AuditError
+from voipctl.output.manifest import Manifest
 from voipctl.pipeline import load_and_plan
 from voipctl.render import engine
+from voipctl.resources import playbooks_dir, templates_dir
 from voipctl.verify.hosts.checks import host_checks
 from voipctl.verify.probes.probe import ProbeInputs, build_probes
 from voipctl.verify.probes.vantage import Vantage
@@ -121,7 +123,7 @@ def test_decided_by_names_the_site_line_or_the_default(audited: Audited) -> None
 
 def _broken_templates(tmp: Path, template: str, control: str) -> Path:
     copy = tmp / "templates"
-    shutil.copytree(engine.templates_dir(), copy)
+    shutil.copytree(templates_dir(), copy)
     path = copy / template
     text = path.read_text()
     opening = f'{{% control "{control}" %}}\n'
@@ -200,9 +202,10 @@ def _verify_json(a: Audited, path: Path, fail: str = "") -> Path:
                          "no answer", "sip1", "public"),
                  Outcome("tls", "sip1 tls:198.51.100.11:5061 accepts only TLS 1.2/1.3", "passed", "only TLSv1.2",
                          "sip1", "public")]
-    manifest = json.loads((a.out / "manifest.json").read_text())["files"]
+    manifest = Manifest.read(a.out)
+    assert manifest is not None
     outcomes += [Outcome(f"host:{c.kind}", c.name, "passed", "ok", c.node)
-                 for c in host_checks(plan, manifest, {}, Path("ca.pem"))]
+                 for c in host_checks(plan, manifest.entries, {}, Path("ca.pem"))]
     outcomes += decided
     from datetime import UTC, datetime
     report = VerifyReport(plan.site, plan.model_hash, datetime(2026, 11, 27, 12, 0, tzinfo=UTC), 42.0,

@@ -22,7 +22,7 @@ from tests.conftest import REPO
 from voipctl import pipeline
 from voipctl.check import CheckResult, Options, argv, check_tree, required_tools, scan
 from voipctl.check import openfire as openfire_check
-from voipctl.check.daemons import coturn_setting, node_addresses, sdp_media
+from voipctl.check.daemons import coturn_setting, node_addresses
 from voipctl.check.sandbox import mount_argvs
 from voipctl.check.stage import staged_path, throwaway_cert
 from voipctl.cli import main
@@ -30,6 +30,7 @@ from voipctl.errors import ToolError
 from voipctl.plan.build import build_plan
 from voipctl.plan.model import Binding, Plan
 from voipctl.probe import ng, turn
+from voipctl.probe.sdp import summarize
 from voipctl.render.openfire_names import OPENFIRE_COMMIT, OPENFIRE_VERSION, unknown_openfire_xml
 from voipctl.render.tree import RenderedTree
 from voipctl.site.load import load_site
@@ -125,9 +126,13 @@ def test_rtpengine_key_reader() -> None:
 def test_small_parsers() -> None:
     assert coturn_setting("# c\nrealm=a.example\ncipher-list=\"X:Y\"\n", "cipher-list") == "X:Y"
     assert coturn_setting("realm=a\n", "static-auth-secret") is None
-    assert sdp_media("v=0\r\nc=IN IP4 203.0.113.20\r\nm=audio 20004 RTP/AVP 0\r\n") == ("203.0.113.20", 20004)
-    assert sdp_media("v=0\r\n") == (None, None)
-    assert sdp_media("m=audio x RTP/AVP 0\r\n") == (None, None)
+    def media(body: bytes) -> tuple[str | None, int | None]:
+        summary = summarize(body)  # check's rtpengine offer is judged by the probes' SDP summary
+        return summary.address, summary.port
+
+    assert media(b"v=0\r\nc=IN IP4 203.0.113.20\r\nm=audio 20004 RTP/AVP 0\r\n") == ("203.0.113.20", 20004)
+    assert media(b"v=0\r\n") == (None, None)
+    assert media(b"m=audio x RTP/AVP 0\r\n") == (None, None)
     with pytest.raises(ValueError, match="not a clean absolute path"):
         staged_path(Path("/tmp/s"), "/etc/../root/.ssh/x")
 

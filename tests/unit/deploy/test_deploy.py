@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from tests.conftest import REPO, copy_site
 from voipctl import pipeline
-from voipctl.deploy import DeployFailed, HostsUnreachable
 from voipctl.deploy.ansible import (
     NO_CONTROL_PERSIST_ARGS,
     PlaybookRun,
@@ -25,21 +25,22 @@ from voipctl.deploy.ansible import (
     inventory_argv,
     limit_hosts,
     playbook_argv,
-    playbooks_dir,
 )
 from voipctl.deploy.events import MARKER, HostRecap, failures_by_host, parse_line, parse_recap, recap_from
-from voipctl.deploy.freshness import disk_differences, ensure_fresh, manifest_differences
 from voipctl.deploy.hostvars import deploy_vars, directories_for, gate_checks, package_source, sensitive_rels
 from voipctl.deploy.inventory import choose_inventory, inventory_nodes, lab_inventory
 from voipctl.deploy.playbook import private_vars_file
 from voipctl.deploy.session import DeployOutcome, raise_for_outcome
-from voipctl.errors import RenderError, UsageError
+from voipctl.errors import DeployFailed, HostsUnreachable, RenderError, UsageError
 from voipctl.lab.state import LabPaths, LabState
-from voipctl.output.manifest import read_manifest
-from voipctl.output.writer import write_tree
+from voipctl.output.manifest import Manifest
+from voipctl.output.writer import ensure_fresh, write_tree
 from voipctl.render.tree import PlannedFile, RenderedTree
+from voipctl.resources import find_executable, playbooks_dir
+from voipctl.site.spec import Auth
 
 ROLE_FILES = REPO / "playbooks" / "roles"
+GATE = "voipctl_health_gate.py"
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +179,7 @@ def test_raise_for_outcome_exit_codes() -> None:
 
 def test_deploy_vars_follow_manifest_and_plan(rendered: tuple[Any, Any, RenderedTree, Path]) -> None:
     site, plan, tree, out = rendered
-    manifest = read_manifest(out)
+    manifest = Manifest.read(out)
     assert manifest is not None
     sensitive = sensitive_rels(tree, pipeline.secrets_for(site, plan).values.values())
     doc = deploy_vars(plan, manifest, out, sensitive, site.path.parent)
@@ -194,10 +195,10 @@ def test_deploy_vars_follow_manifest_and_plan(rendered: tuple[Any, Any, Rendered
         "systemd's own directory is not re-owned"
     kam = nodes["sip1"]["kamailio"]
     by_dest = {f["dest"]: f for f in kam["files"]}
-    entry = next(e for e in manifest["files"] if e["path"] == "/etc/kamailio/kamailio.cfg")
+    entry = next(e for e in manifest.entries if e.path == "/etc/kamailio/kamailio.cfg")
     cfg = by_dest["/etc/kamailio/kamailio.cfg"]
-    assert cfg == {"src": str(out / entry["rel"]), "dest": "/etc/kamailio/kamailio.cfg", "owner": entry["owner"],
-                   "group": entry["group"], "mode": entry["mode"], "sha256": entry["sha256"],
+    assert cfg == {"src": str(out / entry.rel), "dest": "/etc/kamailio/kamailio.cfg", "owner": entry.owner,
+                   "group": entry.group, "mode": entry.mode, "sha256": entry.sha256,
                    "sensitive": True, "tls": False,
                    "handover": None}, "kamailio.cfg holds the dialog-seal and topoh keys"
     sql_path = "/etc/kamailio/voipctl-subscribers.sql"
@@ -215,8 +216,9 @@ def test_deploy_vars_follow_manifest_and_plan(rendered: tuple[Any, Any, Rendered
 
 def test_deploy_vars_refuse_a_render_of_another_model(rendered: tuple[Any, Any, RenderedTree, Path]) -> None:
     site, plan, _, out = rendered
-    manifest = dict(read_manifest(out) or {})
-    manifest["model_hash"] = "0" * 64
+    read = Manifest.read(out)
+    assert read is not None
+    manifest = replace(read, model_hash="0" * 64)
     with pytest.raises(RenderError, match="not of this site's current model"):
         deploy_vars(plan, manifest, out, frozenset(), site.path.parent)
 
@@ -229,7 +231,7 @@ def test_tls_files_are_marked_for_the_certificates_role(rendered: tuple[Any, Any
     with_key = RenderedTree(tree.site, tree.model_hash, files)
     out2 = out.parent / "withkey"
     write_tree(with_key, out2)
-    manifest = read_manifest(out2)
+    manifest = Manifest.read(out2)
     assert manifest is not None
     doc = deploy_vars(plan, manifest, out2, sensitive_rels(with_key, []), site.path.parent)
     key = next(f for f in doc["voipctl_nodes"]["sip1"]["kamailio"]["files"] if f["dest"].endswith("privkey.pem"))
@@ -259,6 +261,21 @@ def test_directories_for_service_files() -> None:
         {"path": "/etc/kamailio", "owner": "root", "group": "kamailio", "mode": "0750"},
         {"path": "/etc/kamailio/tls", "owner": "kamailio", "group": "kamailio", "mode": "0750"},
     ], "/etc itself is never re-owned"
+
+
+@pytest.mark.parametrize("directory", ["/etc/systemd/system", "/tmp", "/var/log", "/root", "/run"])
+def test_system_dirs_are_never_reowned_nor_hold_the_db(directory: str) -> None:
+    """One list (site.hostdirs) for deploy's directory owners and the DB-path check."""
+    assert directories_for([{"dest": f"{directory}/x", "owner": "kamailio", "group": "kamailio"}]) == []
+    with pytest.raises(ValidationError, match="directory of its own"):
+        Auth(sqlite_path=f"{directory}/kamailio.sqlite")
+    assert Auth(sqlite_path="/var/lib/kamailio/kamailio.sqlite").sqlite_path.endswith("kamailio.sqlite")
+
+
+def test_the_db_never_goes_in_kamailio_config_dir() -> None:
+    """deploy re-modes /etc/kamailio root:kamailio 0750 (above) but makes the DB's directory kamailio's own."""
+    with pytest.raises(ValidationError, match="directory of its own"):
+        Auth(sqlite_path="/etc/kamailio/kamailio.sqlite")
 
 
 def test_gate_checks_come_from_plan_sockets(rendered: tuple[Any, Any, RenderedTree, Path]) -> None:
@@ -291,17 +308,19 @@ def test_freshness_detects_model_content_and_hand_edits(rendered: tuple[Any, Any
                                                           tmp_path: Path) -> None:
     _, _, tree, _ = rendered
     out = tmp_path / "out"
-    assert ensure_fresh(tree, out) == ["no manifest.json"]
+    assert [str(d) for d in ensure_fresh(tree, out)] == ["no manifest.json"]
     assert ensure_fresh(tree, out) == [], "a fresh render is left alone"
-    manifest = read_manifest(out)
-    assert manifest is not None and manifest_differences(tree, manifest) == []
+    manifest = Manifest.read(out)
+    assert manifest is not None and manifest.differences(tree) == []
+    assert manifest.to_bytes() == (out / "manifest.json").read_bytes(), "read and written alike"
     other = RenderedTree(tree.site, "f" * 64, tree.files[1:])
-    reasons = manifest_differences(other, manifest)
+    reasons = [str(d) for d in manifest.differences(other)]
     assert reasons[0].startswith("model hash differs") and reasons[1].endswith("no longer rendered")
     cfg = out / "sip1/etc/kamailio/kamailio.cfg"
     cfg.write_text("edited\n")
-    assert disk_differences(manifest, out) == ["sip1/etc/kamailio/kamailio.cfg: edited since it was rendered"]
-    assert ensure_fresh(tree, out) == ["sip1/etc/kamailio/kamailio.cfg: edited since it was rendered"]
+    edited = ["sip1/etc/kamailio/kamailio.cfg: edited since it was rendered"]
+    assert [str(d) for d in manifest.disk_differences(out)] == edited
+    assert [str(d) for d in ensure_fresh(tree, out)] == edited
     assert cfg.read_bytes() == next(f.content for f in tree.files if f.rel == "sip1/etc/kamailio/kamailio.cfg")
 
 
@@ -472,38 +491,32 @@ def test_subscriber_script_keeps_and_restores_the_previous_db(tmp_path: Path) ->
     assert again["changed"] is False
 
 
-def test_probe_script_tcp_record_and_timeout(tmp_path: Path) -> None:
+def test_health_gate_script_tcp_record_and_timeout(tmp_path: Path) -> None:
     record = tmp_path / "gate" / "svc.json"
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]
         checks = json.dumps([{"kind": "tcp", "host": "127.0.0.1", "port": port}])
         # the kernel completes the handshake from the listen backlog: no accept() needed
-        ok = _script("common", "voipctl_probe.py", "--timeout", "3", "--checks", checks, "--record", str(record))
-        again = _script("common", "voipctl_probe.py", "--timeout", "3", "--checks", checks, "--record", str(record))
-        replay = _script("common", "voipctl_probe.py", "--timeout", "3", "--checks-file", str(record))
+        ok = _script("common", GATE, "--timeout", "3", "--checks", checks, "--record", str(record))
+        again = _script("common", GATE, "--timeout", "3", "--checks", checks, "--record", str(record))
+        replay = _script("common", GATE, "--timeout", "3", "--checks-file", str(record))
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert json.loads(ok.stdout.splitlines()[0])["ok"] is True
     assert ok.stdout.splitlines()[-1] == "recorded" and again.stdout.splitlines()[-1] == "record unchanged"
     assert json.loads(record.read_text()) == json.loads(checks)
     assert replay.returncode == 0
-    bad = _script("common", "voipctl_probe.py", "--timeout", "1", "--checks",
+    bad = _script("common", GATE, "--timeout", "1", "--checks",
                   json.dumps([{"kind": "sip-options", "proto": "udp", "host": "127.0.0.1", "port": port}]))
     assert bad.returncode == 1 and "health gate failed: sip-options udp:127.0.0.1" in bad.stderr
-    none = _script("common", "voipctl_probe.py", "--checks-file", "/nonexistent/gate.json")
+    none = _script("common", GATE, "--checks-file", "/nonexistent/gate.json")
     assert none.returncode == 3
 
 
 # ----- the playbook itself --------------------------------------------------------------------
 
 
-def _tool(name: str) -> str | None:
-    import shutil
-
-    return shutil.which(name, path=str(Path(sys.executable).parent))
-
-
-@pytest.mark.skipif(_tool("ansible-lint") is None, reason="ansible-lint is not installed")
+@pytest.mark.skipif(find_executable("ansible-lint") is None, reason="ansible-lint is not installed")
 def test_playbooks_are_ansible_lint_clean() -> None:
-    res = subprocess.run([str(_tool("ansible-lint")), "--offline", "site.yml"], cwd=playbooks_dir(),
+    res = subprocess.run([str(find_executable("ansible-lint")), "--offline", "site.yml"], cwd=playbooks_dir(),
                          capture_output=True, text=True, timeout=300, check=False)
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]

@@ -12,10 +12,10 @@ from cryptography import x509
 
 from tests.pki_support import KEYSTORE_PASSWORD, init_and_issue, now, pki_layout, plan_of, site_copy, snapshot
 from voipctl.errors import SiteError
-from voipctl.pki.byo import dns_covered
 from voipctl.pki.ca import init_ca
 from voipctl.pki.issue import issue_site
 from voipctl.render.certs import render_certs
+from voipctl.site.dnsnames import dns_covered
 
 ALL_LAB_NAMES = "DNS:*.lab.voipctl.test,DNS:lab.voipctl.test"
 

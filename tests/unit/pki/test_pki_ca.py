@@ -14,9 +14,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tests.pki_support import now, pki_layout, plan_of, site_copy, snapshot
-from voipctl.errors import UsageError
+from voipctl.errors import PkiError, UsageError
 from voipctl.pki.ca import init_ca, load_ca
-from voipctl.pki.store import PkiError
 
 T = TypeVar("T", bound=x509.ExtensionType)
 

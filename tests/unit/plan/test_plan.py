@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 from voipctl.plan.build import build_plan
 from voipctl.plan.crosschecks import turn_reaches_only_media
 from voipctl.plan.model import Plan
+from voipctl.site.addresses import host_port, uri_host
 from voipctl.site.load import load_site
 
 
@@ -91,3 +94,14 @@ def test_a_turn_permission_towards_a_control_socket_is_refused() -> None:
     assert [str(p) for p in turn_reaches_only_media(site, bad)] == [
         f"{REPO / 'inventories/split/site.yml'}:40: coturn: node turn-a: coturn may relay to 172.20.1.20, "
         "where rtpengine ng listens"]
+
+
+@pytest.mark.parametrize(("address", "port", "want"), [
+    ("192.0.2.1", 5060, "192.0.2.1:5060"),
+    ("2001:db8::1", 5061, "[2001:db8::1]:5061"),
+    ("sip.example.net", 443, "sip.example.net:443"),
+])
+def test_one_ipv6_bracketing_rule(address: str, port: int, want: str) -> None:
+    """Every socket string (kamailio, rtpengine, SIP URIs, ssh specs) goes through site.addresses.host_port."""
+    assert host_port(address, port) == want
+    assert uri_host(address) == want.rsplit(":", 1)[0]

@@ -9,11 +9,20 @@ import json
 import socket
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import pytest
+from websockets.frames import Frame
+from websockets.http11 import Request as HttpRequest
+from websockets.http11 import Response
+from websockets.server import ServerProtocol
+from websockets.typing import Subprotocol
 
+from voipctl.errors import HandshakeRefused, ProbeError
 from voipctl.probe import sdp
 from voipctl.probe import websocket as ws
 from voipctl.probe.call import route_set
@@ -166,48 +175,103 @@ def test_ack_for_negative_reply_keeps_the_branch() -> None:
     assert (ack.method, ack.branch, ack.cseq, ack.to_tag, ack.body) == ("ACK", invite.branch, 1, "zz", b"")
 
 
-def test_websocket_accept_matches_rfc6455_example() -> None:
-    assert ws.accept_for("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+def test_websocket_upgrade_carries_host_origin_and_sip_protocol() -> None:
+    headers = ws.request_headers("sip.example.test", 443, True, "/", "https://app.example.test")
+    assert headers["Host"] == "sip.example.test", "the default port stays out of Host"
+    assert (headers["Origin"], headers["Sec-WebSocket-Protocol"]) == ("https://app.example.test", "sip")
+    assert (headers["Upgrade"], headers["Sec-WebSocket-Version"]) == ("websocket", "13")
+    assert "User-Agent" not in headers
+    assert ws.request_headers("2001:db8::1", 8080, False, "/", None)["Host"] == "[2001:db8::1]:8080"
 
 
-def test_websocket_handshake_request_carries_host_origin_and_sip_protocol() -> None:
-    raw = ws.handshake_request("sip.example.test", "/", "k==", "https://app.example.test").decode()
-    assert raw.startswith("GET / HTTP/1.1\r\n")
-    for line in ("Host: sip.example.test", "Origin: https://app.example.test", "Sec-WebSocket-Protocol: sip",
-                 "Upgrade: websocket", "Sec-WebSocket-Version: 13"):
-        assert f"\r\n{line}\r\n" in raw
-    assert raw.endswith("\r\n\r\n")
+def _server(sock: socket.socket, answer: Callable[[ServerProtocol, HttpRequest], Response],
+            then: Callable[[ServerProtocol, socket.socket], None] | None = None) -> threading.Thread:
+    """A real RFC 6455 server end (websockets' own ServerProtocol) on the other side of a socketpair."""
+    def run() -> None:
+        server = ServerProtocol(subprotocols=[Subprotocol("sip")])
+        request = None
+        while request is None:
+            server.receive_data(sock.recv(65536))
+            request = next((e for e in server.events_received() if isinstance(e, HttpRequest)), None)
+        server.send_response(answer(server, request))
+        for data in server.data_to_send():
+            sock.sendall(data)
+        if then is not None:
+            then(server, sock)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
 
 
-def test_websocket_handshake_problems() -> None:
-    key = "dGhlIHNhbXBsZSBub25jZQ=="
-    good = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: sip")
-    assert ws.handshake_problem(ws.parse_http_response(good), key) is None
-    assert ws.handshake_problem(ws.parse_http_response(good), "other") == "wrong Sec-WebSocket-Accept"
-    refused = ws.parse_http_response(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0")
-    assert ws.handshake_problem(refused, key) == "HTTP 403 Forbidden"
-    no_proto = ws.parse_http_response(good.replace(b"\r\nSec-WebSocket-Protocol: sip", b""))
-    assert "subprotocol" in (ws.handshake_problem(no_proto, key) or "")
-    with pytest.raises(ws.WebSocketError):
-        ws.parse_http_response(b"SIP/2.0 200 OK")
+def _client(sock: socket.socket) -> ws.WsClient:
+    return ws.WsClient(sock, "sip.example.test", 443, True, "/", "https://app.example.test")
+
+
+def test_websocket_handshake_refusals_name_the_problem() -> None:
+    def forbidden(server: ServerProtocol, request: HttpRequest) -> Response:
+        return server.reject(403, "origin not allowed")
+
+    def no_sip(server: ServerProtocol, request: HttpRequest) -> Response:
+        response = server.accept(request)
+        del response.headers["Sec-WebSocket-Protocol"]
+        return response
+
+    def bad_accept(server: ServerProtocol, request: HttpRequest) -> Response:
+        response = server.accept(request)
+        response.headers["Sec-WebSocket-Accept"] = "AAAAAAAAAAAAAAAAAAAAAAAAAAA="
+        return response
+
+    for answer, problem, status in ((forbidden, "HTTP 403 Forbidden", 403), (no_sip, "subprotocol", 101),
+                                    (bad_accept, "Sec-WebSocket-Accept", 101)):
+        left, right = socket.socketpair()
+        with left, right:
+            _server(right, answer)
+            with pytest.raises(HandshakeRefused, match=problem) as refused:
+                _client(left).handshake(2.0)
+            assert refused.value.http_status == status
 
 
 @pytest.mark.parametrize("size", [0, 5, 125, 126, 65535, 65536])
-def test_websocket_frames_round_trip(size: int) -> None:
+def test_websocket_messages_round_trip_masked(size: int) -> None:
     payload = bytes(i % 251 for i in range(size))
-    frame = ws.encode_frame(payload, mask=b"\x01\x02\x03\x04")
-    assert frame[1] & 0x80, "client frames must be masked"
-    assert ws.decode_frame(frame[:-1] if size else frame[:1]) is None
-    decoded = ws.decode_frame(frame + b"next")
-    assert decoded is not None
-    got, used = decoded
-    assert (got.fin, got.opcode, got.payload, used) == (True, ws.OP_TEXT, payload, len(frame))
+    seen: list[bytes] = []
+
+    def echo(server: ServerProtocol, sock: socket.socket) -> None:
+        while not seen:
+            server.receive_data(sock.recv(65536))
+            for frame in (e for e in server.events_received() if isinstance(e, Frame)):
+                seen.append(bytes(frame.data))  # ServerProtocol refuses unmasked client frames
+                server.send_ping(b"keepalive")  # the client must answer pongs by itself
+                server.send_text(frame.data[: size // 2], fin=False)
+                server.send_continuation(frame.data[size // 2 :], fin=True)
+        for data in server.data_to_send():
+            sock.sendall(data)
+
+    left, right = socket.socketpair()
+    with left, right:
+        thread = _server(right, lambda server, request: server.accept(request), echo)
+        client = _client(left)
+        assert client.handshake(2.0).headers["Sec-WebSocket-Protocol"] == "sip"
+        client.send(payload)
+        assert client.recv(time.monotonic() + 5) == payload, "a fragmented answer comes back whole"
+        thread.join(5)
+        assert seen == [payload]
 
 
-def test_websocket_decodes_unmasked_server_frame() -> None:
-    frame = bytes([0x81, 3]) + b"abc"
-    assert ws.decode_frame(frame) == (ws.Frame(True, ws.OP_TEXT, b"abc"), 5)
+def test_websocket_close_is_an_error() -> None:
+    def close(server: ServerProtocol, sock: socket.socket) -> None:
+        server.send_close(1001, "going away")
+        for data in server.data_to_send():
+            sock.sendall(data)
+
+    left, right = socket.socketpair()
+    with left, right:
+        _server(right, lambda server, request: server.accept(request), close)
+        client = _client(left)
+        client.handshake(2.0)
+        with pytest.raises(ProbeError, match="closed the websocket"):
+            client.recv(time.monotonic() + 5)
 
 
 def test_sdp_bodies_and_summary() -> None:

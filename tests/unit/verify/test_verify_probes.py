@@ -19,6 +19,7 @@ from voipctl import pipeline
 from voipctl.errors import ToolError
 from voipctl.plan.model import Plan
 from voipctl.probe import turn
+from voipctl.resources import find_executable
 from voipctl.sipp.argv import SCENARIOS
 from voipctl.sipp.credentials import credentials_csv, write_credentials
 from voipctl.verify.browser.media import FlowSnapshot, LegFlow
@@ -33,7 +34,7 @@ from voipctl.verify.probes.vantage import Vantage, parse_route_src, parse_vantag
 from voipctl.verify.probes.xmpp import parse_features, stream_open
 from voipctl.verify.scanners import svmap
 from voipctl.verify.scanners import tls as tlsscan
-from voipctl.verify.scanners.executables import find_executable, shebang_python
+from voipctl.verify.scanners.executables import shebang_python
 
 PASSWORD = "s3cret-Password_1"
 TURN_SECRET = "turn-shared-secret"

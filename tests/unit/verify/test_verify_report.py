@@ -12,7 +12,8 @@ from rich.console import Console
 
 from tests.pki_support import site_copy
 from voipctl.cli import cli, main
-from voipctl.verify.orchestrator import VerifyFailed, raise_for_report
+from voipctl.errors import VerifyFailed
+from voipctl.verify.orchestrator import raise_for_report
 from voipctl.verify.report.formats import VerifyReport, table, to_json, to_junit
 from voipctl.verify.report.outcome import Outcome
 

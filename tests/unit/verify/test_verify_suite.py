@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,11 +16,11 @@ from cryptography.hazmat.primitives import serialization
 from tests.pki_support import init_and_issue, now, site_copy
 from voipctl import pipeline
 from voipctl.errors import UsageError
-from voipctl.output.manifest import manifest_bytes
+from voipctl.output.manifest import Manifest, ManifestEntry
 from voipctl.plan.model import Plan
 from voipctl.verify.hosts.access import accesses_from_listing, paramiko_config, ssh_option
 from voipctl.verify.hosts.checks import HostCheck, host_checks
-from voipctl.verify.hosts.freshness import stale_entries
+from voipctl.verify.hosts.freshness import stale_files
 from voipctl.verify.hosts.judge import (
     Socket,
     certificate_problems,
@@ -44,17 +45,17 @@ tcp LISTEN 0      50               *:8080       *:* users:(("kamailio",pid=420,f
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Plan, list[dict[str, object]]]:
+def lab(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Plan, tuple[ManifestEntry, ...]]:
     """The lab site with a PKI and its manifest, in tmp (secrets are generated there)."""
     tmp = tmp_path_factory.mktemp("lab")
     site_path = site_copy(tmp, "lab")
     init_and_issue(site_path, tmp)
     site, plan = pipeline.load_and_plan(site_path)
     tree = pipeline.render(site, plan, tmp / "pki")
-    return tmp, plan, json.loads(manifest_bytes(tree))["files"]
+    return tmp, plan, Manifest.of(tree).entries
 
 
-def test_suite_covers_every_socket_file_and_certificate(lab: tuple[Path, Plan, list[dict[str, object]]]) -> None:
+def test_suite_covers_every_socket_file_and_certificate(lab: tuple[Path, Plan, tuple[ManifestEntry, ...]]) -> None:
     tmp, plan, files = lab
     pins = {n.name: package_pins(n) for n in plan.nodes}
     checks = host_checks(plan, files, pins, tmp / "pki" / "lab" / "root" / "ca.crt")
@@ -68,7 +69,7 @@ def test_suite_covers_every_socket_file_and_certificate(lab: tuple[Path, Plan, l
     assert not any(c.params["port"] == 20000 for c in by_kind["listening"])
     assert {c.node for c in by_kind["listeners"]} == {n.name for n in plan.nodes}
     assert {(c.node, c.params["path"], c.params["sha256"]) for c in by_kind["file"]} == {
-        (f["node"], f["path"], f["sha256"]) for f in files}
+        (f.node, f.path, f.sha256) for f in files}
     assert len(by_kind["cert"]) == sum(len(n.certs) for n in plan.nodes) == 3
     assert all(c.params["root_ca"].endswith("pki/lab/root/ca.crt") and c.params["min_days"] == 30
                for c in by_kind["cert"])
@@ -201,10 +202,11 @@ def test_child_pytest_is_isolated_and_its_results_map_to_outcomes(tmp_path: Path
     assert not any(o.ok for o in outs)
 
 
-def test_stale_manifest_is_noticed(lab: tuple[Path, Plan, list[dict[str, object]]]) -> None:
+def test_stale_manifest_is_noticed(lab: tuple[Path, Plan, tuple[ManifestEntry, ...]]) -> None:
     tmp, plan, files = lab
     site, plan = pipeline.load_and_plan(tmp / "lab" / "site.yml")
     tree = pipeline.render(site, plan, tmp / "pki")
-    assert stale_entries(tree, files) == []
-    edited = [dict(f, sha256="0" * 64) if str(f["path"]).endswith("kamailio.cfg") else f for f in files]
-    assert stale_entries(tree, edited) == ["sip1/etc/kamailio/kamailio.cfg"]
+    manifest = Manifest(plan.site, plan.model_hash, files)
+    assert stale_files(manifest, tree) == []
+    edited = tuple(replace(f, sha256="0" * 64) if f.path.endswith("kamailio.cfg") else f for f in files)
+    assert stale_files(replace(manifest, entries=edited), tree) == ["sip1/etc/kamailio/kamailio.cfg"]

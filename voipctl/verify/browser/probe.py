@@ -21,6 +21,7 @@ from pathlib import Path
 from voipctl.errors import ToolError, VoipctlError
 from voipctl.netns import exec_argv
 from voipctl.plan.model import Plan
+from voipctl.resources import web_dir
 from voipctl.secrets import Secrets
 from voipctl.sipp.credentials import write_credentials
 from voipctl.verify.browser import argv, judge, phone, scenario, trust
@@ -42,11 +43,6 @@ TOOLS = ("node", "sipp", "certutil", "ip", "ss")
 HOLD_SECONDS = 6.0
 REGISTER_TIMEOUT = 15.0
 CALLS = ("outbound", "relay", "inbound", "forked")
-
-
-def web_dir() -> Path:
-    """The page and driver (web/ beside the voipctl package in a checkout)."""
-    return Path(__file__).resolve().parents[2] / "web"
 
 
 def missing_tools(web: Path) -> list[str]:

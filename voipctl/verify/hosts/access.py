@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from voipctl.deploy.inventory import list_inventory
 from voipctl.errors import UsageError
+from voipctl.site.addresses import host_port
 
 Backend = Literal["ssh", "paramiko"]
 _PASSWORD_VARS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password")
@@ -34,8 +35,7 @@ class HostAccess:
     sudo_user: str | None = None
 
     def hostspec(self, backend: Backend) -> str:
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{backend}://{self.user}@{host}:{self.port}"
+        return f"{backend}://{self.user}@{host_port(self.address, self.port)}"
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)

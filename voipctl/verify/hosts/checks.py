@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from voipctl.output.manifest import ManifestEntry
 from voipctl.plan.model import NodePlan, Plan
 from voipctl.verify.hosts.packages import PROCESSES, UNITS, PackagePin, openfire_skip_reason, services_of
 
@@ -89,13 +90,13 @@ def _firewall_checks(node: NodePlan) -> list[HostCheck]:
                       {"helper": fw.helper, "path": fw.path, "table": fw.table})]
 
 
-def _file_checks(node: NodePlan, manifest_files: Sequence[Mapping[str, Any]]) -> list[HostCheck]:
+def _file_checks(node: NodePlan, manifest_entries: Sequence[ManifestEntry]) -> list[HostCheck]:
     checks = []
-    for entry in sorted((e for e in manifest_files if e["node"] == node.name), key=lambda e: str(e["path"])):
+    for entry in sorted((e for e in manifest_entries if e.node == node.name), key=lambda e: e.path):
         checks.append(HostCheck(
-            node.name, "file", f"{entry['path']} {entry['owner']}:{entry['group']} {entry['mode']} as rendered",
-            {"path": entry["path"], "owner": entry["owner"], "group": entry["group"], "mode": entry["mode"],
-             "sha256": entry["sha256"], "handover": entry.get("handover")},
+            node.name, "file", f"{entry.path} {entry.owner}:{entry.group} {entry.mode} as rendered",
+            {"path": entry.path, "owner": entry.owner, "group": entry.group, "mode": entry.mode,
+             "sha256": entry.sha256, "handover": entry.handover_doc()},
         ))
     return checks
 
@@ -112,7 +113,7 @@ def _cert_checks(node: NodePlan, root_ca: Path) -> list[HostCheck]:
     return checks
 
 
-def host_checks(plan: Plan, manifest_files: Sequence[Mapping[str, Any]],
+def host_checks(plan: Plan, manifest_entries: Sequence[ManifestEntry],
                 pins: Mapping[str, Mapping[str, Sequence[PackagePin]]], root_ca: Path) -> list[HostCheck]:
     """The whole suite, node by node: packages, services, sockets, files, certificates.
 
@@ -123,6 +124,6 @@ def host_checks(plan: Plan, manifest_files: Sequence[Mapping[str, Any]],
         checks += _service_checks(node, pins.get(node.name, {}))
         checks += _listener_checks(node)
         checks += _firewall_checks(node)
-        checks += _file_checks(node, manifest_files)
+        checks += _file_checks(node, manifest_entries)
         checks += _cert_checks(node, root_ca)
     return checks

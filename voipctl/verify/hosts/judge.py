@@ -17,6 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
+from voipctl.site.addresses import host_port
+
 WILDCARDS = frozenset({"0.0.0.0", "::", "*"})  # noqa: S104 - names what ss shows, binds nothing
 _USERS = re.compile(r'\("([^"]+)",pid=\d+')
 
@@ -32,8 +34,7 @@ class Socket:
 
     @property
     def where(self) -> str:
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{self.proto} {host}:{self.port}"
+        return f"{self.proto} {host_port(self.address, self.port)}"
 
 
 def _split_hostport(local: str) -> tuple[str, int] | None:

@@ -13,9 +13,9 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from voipctl.deploy.ansible import playbooks_dir
 from voipctl.errors import ToolError
 from voipctl.plan.model import NodePlan
+from voipctl.resources import playbooks_dir
 
 # systemd unit of each service (playbooks/roles/*/tasks/main.yml, `common_unit`).
 UNITS: dict[str, str] = {

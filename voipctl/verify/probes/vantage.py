@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voipctl.errors import UsageError
-from voipctl.lab.state import LabPaths, LabState
+from voipctl.lab.state import running_lab
 from voipctl.lab.topology import lab_topology
 from voipctl.plan.model import Plan
 
@@ -50,9 +50,7 @@ def parse_vantage(text: str) -> Vantage:
 
 
 def _lab_up(plan: Plan, root: Path | None) -> bool:
-    paths = LabPaths.for_site(plan.site) if root is None else LabPaths.for_site(plan.site, root)
-    state = LabState.load(paths.state_file)
-    return state is not None and state.status == "up"
+    return (running_lab(plan.site) if root is None else running_lab(plan.site, root)) is not None
 
 
 def lab_node_netns(plan: Plan, root: Path | None = None) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Finding the external scanners verify runs: beside this Python first (pip into voipctl's venv), then PATH.
+"""Finding the Python that runs sslyze (tools themselves are found by voipctl.resources.find_executable).
 
 sslyze pins an older `cryptography` than voipctl, so it may live in a venv of
 its own: its Python is then the one its `sslyze` script was installed with.
@@ -7,15 +7,10 @@ its own: its Python is then the one its `sslyze` script was installed with.
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
 import sys
 from pathlib import Path
 
-
-def find_executable(name: str) -> str | None:
-    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    return shutil.which(name, path=search)
+from voipctl.resources import find_executable
 
 
 def shebang_python(script: Path) -> str | None:

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from voipctl.plan.model import Plan
+from voipctl.resources import find_executable
 from voipctl.verify.probes.dispatch import run_agents
 from voipctl.verify.probes.probe import Probe
 from voipctl.verify.probes.vantage import Vantage
 from voipctl.verify.report.outcome import Outcome
-from voipctl.verify.scanners.executables import find_executable
 
 TIMEOUT = 60
 # svmap's exit code when every request went unanswered and nothing else went wrong (sent != received).

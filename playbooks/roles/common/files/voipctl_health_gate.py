@@ -53,8 +53,11 @@ def check_tcp(check):
         return "connected"
 
 
-def _options(check, local_host, local_port):
-    """A minimal, well-formed OPTIONS with a probe User-Agent no scanner filter matches."""
+def options_request(check, local_host, local_port):
+    """A minimal, well-formed OPTIONS with a probe User-Agent no scanner filter matches.
+
+    tests/test_health_gate.py parses it with voipctl.probe (the contract with the controller's probes).
+    """
     proto = check["proto"].upper()
     target = f"{_uri_host(check['host'])}:{check['port']}"
     branch = "z9hG4bK-" + uuid.uuid4().hex
@@ -161,14 +164,14 @@ def check_sip_options(check):
             sock.settimeout(STEP_TIMEOUT)
             sock.connect(addr)
             local = sock.getsockname()
-            sock.send(_options(check, local[0], local[1]))
+            sock.send(options_request(check, local[0], local[1]))
             return _status(sock.recv(65535))
     sock = socket.create_connection(addr, timeout=STEP_TIMEOUT)
     if proto in ("tls", "wss"):
         sock = _tls(sock, check)
     with sock:
         local = sock.getsockname()
-        request = _options(check, local[0], local[1])
+        request = options_request(check, local[0], local[1])
         if proto in ("ws", "wss"):
             rest = _ws_upgrade(sock, check)
             sock.sendall(_ws_frame(request))
@@ -189,9 +192,14 @@ def check_ng_ping(check):
     return "pong"
 
 
+def stun_binding_request(tid):
+    """A STUN Binding request (RFC 5389) without attributes; `tid` is the 12-byte transaction id."""
+    return struct.pack("!HHI", 0x0001, 0, STUN_MAGIC) + tid
+
+
 def check_stun(check):
     tid = os.urandom(12)
-    request = struct.pack("!HHI", 0x0001, 0, STUN_MAGIC) + tid
+    request = stun_binding_request(tid)
     with socket.socket(_family(check["host"]), socket.SOCK_DGRAM) as sock:
         sock.settimeout(STEP_TIMEOUT)
         sock.connect((check["host"], check["port"]))
