@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2] / "voipctl"
 # files and argv), lab and check serve deploy and verify; browser (the bed), sipload and audit build
 # on verify/deploy. A module may import only from units listed before its own.
 STAGES = (
-    "errors", "voipctl", "atomicfile", "netns",
+    "errors", "voipctl", "atomicfile", "resources", "netns",
     "site", "plan", "secrets", "pki", "render", "output", "pipeline",
     "probe", "sipp", "lab", "check", "deploy", "verify",
     "browser", "sipload", "audit", "cli", "__main__",
