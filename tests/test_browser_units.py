@@ -28,6 +28,7 @@ from voipctl.site.load import load_site
 from voipctl.verify.browser import argv, judge, media, phone
 from voipctl.verify.browser.config import ProbeUnavailable, ice_servers, page_config, page_origin, site_targets
 from voipctl.verify.browser.driver import driver_env
+from voipctl.verify.browser.probe import web_dir
 from voipctl.verify.browser.scenario import CallRecord
 from voipctl.verify.browser.serve import make_server
 from voipctl.verify.browser.trust import page_cert_plan, write_page_pki
@@ -335,3 +336,7 @@ def test_page_certificate_is_signed_by_the_site_ca_and_served(tmp_path: Path) ->
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_probe_finds_the_page_and_driver_of_this_checkout() -> None:
+    assert web_dir() == Path(__file__).resolve().parent.parent / "web" and (web_dir() / "driver.mjs").is_file()

@@ -46,7 +46,7 @@ CALLS = ("outbound", "relay", "inbound", "forked")
 
 def web_dir() -> Path:
     """The page and driver (web/ beside the voipctl package in a checkout)."""
-    return Path(__file__).resolve().parents[2] / "web"
+    return Path(__file__).resolve().parents[3] / "web"
 
 
 def missing_tools(web: Path) -> list[str]:
