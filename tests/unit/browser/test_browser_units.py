@@ -22,6 +22,7 @@ from voipctl.plan.build import build_plan
 from voipctl.plan.model import Plan
 from voipctl.probe.ng import BValue
 from voipctl.probe.sdp import summarize
+from voipctl.resources import web_dir
 from voipctl.sipp.argv import SCENARIOS
 from voipctl.sipp.credentials import credentials_csv, write_credentials
 from voipctl.site.load import load_site
@@ -335,3 +336,7 @@ def test_page_certificate_is_signed_by_the_site_ca_and_served(tmp_path: Path) ->
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_probe_finds_the_page_and_driver_of_this_checkout() -> None:
+    assert web_dir() == Path(__file__).resolve().parents[3] / "web" and (web_dir() / "driver.mjs").is_file()
