@@ -17,7 +17,7 @@ from voipctl.errors import UsageError
 from voipctl.pki import keys
 from voipctl.pki.ca import init_ca, load_ca
 from voipctl.pki.constraints import site_constraints
-from voipctl.pki.crl import ensure_root_crl, refresh_intermediate_crl
+from voipctl.pki.crl import ensure_root_crl, intermediate_crl_due, refresh_intermediate_crl
 from voipctl.pki.issue import issue_site
 from voipctl.pki.passphrase import HINT, read_passphrase
 from voipctl.pki.passphrase import passphrase_file as file_of_passphrase
@@ -91,8 +91,9 @@ def init(site: Path, pki_dir: Path, rotate_intermediate: bool, passphrase_file: 
     now = datetime.now(UTC)
     done = init_ca(lay, loaded.name, loaded.spec.pki.root_key, passphrase, now,
                    site_constraints(plan, loaded.spec.domain), rotate_intermediate, key_passphrase)
-    crls = [ensure_root_crl(lay, passphrase if passphrase is not None else key_passphrase, now),
-            refresh_intermediate_crl(lay, load_ca(lay, loaded.name, key_passphrase), now)]
+    crls = [ensure_root_crl(lay, passphrase if passphrase is not None else key_passphrase, now)]
+    if intermediate_crl_due(lay, now):
+        crls.append(refresh_intermediate_crl(lay, load_ca(lay, loaded.name, key_passphrase), now))
     done += [line for line in crls if line is not None]
     for line in done:
         _say(f"{line} under {lay.root}")
@@ -125,7 +126,8 @@ def _issue(site: Path, pki_dir: Path, passphrase_file: Path | None) -> int:
         _say(f"{r.action:9} {r.node:14} {r.service:9} {r.reason}")
     changed = sum(1 for r in results if r.written)
     _say(f"{len(results)} certificates, {changed} changed")
-    crl = refresh_intermediate_crl(lay, load_ca(lay, loaded.name, ca_passphrase), now)
+    crl = refresh_intermediate_crl(lay, load_ca(lay, loaded.name, ca_passphrase), now) \
+        if intermediate_crl_due(lay, now) else None
     if crl is not None:
         _say(crl)
         deployed = any(c.crl_path for n in plan.nodes for c in n.certs)

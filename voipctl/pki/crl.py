@@ -55,13 +55,21 @@ def _due(path: Path, now: datetime, margin: timedelta) -> bool:
     return crl is None or crl.next_update_utc is None or crl.next_update_utc - now < margin
 
 
-def refresh_intermediate_crl(lay: PkiLayout, ca: CertificateAuthority, now: datetime) -> str | None:
-    """Re-sign the intermediate's CRL when it is missing, past half its life or another intermediate's;
-    what was done, or None."""
+def intermediate_crl_due(lay: PkiLayout, now: datetime) -> bool:
+    """Missing, past half its life, or not signed by the current intermediate (after a rotation)."""
     crl = load_crl(crl_path(lay))
-    if crl is not None and crl.is_signature_valid(ca.intermediate_key.public_key()) \
-            and not _due(crl_path(lay), now, CRL_RESIGN):
-        return None  # current, and signed by this intermediate (after a rotation it is not)
+    if crl is None or _due(crl_path(lay), now, CRL_RESIGN):
+        return True
+    try:
+        return not crl.is_signature_valid(load_cert(lay.intermediate_cert).public_key())  # type: ignore[arg-type]
+    except TypeError:
+        return True
+
+
+def refresh_intermediate_crl(lay: PkiLayout, ca: CertificateAuthority, now: datetime) -> str | None:
+    """Re-sign the intermediate's CRL when `intermediate_crl_due`; what was done, or None."""
+    if not intermediate_crl_due(lay, now):
+        return None
     crl = build_crl(ca, revoked_records(lay), now)
     write_atomic(crl_path(lay), crl.public_bytes(serialization.Encoding.PEM), PUBLIC_MODE)
     return f"signed the intermediate's CRL ({len(crl)} revoked, next update {crl.next_update_utc:%Y-%m-%d})"
