@@ -196,8 +196,9 @@ def revoke(site: Path, target: str, pki_dir: Path, passphrase_file: Path | None)
 def _row_lines(row: CertStatus) -> list[str]:
     if row.not_after is None:
         return [f"{row.label:22} {row.state.upper():8} {row.note}"]
+    end, what = ("next update", "") if row.crl else ("not after", "subject ")
     head = (f"{row.label:22} {row.state.upper():8} {row.days_left:>5} days left  "
-            f"not after {row.not_after:%Y-%m-%d %H:%M} UTC  subject {row.subject}  issuer {row.issuer}")
+            f"{end} {row.not_after:%Y-%m-%d %H:%M} UTC  {what}{row.subject}  issuer {row.issuer}")
     lines = [head]
     if row.sans:
         lines.append(f"{'':22} SANs: {', '.join(row.sans)}")

@@ -32,6 +32,7 @@ class CertStatus:
     days_left: int | None
     state: State
     note: str = ""
+    crl: bool = False  # a CRL: not_after is its next update, subject says how many it revokes
 
 
 def _days_left(not_after: datetime, now: datetime) -> int:
@@ -102,13 +103,13 @@ def _crl_row(label: str, path: Path, now: datetime, stale: timedelta, fix: str) 
     """A CRL as a status row: `expiring` once less than `stale` is left (whoever re-signs it has not run)."""
     crl = load_crl(path)
     if crl is None:
-        return CertStatus(label, path, "", (), "", None, None, "missing", f"not signed yet: {fix}")
+        return CertStatus(label, path, "", (), "", None, None, "missing", f"not signed yet: {fix}", crl=True)
     end = crl.next_update_utc
     if end is None:
-        return CertStatus(label, path, "", (), "", None, None, "expired", f"no next update: {fix}")
+        return CertStatus(label, path, "", (), "", None, None, "expired", f"no next update: {fix}", crl=True)
     state: State = "expired" if end <= now else "expiring" if end - now < stale else "ok"
     return CertStatus(label, path, f"{len(crl)} revoked", (), common_name(crl.issuer), end, _days_left(end, now),
-                      state, f"next update due: {fix}" if state != "ok" else "")
+                      state, f"next update due: {fix}" if state != "ok" else "", crl=True)
 
 
 def collect_crl_status(lay: PkiLayout, now: datetime, warn_days: int = WARN_DAYS) -> list[CertStatus]:
