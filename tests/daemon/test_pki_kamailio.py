@@ -1,11 +1,14 @@
-"""Kamailio started on its rendered config presents the issued chain (checked by openssl s_client)."""
+"""Kamailio started on its rendered config presents the issued chain (checked by openssl s_client), and
+where it verifies peers it honours the site's CRL: a revoked peer is refused once `tls.reload` loaded it."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from voipctl.cli import main
 from voipctl.netns import NETNS_ETC, Netns
 from voipctl.plan.model import NodePlan
 
+KAMRPC = Path(__file__).resolve().parent.parent / "playbooks/roles/kamailio/files/voipctl_kamrpc.py"
 pytestmark = [
     pytest.mark.daemon,
     pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
@@ -39,12 +43,14 @@ class Running:
     node: NodePlan
     pki: Path
     log: Path
+    site: Path
+    etc: Path  # what the daemon sees as /etc/kamailio
+    run_dir: Path
 
 
-@pytest.fixture
-def kamailio(tmp_path: Path) -> Iterator[Running]:
+def _started(tmp_path: Path, site_path: Path) -> Iterator[Running]:
+    """kamailio of sip1 on the site's render (with the store's TLS material) in its own namespace."""
     db = tmp_path / "kamailio.sqlite"
-    site_path = site_copy(tmp_path, "lab", replace=("kamailio:\n", f"kamailio:\n  auth:\n    sqlite_path: {db}\n"))
     pki = tmp_path / "pki"
     for cmd in ("init", "issue"):
         assert main(["pki", cmd, str(site_path), "--pki-dir", str(pki)]) == 0
@@ -69,11 +75,28 @@ def kamailio(tmp_path: Path) -> Iterator[Running]:
                     con.executescript(f.content.decode())
         assert (etc / "tls" / "fullchain.pem").exists(), "render did not place the issued chain"
         proc = ns.popen(["kamailio", "-DD", "-E", "-f", "/etc/kamailio/kamailio.cfg", "-Y", str(run_dir)], log=log)
-        running = Running(ns, node, pki / site.name, log)
+        running = Running(ns, node, pki / site.name, log, site_path, etc, run_dir)
         try:
             yield running
         finally:
             ns.stop(proc)
+
+
+def _sqlite_at(tmp_path: Path) -> tuple[str, str]:
+    return "kamailio:\n", f"kamailio:\n  auth:\n    sqlite_path: {tmp_path / 'kamailio.sqlite'}\n"
+
+
+@pytest.fixture
+def kamailio(tmp_path: Path) -> Iterator[Running]:
+    yield from _started(tmp_path, site_copy(tmp_path, "lab", replace=_sqlite_at(tmp_path)))
+
+
+@pytest.fixture
+def verifying_kamailio(tmp_path: Path) -> Iterator[Running]:
+    """A site whose kamailio demands client certificates (TLS peering): its tls.cfg names the CRL."""
+    old, new = _sqlite_at(tmp_path)
+    new += "  tls_peer_verify: true\n  transports:\n    wss: {enabled: false, port: 443}\n"
+    yield from _started(tmp_path, site_copy(tmp_path, "lab", replace=(old, new)))
 
 
 def _handshake(run: Running, port: int, servername: str, ca_file: Path) -> subprocess.CompletedProcess[bytes]:
@@ -117,3 +140,45 @@ def test_s_client_argv() -> None:
         "openssl", "s_client", "-connect", "198.51.100.11:5061", "-servername", "sip1.example.com", "-showcerts",
         "-CAfile", "/r.pem", "-verify_return_error", "-verify_hostname", "sip1.example.com",
     ]
+
+
+def _peer_handshake(run: Running, client_cert: bool = True) -> subprocess.CompletedProcess[bytes]:
+    """TLS 1.2 (a refused client certificate then fails the handshake itself) to SIP-TLS, presenting
+    sip1's own kamailio leaf and the intermediate as a TLS peer would."""
+    leaf = run.pki / "leaves" / "sip1" / "kamailio"
+    argv = [*s_client_argv(run.node.client_address, 5061, "sip1.lab.voipctl.test", run.pki / "root" / "ca.crt"),
+            "-tls1_2"]
+    if client_cert:
+        argv += ["-cert", str(leaf / "cert.pem"), "-key", str(leaf / "privkey.pem"),
+                 "-cert_chain", str(run.pki / "intermediate" / "ca.crt")]
+    deadline = time.monotonic() + 20
+    while True:
+        res = run.ns.run(argv, timeout=10)
+        if b"BEGIN CERTIFICATE" in res.stdout or time.monotonic() > deadline:
+            return res
+        time.sleep(0.1)
+
+
+def test_kamailio_refuses_a_revoked_peer_after_the_crl_is_reloaded(verifying_kamailio: Running) -> None:
+    run = verifying_kamailio
+    assert (run.etc / "tls.cfg").read_text().count("crl = /etc/kamailio/tls/crl.pem") == 2
+    ok = _peer_handshake(run)
+    assert ok.returncode == 0 and b"Verify return code: 0 (ok)" in ok.stdout, (ok.stderr[-800:],
+                                                                               run.log.read_text()[-1500:])
+    assert b"Cipher is ECDHE" in ok.stdout
+    anonymous = _peer_handshake(run, client_cert=False)
+    assert anonymous.returncode != 0, "the profile demands a client certificate at all"
+
+    assert main(["pki", "revoke", str(run.site), "kamailio", "--pki-dir", str(run.pki.parent)]) == 0
+    site, plan = pipeline.load_and_plan(run.site)
+    crl = next(f for f in pipeline.render(site, plan, run.pki.parent).for_node("sip1")
+               if f.path == "/etc/kamailio/tls/crl.pem")
+    (run.etc / "tls" / "crl.pem").write_bytes(crl.content)
+    still = _peer_handshake(run)
+    assert still.returncode == 0, "kamailio holds the CRL it loaded until tls.reload"
+    res = run.ns.run([sys.executable, str(KAMRPC), "--socket", str(run.run_dir / "kamailio_rpc.sock"), "tls.reload"])
+    assert res.returncode == 0 and json.loads(res.stdout)["ok"], (res.stdout, res.stderr)
+    refused = _peer_handshake(run)
+    assert refused.returncode != 0, refused.stdout[-800:]
+    assert b"certificate revoked" in refused.stderr, refused.stderr[-800:]
+    assert "certificate verify failed" in run.log.read_text(), "kamailio itself refused the chain"

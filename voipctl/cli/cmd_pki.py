@@ -17,11 +17,12 @@ from voipctl.errors import UsageError
 from voipctl.pki import keys
 from voipctl.pki.ca import init_ca, load_ca
 from voipctl.pki.constraints import site_constraints
+from voipctl.pki.crl import ensure_root_crl, intermediate_crl_due, refresh_intermediate_crl
 from voipctl.pki.issue import issue_site
 from voipctl.pki.passphrase import HINT, read_passphrase
 from voipctl.pki.passphrase import passphrase_file as file_of_passphrase
 from voipctl.pki.revoke import revoke as revoke_serials
-from voipctl.pki.status import CertStatus, collect_status, require_healthy
+from voipctl.pki.status import CertStatus, collect_crl_status, collect_status, require_healthy
 from voipctl.pki.store import CERT_FILE, PkiLayout, is_encrypted, layout, load_cert, read_origin
 from voipctl.plan.model import Plan
 
@@ -87,8 +88,13 @@ def init(site: Path, pki_dir: Path, rotate_intermediate: bool, passphrase_file: 
     if loaded.spec.pki.encrypt_root:
         passphrase = pipeline.secrets_for(loaded, plan)["pki_root_passphrase"]
     lay = layout(pki_dir, loaded.name)
-    done = init_ca(lay, loaded.name, loaded.spec.pki.root_key, passphrase, datetime.now(UTC),
+    now = datetime.now(UTC)
+    done = init_ca(lay, loaded.name, loaded.spec.pki.root_key, passphrase, now,
                    site_constraints(plan, loaded.spec.domain), rotate_intermediate, key_passphrase)
+    crls = [ensure_root_crl(lay, passphrase if passphrase is not None else key_passphrase, now)]
+    if intermediate_crl_due(lay, now):
+        crls.append(refresh_intermediate_crl(lay, load_ca(lay, loaded.name, key_passphrase), now))
+    done += [line for line in crls if line is not None]
     for line in done:
         _say(f"{line} under {lay.root}")
     if not done:
@@ -114,11 +120,18 @@ def _issue(site: Path, pki_dir: Path, passphrase_file: Path | None) -> int:
     secrets = pipeline.secrets_for(loaded, plan)
     password = secrets["openfire_keystore_password"] if any(n.openfire for n in plan.nodes) else None
     lay = layout(pki_dir, loaded.name)
-    results = issue_site(loaded, plan, lay, password, datetime.now(UTC), _ca_passphrase(lay, passphrase_file))
+    now, ca_passphrase = datetime.now(UTC), _ca_passphrase(lay, passphrase_file)
+    results = issue_site(loaded, plan, lay, password, now, ca_passphrase)
     for r in results:
         _say(f"{r.action:9} {r.node:14} {r.service:9} {r.reason}")
     changed = sum(1 for r in results if r.written)
     _say(f"{len(results)} certificates, {changed} changed")
+    crl = refresh_intermediate_crl(lay, load_ca(lay, loaded.name, ca_passphrase), now) \
+        if intermediate_crl_due(lay, now) else None
+    if crl is not None:
+        _say(crl)
+        deployed = any(c.crl_path for n in plan.nodes for c in n.certs)
+        changed += 1 if deployed else 0  # a new CRL is deployed only where a service verifies peers
     return changed
 
 
@@ -133,7 +146,8 @@ def _issue(site: Path, pki_dir: Path, passphrase_file: Path | None) -> int:
 def renew(site: Path, pki_dir: Path, inventory: Path | None, render_dir: Path | None,
           passphrase_file: Path | None) -> None:
     """Renew only the certificates that are due (missing, past 2/3 of their life, or no longer matching
-    the plan), then deploy them: the daemons reload their TLS material without a restart.
+    the plan) and the CRL past half its life, then deploy them: the daemons reload their TLS material
+    without a restart.
 
     Nothing due: nothing is deployed. Meant for a daily timer on the control machine (see README).
     """
@@ -182,8 +196,9 @@ def revoke(site: Path, target: str, pki_dir: Path, passphrase_file: Path | None)
 def _row_lines(row: CertStatus) -> list[str]:
     if row.not_after is None:
         return [f"{row.label:22} {row.state.upper():8} {row.note}"]
+    end, what = ("next update", "") if row.crl else ("not after", "subject ")
     head = (f"{row.label:22} {row.state.upper():8} {row.days_left:>5} days left  "
-            f"not after {row.not_after:%Y-%m-%d %H:%M} UTC  subject {row.subject}  issuer {row.issuer}")
+            f"{end} {row.not_after:%Y-%m-%d %H:%M} UTC  {what}{row.subject}  issuer {row.issuer}")
     lines = [head]
     if row.sans:
         lines.append(f"{'':22} SANs: {', '.join(row.sans)}")
@@ -196,11 +211,13 @@ def _row_lines(row: CertStatus) -> list[str]:
 @SITE_ARG
 @PKI_OPT
 @click.option(
-    "--strict", is_flag=True, help="Exit 1 if any certificate is expired, expires within 30 days or is missing.")
+    "--strict", is_flag=True,
+    help="Exit 1 if any certificate is expired, expires within 30 days, is missing or revoked, or a CRL is stale.")
 def status(site: Path, pki_dir: Path, strict: bool) -> None:
     """List every certificate of the site with its names, issuer and days left."""
     loaded, plan = pipeline.load_and_plan(site)
-    rows = collect_status(plan, layout(pki_dir, loaded.name), datetime.now(UTC))
+    lay, now = layout(pki_dir, loaded.name), datetime.now(UTC)
+    rows = collect_status(plan, lay, now) + collect_crl_status(lay, now)
     for row in rows:
         for line in _row_lines(row):
             _say(line)

@@ -106,7 +106,9 @@ def gate_checks(node: NodePlan, service: str) -> list[dict[str, Any]]:
 
 
 def _tls(cert: CertPlan) -> dict[str, str]:
-    return {"key": cert.key_path, "cert": cert.cert_path, "chain": cert.chain_path, "ca": cert.ca_path}
+    """The TLS files of a service; the CRL bundle too where it verifies peers (a new CRL reloads TLS)."""
+    paths = {"key": cert.key_path, "cert": cert.cert_path, "chain": cert.chain_path, "ca": cert.ca_path}
+    return paths | ({"crl": cert.crl_path} if cert.crl_path is not None else {})
 
 
 def _cert_of(node: NodePlan, service: str) -> CertPlan | None:
@@ -114,7 +116,7 @@ def _cert_of(node: NodePlan, service: str) -> CertPlan | None:
 
 
 def _tls_paths(node: NodePlan, service: str) -> frozenset[str]:
-    """Paths the certificates role places for this service (the four PEMs, Openfire's keystore)."""
+    """Paths the certificates role places for this service (the four PEMs, the CRL, Openfire's keystore)."""
     cert = _cert_of(node, service)
     if cert is None:
         return frozenset()

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Literal
 
 from voipctl.errors import CertificatesNeedAttention, PkiError
+from voipctl.pki.crl import load_crl, root_crl_path
 from voipctl.pki.leaf import common_name, plan_mismatch, san_names
-from voipctl.pki.revoke import revoked_serials
+from voipctl.pki.revoke import CRL_DAYS, crl_path, revoked_serials
 from voipctl.pki.store import CERT_FILE, PkiLayout, load_cert, read_origin
 from voipctl.plan.model import Plan
 
@@ -31,6 +32,7 @@ class CertStatus:
     days_left: int | None
     state: State
     note: str = ""
+    crl: bool = False  # a CRL: not_after is its next update, subject says how many it revokes
 
 
 def _days_left(not_after: datetime, now: datetime) -> int:
@@ -97,8 +99,30 @@ def collect_status(plan: Plan, lay: PkiLayout, now: datetime, warn_days: int = W
     return rows
 
 
+def _crl_row(label: str, path: Path, now: datetime, stale: timedelta, fix: str) -> CertStatus:
+    """A CRL as a status row: `expiring` once less than `stale` is left (whoever re-signs it has not run)."""
+    crl = load_crl(path)
+    if crl is None:
+        return CertStatus(label, path, "", (), "", None, None, "missing", f"not signed yet: {fix}", crl=True)
+    end = crl.next_update_utc
+    if end is None:
+        return CertStatus(label, path, "", (), "", None, None, "expired", f"no next update: {fix}", crl=True)
+    state: State = "expired" if end <= now else "expiring" if end - now < stale else "ok"
+    return CertStatus(label, path, f"{len(crl)} revoked", (), common_name(crl.issuer), end, _days_left(end, now),
+                      state, f"next update due: {fix}" if state != "ok" else "", crl=True)
+
+
+def collect_crl_status(lay: PkiLayout, now: datetime, warn_days: int = WARN_DAYS) -> list[CertStatus]:
+    """The intermediate's CRL (stale after 3/4 of its life: `pki renew` re-signs it at half) and the root's."""
+    return [
+        _crl_row("intermediate CRL", crl_path(lay), now, timedelta(days=CRL_DAYS) / 4, "run `voipctl pki renew`"),
+        _crl_row("root CRL", root_crl_path(lay), now, timedelta(days=warn_days),
+                 "run `voipctl pki init` where the root key is"),
+    ]
+
+
 def failing(rows: list[CertStatus]) -> list[CertStatus]:
-    """Rows that make `pki status --strict` fail: expired, expiring soon, missing or revoked."""
+    """Rows that make `pki status --strict` fail: expired, expiring soon, missing, revoked, or a stale CRL."""
     return [r for r in rows if r.state in FAILING]
 
 
@@ -108,5 +132,6 @@ def require_healthy(rows: list[CertStatus], warn_days: int = WARN_DAYS) -> None:
     if bad:
         listed = ", ".join(f"{r.label} ({r.state})" for r in bad)
         raise CertificatesNeedAttention(
-            f"{len(bad)} certificate(s) expired, expiring within {warn_days} days, missing or revoked: {listed}"
+            f"{len(bad)} certificate(s) or CRL(s) expired, expiring within {warn_days} days (a CRL: due for "
+            f"re-signing), missing or revoked: {listed}"
         )

@@ -86,7 +86,15 @@ def _cert(site: Site, node: NodeSpec, service: CertService, owner: str, dns: lis
         ca_path=f"{base}/ca.pem",
         owner=owner,
         group=owner,
+        crl_path=f"{base}/crl.pem" if _verifies_peers(site, service) else None,
     )
+
+
+def _verifies_peers(site: Site, service: CertService) -> bool:
+    """Which services check certificates against the site CA, and so must honour its CRL: kamailio with
+    `tls_peer_verify` (client certificates, TLS peering). coturn asks TURN clients for no certificate and
+    Openfire neither for XMPP clients' nor (federation) for the site CA's: neither verifies a site leaf."""
+    return service == "kamailio" and site.spec.kamailio.tls_peer_verify
 
 
 def _tls(site: Site, cert: CertPlan) -> TlsPlan:

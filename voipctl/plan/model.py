@@ -67,6 +67,7 @@ class CertPlan:
     ca_path: str
     owner: str
     group: str
+    crl_path: str | None = None  # the CRL bundle, where this service verifies peers against the site CA
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from voipctl.pki.crl import crl_bundle
 from voipctl.pki.store import CA_FILE, CERT_FILE, CHAIN_FILE, KEY_FILE, KEY_MODE, KEYSTORE_FILE, PUBLIC_MODE, PkiLayout
 from voipctl.plan.model import CertPlan, NodePlan, Plan
 from voipctl.render.tree import PlannedFile
@@ -21,7 +22,8 @@ def _read(path: Path) -> bytes | None:
 
 
 def _leaf_files(lay: PkiLayout, cert: CertPlan) -> list[PlannedFile]:
-    """The four PEM files for one service, or none if any of them has not been issued."""
+    """The four PEM files for one service (and the CRL bundle where it verifies peers), or none if any of
+    them has not been issued."""
     leaf = lay.leaf_dir(cert.node, cert.service)
     wanted = (
         (KEY_FILE, cert.key_path, KEY_MODE),
@@ -36,6 +38,11 @@ def _leaf_files(lay: PkiLayout, cert: CertPlan) -> list[PlannedFile]:
             return []
         files.append(PlannedFile(cert.node, host_path, cert.owner, cert.group, mode, data, cert.service,
                                  sensitive=host_path == cert.key_path))
+    if cert.crl_path is not None:
+        crl = crl_bundle(lay)
+        if crl is None:
+            return []
+        files.append(PlannedFile(cert.node, cert.crl_path, cert.owner, cert.group, PUBLIC_MODE, crl, cert.service))
     return files
 
 

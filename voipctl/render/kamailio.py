@@ -224,8 +224,7 @@ def kamailio_context(plan: Plan, node: NodePlan, secrets: Secrets) -> dict[str, 
 
 
 def tls_context(plan: Plan, node: NodePlan) -> dict[str, Any]:
-    kam = _kam(node)
-    tls = kam.tls
+    tls = _kam(node).tls
     if tls.min_version not in _TLS_METHOD:
         raise RenderError(f"kamailio 5.6 cannot require {tls.min_version} as the minimum TLS version")
     return {
@@ -234,6 +233,7 @@ def tls_context(plan: Plan, node: NodePlan) -> dict[str, Any]:
         "min_version": tls.min_version,
         "method": _TLS_METHOD[tls.min_version],
         "verify": "yes" if tls.verify_peer else "no",
+        "crl_line": f"crl = {tls.cert.crl_path}\n" if tls.cert.crl_path else "",
         "cert": tls.cert,
         "ciphers": tls.ciphers,
     }

@@ -20,6 +20,7 @@ from pathlib import Path
 from voipctl import pipeline
 from voipctl.deploy.inventory import choose_inventory
 from voipctl.errors import UsageError, VerifyFailed
+from voipctl.pki.crl import revocation_check
 from voipctl.pki.store import layout
 from voipctl.plan.model import Plan
 from voipctl.secrets import Secrets
@@ -143,7 +144,8 @@ def verify(site_path: Path, options: VerifyOptions, on_progress: Callable[[str],
     started = time.monotonic()
     site, plan = pipeline.load_and_plan(site_path)
     secrets = pipeline.secrets_for(site, plan)
-    ca = layout(options.pki_dir, site.name).root_cert.absolute()
+    lay = layout(options.pki_dir, site.name)
+    ca, revocation = lay.root_cert.absolute(), revocation_check(lay)
     vantages = _vantages(plan, options)
     private = None if options.vantages else lab_private_neighbour(plan, options.lab_root)
     suite = prepare_hosts(site, plan, options, ca) if options.hosts else None
@@ -162,7 +164,8 @@ def verify(site_path: Path, options: VerifyOptions, on_progress: Callable[[str],
                 first = {
                     "probes": pool.submit(_probes, plan, secrets, vantages, ca, private),
                     "call": pool.submit(_call, plan, secrets, vantages, work, options.lab_root),
-                    "tls": pool.submit(tlsscan.run_scan, plan, vantages[0], ca, ("coturn", "openfire")),
+                    "tls": pool.submit(tlsscan.run_scan, plan, vantages[0], ca, ("coturn", "openfire"),
+                                       revocation),
                 }
                 outcomes += _collect(first)
                 # The scanner runs alone: SIP probes from its source at the same time could get that source
@@ -172,7 +175,8 @@ def verify(site_path: Path, options: VerifyOptions, on_progress: Callable[[str],
                 # kamailio refuses connections while a scanner's burst of TLS handshakes from one address
                 # is in flight, so its scan waits for the SIP probes instead of breaking them.
                 on_progress("TLS scan of kamailio (sslyze)")
-                outcomes += _collect({"tls": pool.submit(tlsscan.run_scan, plan, vantages[0], ca, ("kamailio",))})
+                outcomes += _collect({"tls": pool.submit(tlsscan.run_scan, plan, vantages[0], ca, ("kamailio",),
+                                                         revocation)})
                 if not tlsscan.tls_targets(plan):
                     outcomes.append(Outcome("tls", "TLS scan (sslyze)", "skipped", "the plan has no TLS socket",
                                             vantage=vantages[0].name))

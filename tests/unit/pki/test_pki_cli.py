@@ -75,13 +75,14 @@ def test_strict_fails_on_expiring_or_expired(
 
     code, out, err = _run(capsys, "pki", "status", str(site_path), "--pki-dir", str(pki))
     assert code == 0
-    assert out.count(f" {state} ") == (5 if state == "OK" else 3)  # root and intermediate stay OK
+    assert out.count(f" {state} ") == (7 if state == "OK" else 3)  # both CAs and their CRLs stay OK
     code, out, err = _run(capsys, "pki", "status", str(site_path), "--pki-dir", str(pki), "--strict")
     if state == "OK":
         assert code == 0, err
         return
     assert code == 1
-    want = f"3 certificate(s) expired, expiring within 30 days, missing or revoked: sip1 kamailio ({state.lower()})"
+    want = (f"3 certificate(s) or CRL(s) expired, expiring within 30 days (a CRL: due for re-signing), missing or "
+            f"revoked: sip1 kamailio ({state.lower()})")
     assert want in err
 
     # Running issue fixes it: expired and expiring leaves are past 2/3 of their life.

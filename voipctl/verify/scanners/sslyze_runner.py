@@ -67,6 +67,7 @@ def _certinfo(attempt: Any, ca_file: str) -> dict[str, Any]:
     custom = [p for p in dep.path_validation_results if p.trust_store.path == Path(ca_file)]
     found: dict[str, Any] = {
         "chain": [c.subject.rfc4514_string() for c in dep.received_certificate_chain],
+        "serials": [f"{c.serial_number:x}" for c in dep.received_certificate_chain],  # judged against the CRLs
     }
     if custom:
         found["ca_valid"] = bool(custom[0].was_validation_successful)

@@ -1,8 +1,9 @@
 """TLS scan (sslyze) of every TLS socket clients reach: SIP-TLS, WSS, TURN-TLS (and XMPP when it runs).
 
 Each target must accept only TLS 1.2/1.3 and present a chain that verifies
-against the site CA. The scan runs in `sslyze_runner` under whichever Python
-has sslyze; this module picks targets, starts it and judges its findings.
+against the site CA, none of whose certificates the site's current CRLs revoke.
+The scan runs in `sslyze_runner` under whichever Python has sslyze; this module
+picks targets, starts it and judges its findings.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,8 +78,12 @@ def scan_argv(python: str) -> list[str]:
     return [python, "-W", "ignore", str(RUNNER)]
 
 
-def judge_target(found: Mapping[str, Any]) -> tuple[tuple[Status, str], tuple[Status, str]]:
-    """(versions verdict, chain verdict) for one target's findings."""
+Revocation = Callable[[list[int]], "str | None"]  # the chain's serials -> why it must not be trusted, or None
+
+
+def judge_target(found: Mapping[str, Any], revocation: Revocation | None = None,
+                 ) -> tuple[tuple[Status, str], tuple[Status, str]]:
+    """(versions verdict, chain verdict) for one target's findings; `revocation` judges the chain's serials."""
     if found.get("connectivity") != "ok":
         why = f"no TLS connection: {found.get('connectivity') or found.get('error') or 'scan did not run'}"
         return ("failed", why), ("failed", why)
@@ -95,24 +100,29 @@ def judge_target(found: Mapping[str, Any]) -> tuple[tuple[Status, str], tuple[St
         versions = ("failed", "accepts neither TLS 1.2 nor TLS 1.3")
     else:
         versions = ("passed", "only " + ", ".join(modern))
-    if found.get("ca_valid"):
-        chain: tuple[Status, str] = ("passed", " <- ".join(found.get("chain", [])))
+    serials = [int(s, 16) for s in found.get("serials", [])]
+    revoked = revocation(serials) if revocation is not None and serials else None
+    if found.get("ca_valid") and revoked is not None:
+        chain: tuple[Status, str] = ("failed", revoked)
+    elif found.get("ca_valid"):
+        chain = ("passed", " <- ".join(found.get("chain", [])))
     else:
         chain = ("failed", f"does not verify against the site CA: {found.get('ca_error') or found.get('error')}")
     return versions, chain
 
 
 def outcomes_for(targets: Sequence[TlsTarget], results: Mapping[str, Mapping[str, Any]], vantage: str,
-                 seconds: float) -> list[Outcome]:
+                 seconds: float, revocation: Revocation | None = None) -> list[Outcome]:
     out = []
     for t in targets:
-        (vs, vd), (cs, cd) = judge_target(results.get(t.id, {"error": "the scan produced no result"}))
+        (vs, vd), (cs, cd) = judge_target(results.get(t.id, {"error": "the scan produced no result"}), revocation)
         out.append(Outcome("tls", f"{t.where} accepts only TLS 1.2/1.3", vs, vd, t.node, vantage, seconds))
         out.append(Outcome("tls", f"{t.where} chain verifies against the site CA", cs, cd, t.node, vantage, seconds))
     return out
 
 
-def run_scan(plan: Plan, vantage: Vantage, ca_file: Path, services: Collection[str]) -> list[Outcome]:
+def run_scan(plan: Plan, vantage: Vantage, ca_file: Path, services: Collection[str],
+             revocation: Revocation | None = None) -> list[Outcome]:
     """Scan the targets of `services` from `vantage`; a missing sslyze fails their checks with the reason."""
     started = time.monotonic()
     targets = [t for t in tls_targets(plan) if t.service in services]
@@ -133,4 +143,4 @@ def run_scan(plan: Plan, vantage: Vantage, ca_file: Path, services: Collection[s
         except (ValueError, KeyError, TypeError):
             tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
             results = {t.id: {"error": f"sslyze runner failed (exit {proc.returncode}): {tail}"} for t in targets}
-    return outcomes_for(targets, results, vantage.name, time.monotonic() - started)
+    return outcomes_for(targets, results, vantage.name, time.monotonic() - started, revocation)
