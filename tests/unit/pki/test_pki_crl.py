@@ -12,6 +12,7 @@ from cryptography import x509
 from tests.pki_support import ca_passphrase_of_tests, edit_site, issued_site, run_cli
 from voipctl import pipeline
 from voipctl.deploy.hostvars import gate_checks, node_vars
+from voipctl.output.manifest import Manifest
 from voipctl.pki.ca import load_ca
 from voipctl.pki.crl import (
     crl_bundle,
@@ -23,7 +24,7 @@ from voipctl.pki.crl import (
 from voipctl.pki.revoke import CRL_DAYS, crl_path
 from voipctl.pki.status import collect_crl_status
 from voipctl.pki.store import load_cert
-from voipctl.verify import tlsscan
+from voipctl.verify.scanners import tls as tlsscan
 
 SCANNED = {"connectivity": "ok", "protocols": {"TLS 1.2": 3}, "errors": {}, "ca_valid": True,
            "chain": ["CN=sip1", "CN=Intermediate"]}
@@ -113,8 +114,7 @@ def test_the_plan_gives_the_crl_to_kamailio_only_where_it_verifies_peers(
     assert crl.content == crl_bundle(lay) and crl.mode == 0o644 and not crl.sensitive
     tls_cfg = files["/etc/kamailio/tls.cfg"].content.decode()
     assert tls_cfg.count("crl = /etc/kamailio/tls/crl.pem\n") == 2, "server and client profile"
-    entries = [{"rel": f.rel, "path": f.path, "owner": f.owner, "group": f.group, "mode": f"{f.mode:04o}",
-                "sha256": "x", "service": f.service} for f in tree.for_node("sip1")]
+    entries = Manifest.of(tree).for_node("sip1")
     doc = node_vars(plan.node("sip1"), entries, tmp_path, frozenset(), tmp_path)
     assert doc["kamailio"]["tls"]["crl"] == "/etc/kamailio/tls/crl.pem"
     placed = next(f for f in doc["kamailio"]["files"] if f["dest"] == "/etc/kamailio/tls/crl.pem")
