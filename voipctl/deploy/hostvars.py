@@ -17,8 +17,8 @@ from voipctl.plan.model import CertPlan, NodePlan, Plan
 from voipctl.render.tree import RenderedTree
 
 # Play order in site.yml: the firewall first (every later gate and verify runs behind it),
-# rtpengine must answer before kamailio starts.
-SERVICES: tuple[str, ...] = ("firewall", "rtpengine", "coturn", "kamailio", "openfire")
+# the site's DB and rtpengine must answer before kamailio starts.
+SERVICES: tuple[str, ...] = ("firewall", "postgresql", "rtpengine", "coturn", "kamailio", "openfire")
 # Parent directories voipctl must never re-own or re-mode.
 SYSTEM_DIRS = frozenset(
     {"/", "/etc", "/etc/default", "/etc/systemd", "/etc/systemd/system", "/usr", "/usr/local", "/usr/local/etc",
@@ -105,6 +105,8 @@ def gate_checks(node: NodePlan, service: str) -> list[dict[str, Any]]:
     elif service == "openfire" and node.openfire is not None:
         of = node.openfire
         checks.append({"kind": "tcp", "host": of.client_address, "port": of.client_port})
+    elif service == "postgresql" and node.postgresql is not None:
+        checks.append({"kind": "tcp", "host": node.postgresql.listen_address, "port": node.postgresql.port})
     return checks
 
 
@@ -163,7 +165,12 @@ def _service_vars(node: NodePlan, service: str, files: list[FileVar], site_dir: 
         db = node.kamailio.db
         doc["cfg_path"] = node.kamailio.cfg_path
         doc["db"] = {"backend": db.backend, "sqlite_path": db.sqlite_path, "sqlite_dir": db.sqlite_dir,
-                     "sql": db.sql_path}
+                     "sql": db.sql_path, "served_by": db.served_by}
+    if service == "postgresql" and node.postgresql is not None:
+        pg = node.postgresql
+        doc |= {"unit": pg.unit, "roles_sql": pg.roles_sql_path, "subscriber_database": pg.subscriber_database,
+                "subscriber_owner": next((g.user for g in pg.grants if g.database == pg.subscriber_database), ""),
+                "subscribers_sql": pg.subscribers_sql_path if pg.subscriber_database else None}
     if service == "firewall" and node.firewall is not None:
         fw = node.firewall
         doc["path"], doc["table"], doc["unit"], doc["helper"] = fw.path, fw.table, fw.unit, fw.helper
