@@ -14,7 +14,7 @@ from typing import Any
 
 from voipctl.plan.model import Plan
 from voipctl.render.derived import DERIVED_KEYS, derived_key
-from voipctl.render.kamailio import digest_ha1
+from voipctl.render.subscribers import digest_ha1
 from voipctl.render.tree import RenderedTree
 from voipctl.secrets import Secrets
 

@@ -19,8 +19,8 @@ from voipctl.render.tree import RenderedTree
 from voipctl.site.hostdirs import SYSTEM_DIRS
 
 # Play order in site.yml: the firewall first (every later gate and verify runs behind it),
-# rtpengine must answer before kamailio starts.
-SERVICES: tuple[str, ...] = ("firewall", "rtpengine", "coturn", "kamailio", "openfire")
+# the site's DB and rtpengine must answer before kamailio starts.
+SERVICES: tuple[str, ...] = ("firewall", "postgresql", "rtpengine", "coturn", "kamailio", "openfire")
 _KEY_SUFFIXES = ("privkey.pem", ".key", ".p12")
 
 FileVar = dict[str, Any]
@@ -102,6 +102,8 @@ def gate_checks(node: NodePlan, service: str) -> list[dict[str, Any]]:
     elif service == "openfire" and node.openfire is not None:
         of = node.openfire
         checks.append({"kind": "tcp", "host": of.client_address, "port": of.client_port})
+    elif service == "postgresql" and node.postgresql is not None:
+        checks.append({"kind": "tcp", "host": node.postgresql.listen_address, "port": node.postgresql.port})
     return checks
 
 
@@ -162,7 +164,12 @@ def _service_vars(node: NodePlan, service: str, files: list[FileVar], site_dir: 
         db = node.kamailio.db
         doc["cfg_path"] = node.kamailio.cfg_path
         doc["db"] = {"backend": db.backend, "sqlite_path": db.sqlite_path, "sqlite_dir": db.sqlite_dir,
-                     "sql": db.sql_path}
+                     "sql": db.sql_path, "served_by": db.served_by}
+    if service == "postgresql" and node.postgresql is not None:
+        pg = node.postgresql
+        doc |= {"unit": pg.unit, "roles_sql": pg.roles_sql_path, "subscriber_database": pg.subscriber_database,
+                "subscriber_owner": next((g.user for g in pg.grants if g.database == pg.subscriber_database), ""),
+                "subscribers_sql": pg.subscribers_sql_path if pg.subscriber_database else None}
     if service == "firewall" and node.firewall is not None:
         fw = node.firewall
         doc["path"], doc["table"], doc["unit"], doc["helper"] = fw.path, fw.table, fw.unit, fw.helper

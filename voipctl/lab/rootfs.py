@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,12 +36,14 @@ BASE_PACKAGES = (
 VOIP_PACKAGES = (
     "kamailio", "kamailio-tls-modules", "kamailio-websocket-modules", "kamailio-sqlite-modules",
     "kamailio-extra-modules", "rtpengine-daemon", "rtpengine-utils", "coturn",
+    "kamailio-postgres-modules", "postgresql",  # a site's `db` node and kamailio's db_postgres
 )
 # Units packages enable that must stay off: deploy decides what runs. Only ssh is kept.
 KEEP_ENABLED = ("ssh.service",)
 # Periodic apt runs would take the dpkg lock in the middle of a deploy.
 ALWAYS_DISABLED = ("apt-daily.timer", "apt-daily-upgrade.timer")
 POLICY_RC_D = "/usr/sbin/policy-rc.d"
+STALE_IMAGE_SECONDS = 7 * 86400
 
 
 @dataclass(frozen=True)
@@ -130,8 +133,9 @@ def ensure_image(recipe: ImageRecipe, proxy_url: str, log: Path) -> tuple[Path, 
         finally:
             shutil.rmtree(build_dir, ignore_errors=True)
             archive.with_suffix(".tmp").unlink(missing_ok=True)
+        # Other keys stay: worktrees of other branches share this cache; a stale one goes after a week.
         for old in archive.parent.glob(f"rootfs-{recipe.mode}-*.tar.zst"):
-            if old != archive:
+            if old != archive and time.time() - old.stat().st_mtime > STALE_IMAGE_SECONDS:
                 old.unlink()
     return archive, True
 

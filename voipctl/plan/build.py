@@ -5,6 +5,7 @@ from __future__ import annotations
 from ipaddress import ip_address
 from urllib.parse import urlsplit
 
+from voipctl.plan.database import kamailio_db, postgresql
 from voipctl.plan.firewall import build_firewall
 from voipctl.plan.model import (
     Audience,
@@ -12,7 +13,6 @@ from voipctl.plan.model import (
     CertPlan,
     CertService,
     CoturnPlan,
-    DbPlan,
     KamailioPlan,
     Listener,
     NodePlan,
@@ -146,17 +146,7 @@ def _kamailio(site: Site, node: NodeSpec) -> tuple[KamailioPlan, list[Binding]]:
             )
         )
     origins = tuple(_origin(str(o)) for o in spec.ws_origins) or (f"https://{wss_host}",)
-    auth = spec.auth
-    user, _, rest = (auth.dsn or "@/").partition("@")
-    host, _, database = rest.partition("/")
-    db = DbPlan(
-        backend=auth.backend,
-        module={"sqlite": "db_sqlite", "postgres": "db_postgres", "mysql": "db_mysql"}[auth.backend],
-        sqlite_path=auth.sqlite_path,
-        user=user,
-        host=host,
-        database=database,
-    )
+    db = kamailio_db(site)
     sizing = spec.sizing
     children = sizing.children or max(4, min(16, node.cores * 2))
     dns = [wss_host, site.spec.domain, _fqdn(site, node)]
@@ -312,7 +302,7 @@ def build_plan(site: Site) -> Plan:
     nodes: list[NodePlan] = []
     for node in site.spec.nodes:
         bindings: list[Binding] = []
-        kam = rtp = turn = xmpp = None
+        kam = rtp = turn = xmpp = pg = None
         if "sip" in node.roles:
             kam, b = _kamailio(site, node)
             bindings += b
@@ -324,6 +314,9 @@ def build_plan(site: Site) -> Plan:
             bindings += b
         if "xmpp" in node.roles and site.spec.openfire.enabled:
             xmpp, b = _openfire(site, node)
+            bindings += b
+        if "db" in node.roles:
+            pg, b = postgresql(site, node)
             bindings += b
         nodes.append(
             NodePlan(
@@ -341,7 +334,8 @@ def build_plan(site: Site) -> Plan:
                 rtpengine=rtp,
                 coturn=turn,
                 openfire=xmpp,
-                firewall=build_firewall(site, bindings),
+                postgresql=pg,
+                firewall=build_firewall(site, bindings, pg.clients if pg is not None else ()),
                 bindings=tuple(bindings),
             )
         )

@@ -33,11 +33,14 @@ def sip_node_sources(site: Site) -> tuple[str, ...]:
     return tuple(sorted(found, key=lambda n: (ip_network(n).version, ip_network(n))))
 
 
-def build_firewall(site: Site, bindings: Sequence[Binding]) -> FirewallPlan:
-    """One accept rule per binding that leaves the host, plus SSH from the management networks."""
+def build_firewall(site: Site, bindings: Sequence[Binding], db_clients: tuple[str, ...] = ()) -> FirewallPlan:
+    """One accept rule per binding that leaves the host, plus SSH from the management networks.
+
+    `db_clients`: on the `db` node, the hosts its PostgreSQL grants may log in from.
+    """
     management = management_networks(site)
     sip_nodes = sip_node_sources(site)
-    sources = {"anyone": (), "sip-nodes": sip_nodes, "management": management}
+    sources = {"anyone": (), "sip-nodes": sip_nodes, "db-clients": db_clients, "management": management}
     rules = [
         FirewallRule(b.what, b.proto, b.address, b.port_min, b.port_max, sources[b.audience])
         for b in bindings

@@ -15,10 +15,11 @@ from voipctl.site.addresses import host_port
 from voipctl.site.yamlsource import PathPart
 
 SipProto = Literal["udp", "tcp", "tls", "ws", "wss"]
-Service = Literal["kamailio", "rtpengine", "coturn", "openfire"]
+Service = Literal["kamailio", "rtpengine", "coturn", "openfire", "postgresql"]
 # Who may reach a socket: clients anywhere, the site's kamailio nodes (rtpengine ng),
-# the site's management networks (admin consoles), or this host only (loopback).
-Audience = Literal["anyone", "sip-nodes", "management", "local"]
+# the nodes using the site's DB (kamailio, Openfire), the site's management networks
+# (admin consoles), or this host only (loopback).
+Audience = Literal["anyone", "sip-nodes", "db-clients", "management", "local"]
 CertService = Literal["kamailio", "coturn", "openfire"]
 
 
@@ -98,6 +99,7 @@ class DbPlan:
     user: str
     host: str
     database: str
+    served_by: str | None = None  # the site's `db` node loading this DB, None: sqlite or an external DB
     sql_path: str = "/etc/kamailio/voipctl-subscribers.sql"
 
     @property
@@ -227,6 +229,36 @@ class OpenfirePlan:
 
 
 @dataclass(frozen=True)
+class DbGrant:
+    """One database on the `db` node: its owner role, the secret holding its password, who may log in."""
+
+    database: str
+    user: str
+    secret: str  # key in the secrets store
+    clients: tuple[str, ...]  # host networks (pg_hba lines and the firewall's sources)
+
+
+@dataclass(frozen=True)
+class PostgresqlPlan:
+    """PostgreSQL on the site's `db` node: private address only, password (SCRAM) logins of the grants."""
+
+    listen_address: str
+    port: int
+    grants: tuple[DbGrant, ...]
+    subscriber_database: str  # the grant loaded with kamailio's subscriber SQL
+    cluster: str = "15/main"
+    unit: str = "postgresql@15-main"
+    conf_path: str = "/etc/postgresql/15/main/conf.d/voipctl.conf"
+    hba_path: str = "/etc/voipctl/postgresql/pg_hba.conf"
+    roles_sql_path: str = "/etc/voipctl/postgresql/roles.sql"
+    subscribers_sql_path: str = "/etc/voipctl/postgresql/subscribers.sql"
+
+    @property
+    def clients(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c for g in self.grants for c in g.clients))
+
+
+@dataclass(frozen=True)
 class FirewallRule:
     """Inbound traffic one rule accepts: to `address` (None: any of the node's) from `sources` (() = anyone)."""
 
@@ -269,6 +301,7 @@ class NodePlan:
     rtpengine: RtpenginePlan | None = None
     coturn: CoturnPlan | None = None
     openfire: OpenfirePlan | None = None
+    postgresql: PostgresqlPlan | None = None
     firewall: FirewallPlan | None = None
     bindings: tuple[Binding, ...] = ()
 

@@ -11,8 +11,10 @@ import hmac
 
 from voipctl.secrets import Secrets
 
-# The purposes of the keys derived from topology_key (the dialog seal, topoh's mask).
-DERIVED_KEYS = {"seal": "voipctl dialog seal", "topoh": "voipctl topoh mask"}
+# The purposes of the keys derived from topology_key (the dialog seal, topoh's mask, the salt of
+# PostgreSQL's SCRAM verifiers).
+DERIVED_KEYS = {"seal": "voipctl dialog seal", "topoh": "voipctl topoh mask",
+                "scram_salt": "voipctl postgresql scram salt"}
 
 
 def derived_key(secrets: Secrets, purpose: str) -> str:

@@ -1,13 +1,12 @@
-"""Kamailio: kamailio.cfg, tls.cfg, the subscriber SQL and the memory sizes of one node.
+"""Kamailio: kamailio.cfg, tls.cfg, the subscriber SQL (render/subscribers.py) and memory sizes of one node.
 
 Every feature choice (modules, listeners, rtpengine flags per direction, the
-WebSocket policy, SQL dialect) is made here from the plan; the templates only
+WebSocket policy) is made here from the plan; the templates only
 print what this module decided, so one rendered kamailio.cfg holds no #!ifdef.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -16,18 +15,14 @@ from voipctl.errors import RenderError
 from voipctl.plan.model import DbPlan, KamailioPlan, Listener, NodePlan, Plan
 from voipctl.render.controls import ControlSpan
 from voipctl.render.derived import DERIVED_KEYS, derived_key
-from voipctl.render.engine import provenance, render, render_traced
+from voipctl.render.engine import provenance, render_traced
 from voipctl.render.flood import flood_context
+from voipctl.render.subscribers import subscriber_sql
 from voipctl.render.tree import PlannedFile
-from voipctl.render.usrloc import LOCATION_VERSION, location_context
 from voipctl.secrets import Secrets
 from voipctl.site.addresses import uri_host
 
 MEMORY_ENV_PATH = "/etc/default/kamailio.d/voipctl-memory"
-
-# Table versions auth_db and usrloc of kamailio 5.6 check at startup (see
-# /usr/share/kamailio/*/standard-create.sql, auth_db-create.sql, usrloc-create.sql).
-TABLE_VERSIONS: tuple[tuple[str, int], ...] = (("version", 1), ("subscriber", 7), LOCATION_VERSION)
 
 # Kamailio has no ws/wss socket type: WebSocket listeners are plain TCP/TLS
 # sockets whose HTTP upgrade is taken by the xhttp event route.
@@ -77,14 +72,6 @@ _SAFE_DB_PASSWORD = re.compile(r"^[A-Za-z0-9_.~-]+$")
 class ListenLine:
     socket: str
     advertise: str | None
-
-
-@dataclass(frozen=True)
-class SubscriberRow:
-    username: str
-    domain: str
-    ha1: str
-    ha1b: str
 
 
 def _kam(node: NodePlan) -> KamailioPlan:
@@ -239,69 +226,6 @@ def tls_context(plan: Plan, node: NodePlan) -> dict[str, Any]:
     }
 
 
-def digest_ha1(user: str, realm: str, password: str) -> str:
-    """HA1 as RFC 2617 defines it; kamailio compares against this, never the password."""
-    return hashlib.md5(f"{user}:{realm}:{password}".encode(), usedforsecurity=False).hexdigest()
-
-
-def _sql_str(value: str) -> str:
-    if "\\" in value or "\x00" in value:
-        raise RenderError(f"value {value!r} cannot be written into SQL")
-    return value.replace("'", "''")
-
-
-def subscriber_rows(plan: Plan, kam: KamailioPlan, secrets: Secrets) -> tuple[SubscriberRow, ...]:
-    rows = []
-    for user in plan.subscribers:
-        password = secrets.subscriber(user)
-        rows.append(
-            SubscriberRow(
-                username=_sql_str(user),
-                domain=_sql_str(kam.domain),
-                ha1=digest_ha1(user, kam.domain, password),
-                ha1b=digest_ha1(f"{user}@{kam.domain}", kam.domain, password),
-            )
-        )
-    return tuple(rows)
-
-
-def sql_context(plan: Plan, node: NodePlan, secrets: Secrets) -> dict[str, Any]:
-    """The SQL dialect bits: sqlite and postgres share ON CONFLICT; mysql has its own forms."""
-    kam = _kam(node)
-    backend = kam.db.backend
-    rows = subscriber_rows(plan, kam, secrets)
-    ctx: dict[str, Any] = {
-        "header": provenance("--", plan.site, plan.model_hash),
-        "backend": backend,
-        "realm": kam.domain,
-        "rows": rows,
-        "domain": _sql_str(kam.domain),
-        "table_versions": TABLE_VERSIONS,
-    } | location_context(backend)
-    if backend == "mysql":
-        ctx |= {
-            "begin": "START TRANSACTION",
-            "id_column": "INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL",
-            "table_suffix": " ENGINE=InnoDB",
-            "subscriber_inline_index": ",\n    KEY subscriber_username_idx (username)",
-            "subscriber_index": None,
-            "version_upsert": "ON DUPLICATE KEY UPDATE table_version = VALUES(table_version)",
-            "subscriber_upsert": "ON DUPLICATE KEY UPDATE password = '', ha1 = VALUES(ha1), ha1b = VALUES(ha1b)",
-        }
-    else:
-        ctx |= {
-            "begin": "BEGIN",
-            "id_column": "SERIAL PRIMARY KEY NOT NULL" if backend == "postgres" else "INTEGER PRIMARY KEY NOT NULL",
-            "table_suffix": "",
-            "subscriber_inline_index": "",
-            "subscriber_index": "CREATE INDEX IF NOT EXISTS subscriber_username_idx ON subscriber (username)",
-            "version_upsert": "ON CONFLICT (table_name) DO UPDATE SET table_version = excluded.table_version",
-            "subscriber_upsert": "ON CONFLICT (username, domain) DO UPDATE SET password = '', "
-            "ha1 = excluded.ha1, ha1b = excluded.ha1b",
-        }
-    return ctx
-
-
 def memory_env(plan: Plan, node: NodePlan) -> str:
     """Debian's kamailio.service passes `-m $SHM_MEMORY -M $PKG_MEMORY` from these variables.
 
@@ -335,7 +259,7 @@ def render_kamailio(plan: Plan, node: NodePlan, secrets: Secrets) -> list[Planne
     kam = _kam(node)
     cfg, cfg_controls = render_traced("kamailio/kamailio.cfg.j2", **kamailio_context(plan, node, secrets))
     tls, tls_controls = render_traced("kamailio/tls.cfg.j2", **tls_context(plan, node))
-    sql = render("kamailio/subscribers.sql.j2", **sql_context(plan, node, secrets))
+    sql = subscriber_sql(plan, kam, secrets)
 
     def planned(path: str, owner: str, group: str, mode: int, text: str, sensitive: bool = False,
                 controls: tuple[ControlSpan, ...] = ()) -> PlannedFile:

@@ -7,6 +7,7 @@ from pathlib import Path
 from voipctl.plan.model import Plan
 from voipctl.render.certs import render_certs
 from voipctl.render.coturn import render_coturn
+from voipctl.render.database import render_postgresql
 from voipctl.render.firewall import render_firewall
 from voipctl.render.kamailio import render_kamailio
 from voipctl.render.openfire import render_openfire
@@ -27,6 +28,8 @@ def render_site(plan: Plan, secrets: Secrets, pki_dir: Path | None) -> RenderedT
             files += render_coturn(plan, node, secrets)
         if node.openfire is not None:
             files += render_openfire(plan, node, secrets)
+        if node.postgresql is not None:
+            files += render_postgresql(plan, node, secrets)
         if node.firewall is not None:
             files += render_firewall(plan, node)
         files += render_certs(plan, node, pki_dir)

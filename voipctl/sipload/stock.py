@@ -15,7 +15,7 @@ from pathlib import Path
 
 from voipctl.errors import ToolError
 from voipctl.plan.model import KamailioPlan
-from voipctl.render.kamailio import digest_ha1
+from voipctl.render.subscribers import digest_ha1
 
 STOCK_CFG = "/etc/kamailio/kamailio.cfg"
 STOCK_DEFINES = ("WITH_AUTH", "WITH_NAT", "WITH_RTPENGINE")

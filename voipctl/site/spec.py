@@ -24,7 +24,7 @@ from voipctl.site.addresses import IPAddress, ManagementNetwork, PeerNetwork
 from voipctl.site.flood import Flood
 from voipctl.site.hostdirs import holds_no_db
 
-Role = Literal["sip", "media", "turn", "xmpp"]
+Role = Literal["sip", "media", "turn", "xmpp", "db"]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"

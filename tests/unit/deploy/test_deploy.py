@@ -204,7 +204,7 @@ def test_deploy_vars_follow_manifest_and_plan(rendered: tuple[Any, Any, Rendered
     sql_path = "/etc/kamailio/voipctl-subscribers.sql"
     assert by_dest[sql_path]["sensitive"], "the digest hashes are private (0600)"
     assert kam["db"] == {"backend": "sqlite", "sqlite_path": "/var/lib/kamailio/kamailio.sqlite",
-                         "sqlite_dir": "/var/lib/kamailio", "sql": sql_path}
+                         "sqlite_dir": "/var/lib/kamailio", "sql": sql_path, "served_by": None}
     assert kam["cfg_path"] == "/etc/kamailio/kamailio.cfg"
     assert kam["tls"]["key"] == "/etc/kamailio/tls/privkey.pem"
     turn = {f["dest"]: f for f in nodes["media1"]["coturn"]["files"]}

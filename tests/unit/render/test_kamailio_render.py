@@ -21,6 +21,7 @@ from voipctl.errors import RenderError
 from voipctl.plan.build import build_plan
 from voipctl.plan.model import Listener, NodePlan, Plan
 from voipctl.render import kamailio as kr
+from voipctl.render.subscribers import TABLE_VERSIONS
 from voipctl.render.tree import PlannedFile
 from voipctl.secrets import Secrets
 from voipctl.site.load import load_site
@@ -249,7 +250,7 @@ def _shipped_version(sql_file: str, table: str) -> int:
 
 @pytest.mark.skipif(not SHIPPED_SCHEMA.is_dir(), reason="kamailio schema files are not installed")
 def test_table_versions_match_kamailio_shipped_schema() -> None:
-    assert dict(kr.TABLE_VERSIONS) == {
+    assert dict(TABLE_VERSIONS) == {
         "version": _shipped_version("standard-create.sql", "version"),
         "subscriber": _shipped_version("auth_db-create.sql", "subscriber"),
         "location": _shipped_version("usrloc-create.sql", "location"),
@@ -275,7 +276,7 @@ def test_sqlite_sql_applies_twice_stores_only_hashes_and_removes_stale(tmp_path:
     rows = db.execute("SELECT username, domain, password, ha1, ha1b FROM subscriber ORDER BY username").fetchall()
     versions = dict(db.execute("SELECT table_name, table_version FROM version").fetchall())
     db.close()
-    assert versions == dict(kr.TABLE_VERSIONS)
+    assert versions == dict(TABLE_VERSIONS)
     assert [r[0] for r in rows] == ["alice", "bob", "carol", "other"]
     for user, domain, password, ha1, ha1b in rows[:3]:
         pw = secrets.subscriber(user)

@@ -96,7 +96,7 @@ def test_stock_argv_changes_nothing_but_command_line_options(tmp_path: Path) -> 
 def test_stock_db_uses_the_package_schema(tmp_path: Path) -> None:
     import sqlite3
 
-    from voipctl.render.kamailio import digest_ha1
+    from voipctl.render.subscribers import digest_ha1
     from voipctl.sipload.stock import SCHEMA_DIR, stock_db
 
     if not (SCHEMA_DIR / "auth_db-create.sql").is_file():

@@ -126,8 +126,9 @@ def _relay(rec: CallRecord, targets: SiteTargets) -> list[Outcome]:
     browser_ok = local.get("type") == "relay"
     b_detail = f"selected local candidate {local.get('type')} {local.get('address')}:{local.get('port')}"
     web = [f for f in rec.flows if f.webrtc]
-    from_relay = [t for t in targets.turn for f in web if in_relay_range(f, t.relay_address, t.relay_min,
-                                                                         t.relay_max)]
+    # behind a 1:1 NAT, rtpengine sees the relayed media from the TURN node's NAT address (the cloud's hairpin)
+    from_relay = [t for t in targets.turn for f in web for a in {t.relay_address, t.address}
+                  if in_relay_range(f, a, t.relay_min, t.relay_max)]
     seen = web[0].describe() if web else "no WebRTC leg"
     coturn_ok = bool(from_relay) and rec.relay_sockets > 0
     c_detail = f"rtpengine's WebRTC leg: {seen}; coturn's relay sockets during the call: {rec.relay_sockets}"

@@ -23,14 +23,16 @@ UNITS: dict[str, str] = {
     "rtpengine": "rtpengine-daemon",
     "coturn": "coturn",
     "openfire": "openfire",
+    "postgresql": "postgresql@15-main",
 }
-SERVICES: tuple[str, ...] = ("kamailio", "rtpengine", "coturn", "openfire")
+SERVICES: tuple[str, ...] = ("kamailio", "rtpengine", "coturn", "openfire", "postgresql")
 # Process names `ss -p` shows for each service's sockets.
 PROCESSES: dict[str, str] = {
     "kamailio": "kamailio",
     "rtpengine": "rtpengine",
     "turnserver": "coturn",
     "java": "openfire",
+    "postgres": "postgresql",
 }
 
 
