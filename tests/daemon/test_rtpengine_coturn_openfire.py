@@ -38,6 +38,7 @@ from voipctl.render.openfire import jdbc_driver, render_openfire, xml_comment
 from voipctl.render.rtpengine import render_rtpengine
 from voipctl.render.tree import Handover, PlannedFile
 from voipctl.secrets import Secrets
+from voipctl.site.addresses import socket_family
 from voipctl.site.load import load_site
 from voipctl.verify.probes.turn_permission import check_permissions
 
@@ -378,5 +379,5 @@ def test_coturn_refuses_loopback_peers_by_default() -> None:
 
 
 def test_socket_family_helper() -> None:
-    assert turn.family_of("::1") == socket.AF_INET6
-    assert turn.family_of("127.0.0.1") == socket.AF_INET
+    assert socket_family("::1") == socket.AF_INET6
+    assert socket_family("127.0.0.1") == socket.AF_INET

@@ -25,6 +25,7 @@ from voipctl.plan.build import build_plan
 from voipctl.plan.model import NodePlan, Plan
 from voipctl.probe import turn
 from voipctl.render.coturn import render_coturn
+from voipctl.site.addresses import socket_family
 from voipctl.site.load import load_site
 from voipctl.verify.probes.probe import outsider, turn_peers
 from voipctl.verify.probes.turn_permission import (
@@ -125,7 +126,7 @@ def permissions(node: NodePlan, ns_name: str, peers: list[str]) -> dict[str, tup
     tc = node.coturn
     assert tc is not None
     user, password = turn.probe_credentials(SECRETS["turn_secret"], "policy-test", tc.credential_ttl)
-    with socket_in_netns(ns_name, turn.family_of(tc.listen_address)) as sock:
+    with socket_in_netns(ns_name, socket_family(tc.listen_address)) as sock:
         report = check_permissions(sock, (tc.listen_address, tc.port), user, password, peers)
     assert report.allocated, report.alloc_error
     return report.peers

@@ -28,6 +28,7 @@ from voipctl.netns import Netns
 from voipctl.plan.model import CoturnPlan, KamailioPlan, NodePlan, RtpenginePlan
 from voipctl.probe import ng, sdp, turn
 from voipctl.render.tree import PlannedFile
+from voipctl.site.addresses import socket_family
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def check_kamailio(node: NodePlan, kam: KamailioPlan, files: Sequence[PlannedFil
 def _rtpengine_probe(ns: Netns, rtp: RtpenginePlan) -> str | None:
     """ng ping, then an offer whose answer must use the advertised address and the port range."""
     server = (rtp.ng_address, rtp.ng_port)
-    sock = socket_in_netns(ns.name, turn.family_of(rtp.ng_address))
+    sock = socket_in_netns(ns.name, socket_family(rtp.ng_address))
     try:
         if not ng.ping(sock, server):
             return f"ng ping on {rtp.ng_socket} got no pong"
@@ -171,7 +172,7 @@ def coturn_setting(conf: str, key: str) -> str | None:
 def _coturn_probe(ns: Netns, tc: CoturnPlan, secret: str | None) -> str | None:
     """STUN binding; TURN allocation with REST credentials from the rendered secret; a wrong one refused."""
     server = (tc.listen_address, tc.port)
-    family = turn.family_of(tc.listen_address)
+    family = socket_family(tc.listen_address)
     try:
         with socket_in_netns(ns.name, family) as sock:
             turn.stun_binding(sock, server)
@@ -199,7 +200,7 @@ def _turns_certificate(ns: Netns, tc: CoturnPlan) -> str | None:
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     where = f"tcp {tc.listen_address}:{tc.tls_port}"
     try:
-        with socket_in_netns(ns.name, turn.family_of(tc.listen_address), socket.SOCK_STREAM) as raw:
+        with socket_in_netns(ns.name, socket_family(tc.listen_address), socket.SOCK_STREAM) as raw:
             raw.settimeout(3)
             raw.connect((tc.listen_address, tc.tls_port))
             with ctx.wrap_socket(raw, server_hostname=tc.host) as tls:

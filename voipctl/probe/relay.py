@@ -18,7 +18,7 @@ from voipctl.probe.dialog import Identity, make_request, read_message
 from voipctl.probe.result import ProbeResult, recording
 from voipctl.probe.sipmsg import SipParseError, build_request, new_token, parse_message
 from voipctl.probe.transport import Channel, Target, connect
-from voipctl.site.addresses import host_port
+from voipctl.site.addresses import host_port, socket_family
 
 METHODS = ("BYE", "MESSAGE", "ACK", "INVITE")
 # the Route names the proxy / the Request-URI is the proxy / a Route with a forged dialog seal
@@ -82,7 +82,7 @@ def probe_relay(target: Target, ident: Identity, victim_host: str, victim_port: 
     """Every method x variant toward the victim through the proxy; `details.delivered` lists what arrived."""
     result = ProbeResult.for_target("relay", target)
     victim = host_port(victim_host, victim_port)
-    family = socket.AF_INET6 if ":" in victim_host else socket.AF_INET
+    family = socket_family(victim_host)
     with recording(result), socket.socket(family, socket.SOCK_DGRAM) as listener:
         try:
             listener.bind((victim_host, victim_port))

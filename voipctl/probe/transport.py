@@ -19,6 +19,7 @@ from typing import Literal
 from voipctl.errors import ProbeError
 from voipctl.probe import websocket as ws
 from voipctl.probe.sipmsg import message_length
+from voipctl.site.addresses import socket_family
 
 Transport = Literal["udp", "tcp", "tls", "ws", "wss"]
 TRANSPORTS: tuple[Transport, ...] = ("udp", "tcp", "tls", "ws", "wss")
@@ -132,13 +133,9 @@ class Channel:
             self.buffer += data
 
 
-def _family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-
 def _open(target: Target, timeout: float) -> socket.socket:
     if target.transport == "udp":
-        sock = socket.socket(_family(target.host), socket.SOCK_DGRAM)
+        sock = socket.socket(socket_family(target.host), socket.SOCK_DGRAM)
         try:
             if target.bind:
                 sock.bind((target.bind, 0))

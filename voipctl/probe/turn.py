@@ -283,7 +283,3 @@ def turn_allocate(sock: socket.socket, server: tuple[str, int], username: str, p
         auth = [(LIFETIME, struct.pack("!I", 0)), (USERNAME, username.encode()), (REALM, realm_raw), (NONCE, nonce)]
         transact(sock, server, encode_message(REFRESH, new_txid(), auth, key=key), timeout)
     return Allocation(relayed, None, realm)
-
-
-def family_of(address: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ip_address(address).version == 6 else socket.AF_INET

@@ -7,6 +7,7 @@ extra networks must not overlap any special-purpose range.
 
 from __future__ import annotations
 
+import socket
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Annotated, Any
 
@@ -132,3 +133,8 @@ def uri_host(address: str) -> str:
 def host_port(address: str, port: int) -> str:
     """`address:port` with IPv6 bracketed."""
     return f"{uri_host(address)}:{port}"
+
+
+def socket_family(address: str) -> socket.AddressFamily:
+    """The socket family that reaches an address literal (IPv6 has a colon, IPv4 and names do not)."""
+    return socket.AF_INET6 if ":" in address else socket.AF_INET

@@ -14,7 +14,7 @@ from voipctl.check.netns_socket import socket_in_netns
 from voipctl.netns import exec_argv
 from voipctl.probe import ng
 from voipctl.probe.ng import BValue
-from voipctl.probe.turn import family_of
+from voipctl.site.addresses import socket_family
 from voipctl.verify.browser import argv
 
 
@@ -44,7 +44,7 @@ class LegFlow:
 
 def ng_query(netns: str, server: tuple[str, int], call_id: str, timeout: float = 3.0) -> dict[bytes, BValue]:
     """rtpengine's `query` for one call, asked from inside `netns`."""
-    with socket_in_netns(netns, family_of(server[0])) as sock:
+    with socket_in_netns(netns, socket_family(server[0])) as sock:
         return ng.ng_request(sock, server, {"command": "query", "call-id": call_id}, timeout)
 
 

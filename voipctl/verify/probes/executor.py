@@ -24,6 +24,7 @@ from voipctl.probe.dialog import Identity
 from voipctl.probe.relay import probe_relay
 from voipctl.probe.sip import probe_options, probe_register
 from voipctl.probe.transport import Target
+from voipctl.site.addresses import socket_family
 from voipctl.verify.probes.turn_permission import check_permissions
 from voipctl.verify.probes.xmpp import probe_starttls
 
@@ -48,7 +49,7 @@ def sip_register(p: Params) -> dict[str, Any]:
 
 def _source_toward(host: str) -> str:
     """This vantage's own address on the path to `host` (a connected UDP socket sends nothing)."""
-    with socket.socket(turn.family_of(host), socket.SOCK_DGRAM) as sock:
+    with socket.socket(socket_family(host), socket.SOCK_DGRAM) as sock:
         sock.connect((host, 9))
         return str(sock.getsockname()[0])
 
@@ -69,7 +70,7 @@ def sip_call(p: Params) -> dict[str, Any]:
 
 
 def _udp(host: str) -> socket.socket:
-    return socket.socket(turn.family_of(host), socket.SOCK_DGRAM)
+    return socket.socket(socket_family(host), socket.SOCK_DGRAM)
 
 
 def blocked_by(exc: OSError) -> str | None:
