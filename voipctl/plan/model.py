@@ -11,6 +11,7 @@ from ipaddress import ip_network
 from pathlib import PurePosixPath
 from typing import Literal
 
+from voipctl.plan.platform import Platform
 from voipctl.site.yamlsource import PathPart
 
 SipProto = Literal["udp", "tcp", "tls", "ws", "wss"]
@@ -265,6 +266,7 @@ class NodePlan:
     advertised: str
     cores: int
     memory_mb: int
+    platform: Platform
     kamailio: KamailioPlan | None = None
     rtpengine: RtpenginePlan | None = None
     coturn: CoturnPlan | None = None

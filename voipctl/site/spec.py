@@ -24,6 +24,11 @@ from voipctl.site.addresses import IPAddress, ManagementNetwork, PeerNetwork
 from voipctl.site.flood import Flood
 
 Role = Literal["sip", "media", "turn", "xmpp"]
+# The Debian release a node runs (voipctl.plan.platform holds what each one means). A site
+# that names none keeps debian12, what every site targeted before platforms existed: a moving
+# default would re-pin packages on hosts still running the older release.
+PlatformName = Literal["debian12", "debian13"]
+DEFAULT_PLATFORM: PlatformName = "debian12"
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
@@ -62,6 +67,7 @@ class NodeSpec(Spec):
     fqdn: Domain | None = None
     cores: Annotated[int, Field(ge=1, le=512)] = 2
     memory_mb: Annotated[int, Field(ge=256, le=4_194_304)] = 2048
+    platform: PlatformName | None = Field(default=None, description="this node's release; default the site's")
 
     @model_validator(mode="after")
     def _addresses(self) -> NodeSpec:
@@ -295,6 +301,8 @@ class SiteSpec(Spec):
 
     site: Name
     domain: Domain
+    platform: PlatformName = Field(default=DEFAULT_PLATFORM, description="Debian release of every node "
+                                   "that names none: debian12 (kamailio 5.6) or debian13 (kamailio 6.0)")
     nodes: Annotated[list[NodeSpec], Field(min_length=1)]
     kamailio: Kamailio = Kamailio()
     rtpengine: Rtpengine = Rtpengine()

@@ -1,0 +1,52 @@
+"""What a node's operating system release means for what voipctl renders, installs and checks.
+
+Every fact that differs between Debian releases lives in this one table: the
+plan copies a node's row into its NodePlan, and templates, roles, `check` and
+the lab read it from there. Nothing else names a release.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from voipctl.site.spec import PlatformName
+
+
+@dataclass(frozen=True)
+class Platform:
+    """One Debian release as voipctl uses it (versions measured in that release's archive)."""
+
+    name: PlatformName
+    title: str
+    suite: str  # debootstrap / apt suite of the lab image and of `check`'s root filesystem
+    vagrant_box: str
+    kamailio_version: str  # package pin prefix (apt's `=VERSION*`)
+    rtpengine_version: str
+    coturn_version: str
+    kamailio_unit: str
+    rtpengine_unit: str
+    coturn_unit: str
+    # rtpengine answers a WebRTC offer with `a=group:BUNDLE` and one transport
+    # (`bundle accept`), so browsers with bundlePolicy "max-bundle" get media.
+    rtpengine_bundle: bool
+
+    @property
+    def daemons(self) -> str:
+        return (f"kamailio {self.kamailio_version.rstrip('-')}, rtpengine {self.rtpengine_version.rstrip('-')}, "
+                f"coturn {self.coturn_version.rstrip('-')}")
+
+
+PLATFORMS: dict[PlatformName, Platform] = {
+    "debian12": Platform(
+        name="debian12", title="Debian 12 (bookworm)", suite="bookworm", vagrant_box="debian/bookworm64",
+        kamailio_version="5.6.3-", rtpengine_version="10.5.3.5-", coturn_version="4.6.1-",
+        kamailio_unit="kamailio.service", rtpengine_unit="rtpengine-daemon.service", coturn_unit="coturn.service",
+        rtpengine_bundle=False,
+    ),
+    "debian13": Platform(
+        name="debian13", title="Debian 13 (trixie)", suite="trixie", vagrant_box="debian/trixie64",
+        kamailio_version="6.0.1-", rtpengine_version="12.5.1.31-", coturn_version="4.6.1-",
+        kamailio_unit="kamailio.service", rtpengine_unit="rtpengine-daemon.service", coturn_unit="coturn.service",
+        rtpengine_bundle=True,
+    ),
+}
