@@ -87,4 +87,4 @@ def test_check_options_say_whose_daemon_judged(tmp_path: Path) -> None:
     media, sip = plan.node("media1"), plan.node("sip1")
     assert opts.root_for(media) == "/r13" and opts.root_for(sip) is None
     assert "Debian 13 (trixie) root filesystem" in opts.where(media)
-    assert "this machine" in opts.where(sip)
+    assert "this machine's daemon" in opts.where(sip)

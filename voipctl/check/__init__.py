@@ -114,7 +114,7 @@ def check_tree(plan: Plan, tree: RenderedTree, opts: Options | None = None) -> l
     rejecting its config is a failed result, not an error.
     """
     opts = opts or Options()
-    if os.geteuid() == 0 and not opts.roots:
+    if os.geteuid() == 0 and opts.roots is None:
         opts = replace(opts, roots=platform_roots(plan))
     _preflight(plan, opts)
     jobs = _jobs(plan, tree, opts)

@@ -51,16 +51,15 @@ class Options:
     # Secret values to blank out of details (a daemon may echo a config line in an error).
     redact: tuple[str, ...] = field(default=(), repr=False)
     # (platform name, root filesystem): nodes of these platforms run their daemons chrooted
-    # there (voipctl.check.platforms); any other node runs this machine's.
-    roots: tuple[tuple[str, str], ...] = ()
+    # there; any other node runs this machine's. None: check_tree decides (voipctl.check.platforms).
+    roots: tuple[tuple[str, str], ...] | None = None
 
     def root_for(self, node: NodePlan) -> str | None:
-        return dict(self.roots).get(node.platform.name)
+        return dict(self.roots or ()).get(node.platform.name)
 
     def where(self, node: NodePlan) -> str:
         """How a detail says whose daemon judged the config."""
-        release = node.platform.title
-        return f" [{release} root filesystem]" if self.root_for(node) else f" [this machine, {release}]"
+        return f" [{node.platform.title} root filesystem]" if self.root_for(node) else " [this machine's daemon]"
 
     def scrub(self, text: str) -> str:
         for secret in sorted(self.redact, key=len, reverse=True):

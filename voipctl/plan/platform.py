@@ -26,9 +26,12 @@ class Platform:
     kamailio_unit: str
     rtpengine_unit: str
     coturn_unit: str
-    # rtpengine answers a WebRTC offer with `a=group:BUNDLE` and one transport
-    # (`bundle accept`), so browsers with bundlePolicy "max-bundle" get media.
-    rtpengine_bundle: bool
+    # kamailio tls.cfg `method` for each TLS floor this kamailio can enforce (5.6 has no TLSv1.3+).
+    kamailio_tls_methods: tuple[tuple[str, str], ...]
+    # kamailio >= 5.8's rtpengine module re-tests a disabled relay only from its ping timer
+    # (modparam ping_interval, default 60 s), never while routing: the timer must carry
+    # the recheck delay. 5.6 has no timer and retries after rtpengine_disable_tout.
+    kamailio_rtpengine_ping_timer: bool
 
     @property
     def daemons(self) -> str:
@@ -41,12 +44,12 @@ PLATFORMS: dict[PlatformName, Platform] = {
         name="debian12", title="Debian 12 (bookworm)", suite="bookworm", vagrant_box="debian/bookworm64",
         kamailio_version="5.6.3-", rtpengine_version="10.5.3.5-", coturn_version="4.6.1-",
         kamailio_unit="kamailio.service", rtpengine_unit="rtpengine-daemon.service", coturn_unit="coturn.service",
-        rtpengine_bundle=False,
+        kamailio_tls_methods=(("TLSv1.2", "TLSv1.2+"),), kamailio_rtpengine_ping_timer=False,
     ),
     "debian13": Platform(
         name="debian13", title="Debian 13 (trixie)", suite="trixie", vagrant_box="debian/trixie64",
         kamailio_version="6.0.1-", rtpengine_version="12.5.1.31-", coturn_version="4.6.1-",
         kamailio_unit="kamailio.service", rtpengine_unit="rtpengine-daemon.service", coturn_unit="coturn.service",
-        rtpengine_bundle=True,
+        kamailio_tls_methods=(("TLSv1.2", "TLSv1.2+"), ("TLSv1.3", "TLSv1.3+")), kamailio_rtpengine_ping_timer=True,
     ),
 }
