@@ -32,6 +32,10 @@ class Platform:
     # (modparam ping_interval, default 60 s), never while routing: the timer must carry
     # the recheck delay. 5.6 has no timer and retries after rtpengine_disable_tout.
     kamailio_rtpengine_ping_timer: bool
+    # kamailio adds a=group:BUNDLE to single-media SDP for WebRTC recipients (route BUNDLE),
+    # which rtpengine < 14 never writes: browsers with bundlePolicy "max-bundle" then work.
+    # Proven on the debian13 lab; debian12 keeps its measured behaviour ("balanced" only).
+    kamailio_bundle_single_media: bool
 
     @property
     def daemons(self) -> str:
@@ -45,11 +49,13 @@ PLATFORMS: dict[PlatformName, Platform] = {
         kamailio_version="5.6.3-", rtpengine_version="10.5.3.5-", coturn_version="4.6.1-",
         kamailio_unit="kamailio.service", rtpengine_unit="rtpengine-daemon.service", coturn_unit="coturn.service",
         kamailio_tls_methods=(("TLSv1.2", "TLSv1.2+"),), kamailio_rtpengine_ping_timer=False,
+        kamailio_bundle_single_media=False,
     ),
     "debian13": Platform(
         name="debian13", title="Debian 13 (trixie)", suite="trixie", vagrant_box="debian/trixie64",
         kamailio_version="6.0.1-", rtpengine_version="12.5.1.31-", coturn_version="4.6.1-",
         kamailio_unit="kamailio.service", rtpengine_unit="rtpengine-daemon.service", coturn_unit="coturn.service",
         kamailio_tls_methods=(("TLSv1.2", "TLSv1.2+"), ("TLSv1.3", "TLSv1.3+")), kamailio_rtpengine_ping_timer=True,
+        kamailio_bundle_single_media=True,
     ),
 }
