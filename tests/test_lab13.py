@@ -22,9 +22,10 @@ import pytest
 
 from tests.conftest import REPO
 from tests.labsites import lab_site_copy
+from voipctl.browser.probe import run_browser_probe
 from voipctl.lab import commands as cmd
 from voipctl.lab.state import LabPaths
-from voipctl.pipeline import load_and_plan
+from voipctl.pipeline import load_and_plan, secrets_for
 from voipctl.plan.model import Plan
 
 pytestmark = [
@@ -96,5 +97,24 @@ def test_verify_with_the_browser_passes_on_debian13(lab13: Lab13) -> None:
     res = voipctl("verify", str(lab13.site), "-o", str(lab13.build / NAME), "--pki-dir", str(lab13.pki),
                   "--browser", "--json", str(report))
     assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-2000:]
-    doc = json.loads(report.read_text())
-    assert "browser" in json.dumps(doc).lower()
+    checks = json.dumps(json.loads(report.read_text()))
+    assert "bundlePolicy=max-bundle (expected max-bundle)" in checks, "the browser calls ran under max-bundle"
+
+
+def test_max_bundle_calls_fail_without_the_bundle_group(lab13: Lab13) -> None:
+    """The live negative: the deployed route(BUNDLE) writes an unrelated attribute instead of the
+    group, so no BUNDLE group reaches the browser, and chromium under max-bundle refuses the call."""
+    cfg = "/etc/kamailio/kamailio.cfg"
+    broken = lab13.ssh("sip1", "sh", "-c", f"cp -p {cfg} /root/kamailio.cfg.lab13 && "
+                       f"sed -i 's/a=group:BUNDLE \" +/a=x-voipctl-no-group:\" +/' {cfg} && grep -c x-voipctl-no-group {cfg} "
+                       "&& systemctl restart kamailio && systemctl is-active kamailio")
+    assert broken.split()[-2:] == ["1", "active"], broken
+    try:
+        site = load_and_plan(lab13.site)[0]
+        outcomes = run_browser_probe(lab13.plan, secrets_for(site, lab13.plan), lab13.pki, calls=("outbound",))
+    finally:
+        restored = lab13.ssh("sip1", "sh", "-c", f"mv /root/kamailio.cfg.lab13 {cfg} && systemctl restart kamailio "
+                             "&& systemctl is-active kamailio")
+    assert restored.strip().endswith("active"), restored
+    failed = {o.name for o in outcomes if not o.ok}
+    assert "browser calls phone: call" in failed, [(o.name, o.status, o.detail) for o in outcomes]
