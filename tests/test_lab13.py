@@ -106,7 +106,8 @@ def test_max_bundle_calls_fail_without_the_bundle_group(lab13: Lab13) -> None:
     group, so no BUNDLE group reaches the browser, and chromium under max-bundle refuses the call."""
     cfg = "/etc/kamailio/kamailio.cfg"
     broken = lab13.ssh("sip1", "sh", "-c", f"cp -p {cfg} /root/kamailio.cfg.lab13 && "
-                       f"sed -i 's/a=group:BUNDLE \" +/a=x-voipctl-no-group:\" +/' {cfg} && grep -c x-voipctl-no-group {cfg} "
+                       f"sed -i 's/a=group:BUNDLE \" +/a=x-voipctl-no-group:\" +/' {cfg} && "
+                       f"grep -c x-voipctl-no-group {cfg} "
                        "&& systemctl restart kamailio && systemctl is-active kamailio")
     assert broken.split()[-2:] == ["1", "active"], broken
     try:

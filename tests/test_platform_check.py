@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ def test_debian13_daemons_judge_a_debian13_site(lab13: tuple[Plan, RenderedTree]
     assert [name for name, _ in roots] == ["debian13"]
     version = subprocess.run(["chroot", roots[0][1], "kamailio", "-v"], capture_output=True, text=True, check=True)
     assert "kamailio 6.0.1" in version.stdout
-    results = check_tree(plan, tree, Options(settle=1.5, prefix="vp13"))
+    results = check_tree(plan, tree, Options(prefix="vp13"))
     judged = {(r.node, r.daemon): r for r in results}
     assert all(r.ok for r in results), results
     for key in (("sip1", "kamailio"), ("media1", "rtpengine"), ("media1", "coturn")):
@@ -53,6 +54,17 @@ def test_debian13_daemons_judge_a_debian13_site(lab13: tuple[Plan, RenderedTree]
 def test_this_machines_kamailio_refuses_the_debian13_config(lab13: tuple[Plan, RenderedTree]) -> None:
     plan, tree = lab13
     assert any(b'modparam("rtpengine", "ping_interval", 10)' in f.content for f in tree.for_node("sip1"))
-    results = check_tree(plan, tree, Options(settle=1.5, prefix="vp12", roots=()))
+    results = check_tree(plan, tree, Options(prefix="vp12", roots=()))
     kamailio = next(r for r in results if r.daemon == "kamailio")
     assert not kamailio.ok and "ping_interval" in kamailio.detail and "this machine's daemon" in kamailio.detail
+
+
+def test_a_broken_ruleset_fails_nft_of_the_nodes_release(lab13: tuple[Plan, RenderedTree]) -> None:
+    plan, tree = lab13
+    path = "/etc/voipctl/firewall.nft"
+    files = tuple(replace(f, content=f.content + b"\nnot a rule\n") if f.node == "sip1" and f.path == path else f
+                  for f in tree.files)
+    results = check_tree(plan, RenderedTree(tree.site, tree.model_hash, files), Options(prefix="vp13"))
+    firewall = {r.node: r for r in results if r.daemon == "firewall"}
+    assert not firewall["sip1"].ok and firewall["sip1"].detail.endswith("[Debian 13 (trixie) root filesystem]")
+    assert firewall["media1"].ok, firewall["media1"]
