@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.conftest import REPO
+from voipctl.pipeline import load_and_plan
 
 
 def _validate(site: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -41,12 +41,13 @@ env = Vagrant::Environment.new(cwd: ARGV[0], home_path: ARGV[1])
 env.machine_names.each do |n|
   cfg = env.vagrantfile.machine_config(n, nil, env.boxes, nil, false)[:config]
   ips = cfg.vm.networks.select { |type, _| type == :private_network }.map { |_, o| o[:ip] }
-  puts "#{n} #{ips.join(',')}"
+  puts "#{n} #{ips.join(',')} #{cfg.vm.box}"
 end
 """
 
 
-@pytest.mark.parametrize("site", ["inventories/lab/site.yml", "inventories/split/site.yml"])
+@pytest.mark.parametrize("site", ["inventories/lab/site.yml", "inventories/split/site.yml",
+                                  "inventories/lab13/site.yml"])
 def test_vagrant_machines_carry_the_site_addresses(site: str, tmp_path: Path) -> None:
     ruby = shutil.which("ruby")
     assert ruby is not None, "vagrant (Debian package) brings ruby and its vagrant library"
@@ -56,8 +57,8 @@ def test_vagrant_machines_carry_the_site_addresses(site: str, tmp_path: Path) ->
     res = subprocess.run([ruby, str(script), str(REPO), str(tmp_path / "vagrant.d")],
                          env=env, capture_output=True, text=True, timeout=120, check=False)
     assert res.returncode == 0, res.stderr[-2000:]
-    seen = {line.split()[0]: line.split()[1].split(",") if len(line.split()) > 1 else []
+    seen = {line.split()[0]: (line.split()[1].split(","), line.split()[2])
             for line in res.stdout.splitlines() if line.strip()}
-    nodes = yaml.safe_load((REPO / site).read_text())["nodes"]
-    want = {n["name"]: [a for a in (n.get("private"), n.get("public")) if a] for n in nodes}
+    plan = load_and_plan(REPO / site)[1]
+    want = {n.name: ([a for a in (n.private, n.public) if a], n.platform.vagrant_box) for n in plan.nodes}
     assert seen == want

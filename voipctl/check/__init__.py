@@ -21,6 +21,7 @@ from voipctl.check import argv
 from voipctl.check import openfire as openfire_check
 from voipctl.check.daemons import CheckResult, Options, check_coturn, check_kamailio, check_rtpengine
 from voipctl.check.firewall import check_firewall
+from voipctl.check.platforms import platform_roots
 from voipctl.errors import ToolError
 from voipctl.plan.model import NodePlan, Plan
 from voipctl.render.openfire_names import OPENFIRE_COMMIT, OPENFIRE_VERSION
@@ -35,28 +36,30 @@ _TOOLS = {
 }
 
 
-def required_tools(plan: Plan) -> dict[str, str]:
-    """Executables this plan's check needs -> how to get them."""
+def required_tools(plan: Plan, opts: Options | None = None) -> dict[str, str]:
+    """Executables this plan's check needs -> how to get them (a node checked in a root brings its own)."""
     needed = {"ip": "apt-get install iproute2", "ss": "apt-get install iproute2", "mount": "util-linux"}
     if any(n.firewall is not None for n in plan.nodes):
         needed["nft"] = "apt-get install nftables"
     for node in plan.nodes:
+        if opts is not None and opts.root_for(node) is not None:
+            continue
         for service, (exe, how) in _TOOLS.items():
             if getattr(node, service) is not None:
                 needed[exe] = how
     return needed
 
 
-def _preflight(plan: Plan) -> None:
+def _preflight(plan: Plan, opts: Options) -> None:
     if os.geteuid() != 0:
         raise ToolError("voipctl check needs root: it creates network namespaces and starts daemons in them")
-    missing = [f"{exe} ({how})" for exe, how in required_tools(plan).items() if shutil.which(exe) is None]
+    missing = [f"{exe} ({how})" for exe, how in required_tools(plan, opts).items() if shutil.which(exe) is None]
     if missing:
         raise ToolError("voipctl check needs: " + ", ".join(missing))
 
 
-def _rtpengine_help() -> str:
-    res = subprocess.run(argv.rtpengine_help_argv(), capture_output=True, text=True, timeout=30, check=False)
+def _rtpengine_help(root: str | None) -> str:
+    res = subprocess.run(argv.rtpengine_help_argv(root), capture_output=True, text=True, timeout=30, check=False)
     return res.stdout + res.stderr
 
 
@@ -82,13 +85,16 @@ def _openfire(node: NodePlan, tree: RenderedTree) -> CheckResult:
 
 def _jobs(plan: Plan, tree: RenderedTree, opts: Options) -> list[Callable[[], CheckResult]]:
     jobs: list[Callable[[], CheckResult]] = []
-    help_text = _rtpengine_help() if any(n.rtpengine for n in plan.nodes) else ""
+    helps: dict[str | None, str] = {}  # rtpengine --help of each root (None: this machine's)
     for node in plan.nodes:
         files = tree.for_node(node.name)
         if node.kamailio is not None:
             jobs.append(partial(check_kamailio, node, node.kamailio, files, opts))
         if node.rtpengine is not None:
-            jobs.append(partial(check_rtpengine, node, node.rtpengine, files, opts, help_text))
+            root = opts.root_for(node)
+            if root not in helps:
+                helps[root] = _rtpengine_help(root)
+            jobs.append(partial(check_rtpengine, node, node.rtpengine, files, opts, helps[root]))
         if node.coturn is not None:
             jobs.append(partial(check_coturn, node, node.coturn, files, opts))
         if node.openfire is not None:
@@ -102,11 +108,15 @@ def check_tree(plan: Plan, tree: RenderedTree, opts: Options | None = None) -> l
     """Check every daemon of every node against its rendered files; one result each, in plan order.
 
     Daemons run concurrently, each in its own namespace, so the whole check
-    takes about one settle period. Raises ToolError when not root or a tool is
-    missing; a daemon rejecting its config is a failed result, not an error.
+    takes about one settle period. A node of another release than this machine's
+    runs that release's daemons (voipctl.check.platforms; its image is built once
+    if absent). Raises ToolError when not root or a tool is missing; a daemon
+    rejecting its config is a failed result, not an error.
     """
     opts = opts or Options()
-    _preflight(plan)
+    if os.geteuid() == 0 and opts.roots is None:
+        opts = replace(opts, roots=platform_roots(plan))
+    _preflight(plan, opts)
     jobs = _jobs(plan, tree, opts)
     if not jobs:
         return []

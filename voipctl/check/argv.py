@@ -17,11 +17,13 @@ OVERLAID = ("/etc", "/var")
 
 
 def sandbox_argv(stage: str, cmd: Sequence[str], overlays: Sequence[str] = OVERLAID,
-                 python: str | None = None) -> list[str]:
-    """Run `cmd` through the sandbox helper (inside `ip netns exec`, added by Netns)."""
+                 python: str | None = None, root: str | None = None) -> list[str]:
+    """Run `cmd` through the sandbox helper (inside `ip netns exec`, added by Netns); chrooted in `root`."""
     argv = [python or sys.executable, "-m", SANDBOX_MODULE, "--stage", stage]
     for directory in overlays:
         argv += ["--overlay", directory]
+    if root is not None:
+        argv += ["--root", root]
     return [*argv, "--", *cmd]
 
 
@@ -35,9 +37,9 @@ def rtpengine_argv(conf_path: str) -> list[str]:
     return ["rtpengine", "--foreground", "--log-stderr", "--no-log-timestamps", "--config-file", conf_path]
 
 
-def rtpengine_help_argv() -> list[str]:
-    """rtpengine's option list: config keys are the long option names."""
-    return ["rtpengine", "--help"]
+def rtpengine_help_argv(root: str | None = None) -> list[str]:
+    """rtpengine's option list (of the release in `root`): config keys are the long option names."""
+    return ["chroot", root, "rtpengine", "--help"] if root is not None else ["rtpengine", "--help"]
 
 
 def coturn_argv(conf_path: str) -> list[str]:

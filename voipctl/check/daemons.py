@@ -50,6 +50,16 @@ class Options:
     prefix: str = "vchk"  # network namespace name prefix
     # Secret values to blank out of details (a daemon may echo a config line in an error).
     redact: tuple[str, ...] = field(default=(), repr=False)
+    # (platform name, root filesystem): nodes of these platforms run their daemons chrooted
+    # there; any other node runs this machine's. None: check_tree decides (voipctl.check.platforms).
+    roots: tuple[tuple[str, str], ...] | None = None
+
+    def root_for(self, node: NodePlan) -> str | None:
+        return dict(self.roots or ()).get(node.platform.name)
+
+    def where(self, node: NodePlan) -> str:
+        """How a detail says whose daemon judged the config."""
+        return f" [{node.platform.title} root filesystem]" if self.root_for(node) else " [this machine's daemon]"
 
     def scrub(self, text: str) -> str:
         for secret in sorted(self.redact, key=len, reverse=True):
@@ -79,9 +89,10 @@ def _content(files: Sequence[PlannedFile], path: str) -> bytes | None:
     return next((f.content for f in files if f.path == path), None)
 
 
-def _start(ns: Netns, stage: Path, cmd: list[str], settle: float) -> tuple[subprocess.Popen[bytes], int | None]:
-    """Start under the sandbox; the exit code if it died within `settle` seconds."""
-    proc = ns.popen(argv.sandbox_argv(str(stage), cmd), log=stage / "daemon.log")
+def _start(ns: Netns, stage: Path, cmd: list[str], settle: float,
+           root: str | None = None) -> tuple[subprocess.Popen[bytes], int | None]:
+    """Start under the sandbox (chrooted in `root`, if any); the exit code if it died within `settle` seconds."""
+    proc = ns.popen(argv.sandbox_argv(str(stage), cmd, root=root), log=stage / "daemon.log")
     deadline = time.monotonic() + settle
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -100,12 +111,14 @@ def check_kamailio(node: NodePlan, kam: KamailioPlan, files: Sequence[PlannedFil
     if _content(files, kam.cfg_path) is None:
         return CheckResult(node.name, "kamailio", False, f"{kam.cfg_path} was not rendered")
     with staged(files) as stage, Netns(node_addresses(node), prefix=opts.prefix) as ns:
-        res = ns.run(argv.sandbox_argv(str(stage), argv.kamailio_check_argv(kam.cfg_path)), timeout=60)
+        res = ns.run(argv.sandbox_argv(str(stage), argv.kamailio_check_argv(kam.cfg_path), root=opts.root_for(node)),
+                     timeout=60)
     out = res.stdout.decode(errors="replace") + res.stderr.decode(errors="replace")
     if res.returncode != 0:
         err = next((ln.strip() for ln in out.splitlines() if "ERROR" in ln), None) or scan.last_lines(out)
-        return CheckResult(node.name, "kamailio", False, f"kamailio -c exited {res.returncode}: {err[:300]}")
-    return CheckResult(node.name, "kamailio", True, f"kamailio -c accepted {kam.cfg_path}")
+        return CheckResult(node.name, "kamailio", False,
+                           f"kamailio -c exited {res.returncode}: {err[:300]}{opts.where(node)}")
+    return CheckResult(node.name, "kamailio", True, f"kamailio -c accepted {kam.cfg_path}{opts.where(node)}")
 
 
 def _rtpengine_probe(ns: Netns, rtp: RtpenginePlan) -> str | None:
@@ -143,7 +156,7 @@ def check_rtpengine(node: NodePlan, rtp: RtpenginePlan, files: Sequence[PlannedF
     unknown = scan.unknown_rtpengine_keys(conf.decode(errors="replace"), help_text)
     ignored = f"; keys rtpengine does not know: {', '.join(unknown)}" if unknown else ""
     with staged(files) as stage, Netns(node_addresses(node), prefix=opts.prefix) as ns:
-        proc, code = _start(ns, stage, argv.rtpengine_argv(rtp.conf_path), opts.settle)
+        proc, code = _start(ns, stage, argv.rtpengine_argv(rtp.conf_path), opts.settle, opts.root_for(node))
         if code is not None:
             return CheckResult(node.name, "rtpengine", False, f"exited with code {code} within {opts.settle:g} s: "
                                                               f"{scan.last_lines(_log(stage))}{ignored}")
@@ -157,7 +170,8 @@ def check_rtpengine(node: NodePlan, rtp: RtpenginePlan, files: Sequence[PlannedF
     if trouble:
         return CheckResult(node.name, "rtpengine", False, trouble)
     return CheckResult(node.name, "rtpengine", True,
-                       f"ran {opts.settle:g} s; ng ping/offer answered on {rtp.ng_socket}; listeners match the plan")
+                       f"ran {opts.settle:g} s; ng ping/offer answered on {rtp.ng_socket}; listeners match the plan"
+                       f"{opts.where(node)}")
 
 
 def coturn_setting(conf: str, key: str) -> str | None:
@@ -230,7 +244,7 @@ def check_coturn(node: NodePlan, tc: CoturnPlan, files: Sequence[PlannedFile], o
         files += throwaway_cert(tc.tls.cert)
         note = " (PKI not rendered: used a throwaway certificate)"
     with staged(files) as stage, Netns(node_addresses(node), prefix=opts.prefix) as ns:
-        proc, code = _start(ns, stage, argv.coturn_argv(tc.conf_path), opts.settle)
+        proc, code = _start(ns, stage, argv.coturn_argv(tc.conf_path), opts.settle, opts.root_for(node))
         if code is not None:
             return CheckResult(node.name, "coturn", False,
                                f"exited with code {code} within {opts.settle:g} s: {scan.last_lines(_log(stage))}")
@@ -244,4 +258,4 @@ def check_coturn(node: NodePlan, tc: CoturnPlan, files: Sequence[PlannedFile], o
         return CheckResult(node.name, "coturn", False, trouble + note)
     return CheckResult(node.name, "coturn", True,
                        f"ran {opts.settle:g} s; STUN answered, TURN allocation with the site secret relayed, "
-                       f"wrong secret refused, TLS serves {tc.host}; listeners match the plan{note}")
+                       f"wrong secret refused, TLS serves {tc.host}; listeners match the plan{note}{opts.where(node)}")

@@ -6,7 +6,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from voipctl.check.daemons import CheckResult, Options
+from voipctl.check import argv
+from voipctl.check.daemons import CheckResult, Options, staged
 from voipctl.netns import Netns
 from voipctl.plan.model import NodePlan
 from voipctl.render.tree import PlannedFile
@@ -25,12 +26,19 @@ def check_firewall(node: NodePlan, files: Sequence[PlannedFile], opts: Options) 
     content = next((f.content for f in files if f.path == fw.path), None)
     if content is None:
         return CheckResult(node.name, "firewall", False, f"{fw.path} was not rendered")
-    with tempfile.TemporaryDirectory(prefix="voipctl-nft-") as tmp, Netns([], prefix=opts.prefix) as ns:
-        path = Path(tmp) / "firewall.nft"
-        path.write_bytes(content)
-        res = ns.run(nft_check_argv(str(path)), timeout=30)
+    root = opts.root_for(node)
+    if root is not None:  # the release's own nft, on the file at its real path
+        with staged(files) as stage, Netns([], prefix=opts.prefix) as ns:
+            res = ns.run(argv.sandbox_argv(str(stage), nft_check_argv(fw.path), root=root), timeout=30)
+    else:
+        with tempfile.TemporaryDirectory(prefix="voipctl-nft-") as tmp, Netns([], prefix=opts.prefix) as ns:
+            path = Path(tmp) / "firewall.nft"
+            path.write_bytes(content)
+            res = ns.run(nft_check_argv(str(path)), timeout=30)
     if res.returncode != 0:
         err = (res.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[0]
-        return CheckResult(node.name, "firewall", False, f"nft -c exited {res.returncode}: {err[:300]}")
+        return CheckResult(node.name, "firewall", False,
+                           f"nft -c exited {res.returncode}: {err[:300]}{opts.where(node)}")
     rules = len(fw.rules)
-    return CheckResult(node.name, "firewall", True, f"nft -c accepted {fw.path} ({rules} planned openings)")
+    return CheckResult(node.name, "firewall", True,
+                       f"nft -c accepted {fw.path} ({rules} planned openings){opts.where(node)}")

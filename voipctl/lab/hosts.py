@@ -55,13 +55,14 @@ def host_files(topo: LabTopology, host: LabHost, authorized_key: str, machine_id
     }
 
 
-def prepare_host(topo: LabTopology, host: LabHost, paths: LabPaths, state: LabState, authorized_key: str) -> Path:
-    """Mount the host's overlay and write its own files; returns the root it boots."""
+def prepare_host(topo: LabTopology, host: LabHost, paths: LabPaths, state: LabState, authorized_key: str,
+                 golden: Path) -> Path:
+    """Mount the host's overlay on its platform's unpacked image and write its own files; returns its root."""
     base = paths.host_dir(host.node)
     upper, work, root = base / "upper", base / "work", base / "root"
     for d in (upper, work, root):
         d.mkdir(parents=True, exist_ok=True)
-    run(cmd.mount_overlay(paths.golden, upper, work, root))
+    run(cmd.mount_overlay(golden, upper, work, root))
     state.add("mount", str(root))
     for path, (text, mode) in host_files(topo, host, authorized_key, uuid.uuid4().hex).items():
         target = root / path.lstrip("/")

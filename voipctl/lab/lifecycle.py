@@ -22,11 +22,12 @@ from voipctl.lab import cgroups
 from voipctl.lab import commands as cmd
 from voipctl.lab.aptproxy import start_apt_proxy
 from voipctl.lab.hosts import HostReport, prepare_host, report, start_host, wait_ready
+from voipctl.lab.images import LabImages, golden_dir, lab_images, unpack_images
 from voipctl.lab.inventory import inventory, inventory_yaml
 from voipctl.lab.network import add_neighbour_routes, bring_up, route_conflicts
 from voipctl.lab.processes import alive, attempt, kill_pids, run, terminate
 from voipctl.lab.resolver import start_resolver
-from voipctl.lab.rootfs import MIRROR, ImageRecipe, ensure_image, unpack_image
+from voipctl.lab.rootfs import MIRROR
 from voipctl.lab.state import LabPaths, LabState
 from voipctl.lab.topology import LabTopology, lab_topology
 from voipctl.plan.model import Plan
@@ -84,12 +85,12 @@ def up(plan: Plan, cold: bool) -> UpResult:
     _control_is_management(plan, topo)
     check_tools()
     paths = LabPaths.for_site(plan.site)
-    recipe = ImageRecipe(cold)
+    images = lab_images(plan, cold)
     fingerprint = hashlib.sha256(topo.fingerprint_text.encode()).hexdigest()[:16]
     existing = LabState.load(paths.state_file)
     if existing is not None:
         if existing.status == "up" and _healthy(existing):
-            if existing.image != recipe.mode:
+            if existing.image != images.label:
                 raise UsageError(f"the {plan.site} lab is up with the {existing.image} image: run `lab down` first")
             if existing.topology != fingerprint:
                 raise UsageError(f"the {plan.site} lab is up with other addresses than the site now has: "
@@ -100,10 +101,10 @@ def up(plan: Plan, cold: bool) -> UpResult:
     _preflight(topo)
     paths.site_dir.mkdir(parents=True, exist_ok=True)
     paths.site_dir.chmod(0o700)
-    state = LabState(plan.site, paths.state_file, image=recipe.mode, topology=fingerprint)
+    state = LabState(plan.site, paths.state_file, image=images.label, topology=fingerprint)
     state.save()
     try:
-        return _bring_up(plan, topo, paths, state, recipe)
+        return _bring_up(plan, topo, paths, state, images)
     except BaseException:
         with contextlib.suppress(ToolError):
             teardown(state, paths)
@@ -134,8 +135,8 @@ def _preflight(topo: LabTopology) -> None:
         raise UsageError(f"the lab's private network {net} overlaps what this machine uses: {'; '.join(conflicts)}")
 
 
-def _bring_up(plan: Plan, topo: LabTopology, paths: LabPaths, state: LabState, recipe: ImageRecipe) -> UpResult:
-    result = UpResult(topo, paths, already_up=False, image=recipe.mode)
+def _bring_up(plan: Plan, topo: LabTopology, paths: LabPaths, state: LabState, images: LabImages) -> UpResult:
+    result = UpResult(topo, paths, already_up=False, image=images.label)
     t = time.monotonic()
 
     def lap(name: str) -> None:
@@ -152,15 +153,13 @@ def _bring_up(plan: Plan, topo: LabTopology, paths: LabPaths, state: LabState, r
     start_apt_proxy(topo, state, paths.site_dir, paths.logs)
     start_resolver(topo, plan, state, paths.site_dir, paths.logs)
     lap("services")
-    archive, result.image_built = ensure_image(recipe, topo.addresses.apt_proxy_url, paths.logs / "image-build.log")
-    lap("image build" if result.image_built else "image cache")
-    state.add("dir", str(paths.golden))
-    unpack_image(archive, paths.golden)
-    lap("unpack")
+    result.image_built = unpack_images(images, topo.addresses.apt_proxy_url, paths, state)
+    lap("image build and unpack" if result.image_built else "image unpack")
     pubkey = paths.ssh_key.with_suffix(".pub").read_text()
     roots = {}
     for host in topo.hosts:
-        roots[host.node] = prepare_host(topo, host, paths, state, pubkey)
+        golden = golden_dir(paths, images.recipe(host.node))
+        roots[host.node] = prepare_host(topo, host, paths, state, pubkey, golden)
         start_host(host, roots[host.node], paths, state)
     result.systems = wait_ready(topo, paths.ssh_key, paths, state, BOOT_TIMEOUT,
                                 restart=lambda host: start_host(host, roots[host.node], paths, state))

@@ -26,7 +26,7 @@ from voipctl.lab.state import CACHE_ROOT
 IMAGE_CACHE = CACHE_ROOT / "lab"
 # Bump when a build step below changes in a way the hashed data does not show.
 RECIPE_VERSION = 1
-SUITE = "bookworm"
+SUITE = "bookworm"  # debian12's: its images keep the names and keys they had before platforms
 VARIANT = "minbase"
 MIRROR = "http://deb.debian.org/debian"
 BASE_PACKAGES = (
@@ -48,13 +48,22 @@ STALE_IMAGE_SECONDS = 7 * 86400
 
 @dataclass(frozen=True)
 class ImageRecipe:
-    """What goes into the image; `cold` leaves out the VoIP packages so deploy installs them."""
+    """What goes into the image; `cold` leaves out the VoIP packages so deploy installs them.
+
+    `suite` is the platform's Debian release (voipctl.plan.platform).
+    """
 
     cold: bool
+    suite: str = SUITE
 
     @property
     def mode(self) -> str:
         return "cold" if self.cold else "voip"
+
+    @property
+    def label(self) -> str:
+        """The image's name in the cache and in a lab's state: the mode, prefixed by any other suite."""
+        return self.mode if self.suite == SUITE else f"{self.suite}-{self.mode}"
 
     @property
     def extra_packages(self) -> tuple[str, ...]:
@@ -64,30 +73,32 @@ class ImageRecipe:
     def key(self) -> str:
         doc = {
             "version": RECIPE_VERSION,
-            "suite": SUITE,
+            "suite": self.suite,
             "variant": VARIANT,
             "mirror": MIRROR,
             "base": BASE_PACKAGES,
             "extra": self.extra_packages,
             "keep": KEEP_ENABLED,
             "disable": ALWAYS_DISABLED,
-            "files": image_files(),
+            "files": image_files(self.suite),
         }
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
     def archive(self, cache: Path = IMAGE_CACHE) -> Path:
-        return cache / f"rootfs-{self.mode}-{self.key}.tar.zst"
+        # Other suites' names never match the debian12 pattern `rootfs-<mode>-*` that a
+        # build deletes older images by (checkouts without platforms use it too).
+        return cache / f"rootfs-{self.label}-{self.key}.tar.zst"
 
 
-def image_files() -> dict[str, str]:
+def image_files(suite: str = SUITE) -> dict[str, str]:
     """Files the recipe writes into the image (hashed into the key)."""
     return {
         "/etc/apt/sources.list": "".join(
-            f"deb {mirror} {suite} main\n"
-            for mirror, suite in (
-                (MIRROR, SUITE),
-                (MIRROR, f"{SUITE}-updates"),
-                (f"{MIRROR}-security", f"{SUITE}-security"),
+            f"deb {mirror} {dist} main\n"
+            for mirror, dist in (
+                (MIRROR, suite),
+                (MIRROR, f"{suite}-updates"),
+                (f"{MIRROR}-security", f"{suite}-security"),
             )
         ),
         # Each host gets one fresh ed25519 host key at `up`; don't look for others.
@@ -117,13 +128,13 @@ def _cache_lock(cache: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def ensure_image(recipe: ImageRecipe, proxy_url: str, log: Path) -> tuple[Path, bool]:
-    """The cached image for `recipe`, built through the apt proxy if absent; (path, built)."""
+def ensure_image(recipe: ImageRecipe, proxy_url: str | None, log: Path) -> tuple[Path, bool]:
+    """The cached image for `recipe`, built if absent (through the apt proxy, if any); (path, built)."""
     archive = recipe.archive()
     with _cache_lock(archive.parent):
         if archive.exists():
             return archive, False
-        build_dir = archive.parent / f"build-{recipe.mode}-{recipe.key}"
+        build_dir = archive.parent / f"build-{recipe.label}-{recipe.key}"
         shutil.rmtree(build_dir, ignore_errors=True)
         try:
             _build(recipe, build_dir, proxy_url, log)
@@ -134,10 +145,31 @@ def ensure_image(recipe: ImageRecipe, proxy_url: str, log: Path) -> tuple[Path, 
             shutil.rmtree(build_dir, ignore_errors=True)
             archive.with_suffix(".tmp").unlink(missing_ok=True)
         # Other keys stay: worktrees of other branches share this cache; a stale one goes after a week.
-        for old in archive.parent.glob(f"rootfs-{recipe.mode}-*.tar.zst"):
+        for old in archive.parent.glob(f"rootfs-{recipe.label}-*.tar.zst"):
             if old != archive and time.time() - old.stat().st_mtime > STALE_IMAGE_SECONDS:
                 old.unlink()
     return archive, True
+
+
+def ensure_unpacked(recipe: ImageRecipe, log: Path) -> Path:
+    """The image unpacked once in the cache, for read-only use (`voipctl check` chroots into it).
+
+    Built straight from the mirror if absent. Users lay their own writable layer on
+    top and never write here; a `.done` marker beside it says the unpack finished.
+    """
+    archive, _ = ensure_image(recipe, None, log)
+    root = archive.parent / f"root-{recipe.label}-{recipe.key}"
+    done = root.with_name(root.name + ".done")
+    with _cache_lock(archive.parent):
+        if not done.exists():
+            shutil.rmtree(root, ignore_errors=True)
+            unpack_image(archive, root)
+            done.touch()
+        for old in archive.parent.glob(f"root-{recipe.label}-*.done"):
+            if old != done:
+                old.unlink()
+                shutil.rmtree(old.with_suffix(""), ignore_errors=True)
+    return root
 
 
 def unpack_image(archive: Path, target: Path) -> None:
@@ -145,12 +177,14 @@ def unpack_image(archive: Path, target: Path) -> None:
     run(cmd.tar_unpack(archive, target), timeout=300)
 
 
-def _build(recipe: ImageRecipe, root: Path, proxy_url: str, log: Path) -> None:
-    env = {**os.environ, "http_proxy": proxy_url, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C.UTF-8"}
-    _log(log, f"debootstrap {SUITE} ({VARIANT}) into {root}")
-    out = run(cmd.debootstrap(SUITE, VARIANT, BASE_PACKAGES, root, MIRROR), env=env, timeout=1200)
+def _build(recipe: ImageRecipe, root: Path, proxy_url: str | None, log: Path) -> None:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C.UTF-8"}
+    if proxy_url is not None:
+        env["http_proxy"] = proxy_url
+    _log(log, f"debootstrap {recipe.suite} ({VARIANT}) into {root}")
+    out = run(cmd.debootstrap(recipe.suite, VARIANT, BASE_PACKAGES, root, MIRROR), env=env, timeout=1200)
     _log(log, out[-4000:])
-    for path, text in image_files().items():
+    for path, text in image_files(recipe.suite).items():
         _write(root, path, text, 0o644)
     # Package scripts must not start daemons inside the build chroot.
     _write(root, POLICY_RC_D, "#!/bin/sh\nexit 101\n", 0o755)

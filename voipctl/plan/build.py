@@ -22,6 +22,7 @@ from voipctl.plan.model import (
     SipProto,
     TlsPlan,
 )
+from voipctl.plan.platform import PLATFORMS
 from voipctl.site.addresses import host_port
 from voipctl.site.model import Site
 from voipctl.site.spec import ExternalDb, NodeSpec, Transport
@@ -330,6 +331,7 @@ def build_plan(site: Site) -> Plan:
                 advertised=_advertised(node),
                 cores=node.cores,
                 memory_mb=node.memory_mb,
+                platform=PLATFORMS[node.platform or site.spec.platform],
                 kamailio=kam,
                 rtpengine=rtp,
                 coturn=turn,

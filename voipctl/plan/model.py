@@ -11,6 +11,7 @@ from ipaddress import ip_network
 from pathlib import PurePosixPath
 from typing import Literal
 
+from voipctl.plan.platform import Platform
 from voipctl.site.addresses import host_port
 from voipctl.site.yamlsource import PathPart
 
@@ -297,6 +298,7 @@ class NodePlan:
     advertised: str
     cores: int
     memory_mb: int
+    platform: Platform
     kamailio: KamailioPlan | None = None
     rtpengine: RtpenginePlan | None = None
     coturn: CoturnPlan | None = None

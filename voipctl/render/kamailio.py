@@ -61,9 +61,6 @@ SEAL_PARAM = "vs"
 SEAL_MAC_CHARS = 32
 SEAL_MAX_AGE = 86400
 
-# kamailio 5.6's tls module knows methods up to "TLSv1.2+" (TLS 1.2 and newer);
-# it has no TLS-1.3-only method, so a TLSv1.3 floor cannot be honoured.
-_TLS_METHOD = {"TLSv1.2": "TLSv1.2+"}
 _SAFE_CFG = re.compile(r"^[^\"\\\r\n]*$")
 _SAFE_DB_PASSWORD = re.compile(r"^[A-Za-z0-9_.~-]+$")
 
@@ -198,6 +195,8 @@ def kamailio_context(plan: Plan, node: NodePlan, secrets: Secrets) -> dict[str, 
         "db_url": db_url(kam.db, secrets),
         "sipping_from": cfg_str(f"sip:pinger@{kam.domain}"),
         "rtpengine_sock": cfg_str(" ".join(kam.rtpengine_sockets)),
+        "rtpengine_ping_timer": node.platform.kamailio_rtpengine_ping_timer,
+        "bundle": node.platform.kamailio_bundle_single_media,
         "tls_cfg_path": cfg_str(kam.tls_cfg_path),
         "scanner_regex": scanner_regex(kam.scanner_user_agents),
         "max_message_bytes": kam.max_message_bytes,
@@ -211,14 +210,17 @@ def kamailio_context(plan: Plan, node: NodePlan, secrets: Secrets) -> dict[str, 
 
 
 def tls_context(plan: Plan, node: NodePlan) -> dict[str, Any]:
-    tls = _kam(node).tls
-    if tls.min_version not in _TLS_METHOD:
-        raise RenderError(f"kamailio 5.6 cannot require {tls.min_version} as the minimum TLS version")
+    kam = _kam(node)
+    tls = kam.tls
+    methods = dict(node.platform.kamailio_tls_methods)  # 5.6 has no TLS-1.3-only method
+    if tls.min_version not in methods:
+        raise RenderError(f"kamailio of {node.platform.title} cannot require {tls.min_version} as the minimum "
+                          "TLS version")
     return {
         "header": provenance("#", plan.site, plan.model_hash),
         "node": node.name,
         "min_version": tls.min_version,
-        "method": _TLS_METHOD[tls.min_version],
+        "method": methods[tls.min_version],
         "verify": "yes" if tls.verify_peer else "no",
         "crl_line": f"crl = {tls.cert.crl_path}\n" if tls.cert.crl_path else "",
         "cert": tls.cert,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voipctl.errors import Problem
-from voipctl.site.spec import NodeSpec, Role, SiteSpec, Subscriber
+from voipctl.site.spec import DEFAULT_PLATFORM, NodeSpec, Role, SiteSpec, Subscriber
 from voipctl.site.yamlsource import PathPart, SourceMap
 
 REQUIRED_ROLES: tuple[Role, ...] = ("sip", "media", "turn")
@@ -51,8 +51,16 @@ class Site:
 
 def model_hash(spec: SiteSpec, subscribers: Sequence[Subscriber]) -> str:
     """Stable content hash of the validated model (no secrets, no paths, no time)."""
+    dumped = spec.model_dump(mode="json")
+    # A site that names no platform hashes as before platforms existed, so its deployed
+    # files (provenance lines) stay unchanged across this voipctl upgrade.
+    if dumped["platform"] == DEFAULT_PLATFORM:
+        del dumped["platform"]
+    for node in dumped["nodes"]:
+        if node["platform"] is None:
+            del node["platform"]
     doc = {
-        "spec": spec.model_dump(mode="json"),
+        "spec": dumped,
         "subscribers": [s.model_dump(mode="json") for s in subscribers],
     }
     blob = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()

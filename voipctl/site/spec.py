@@ -25,6 +25,11 @@ from voipctl.site.flood import Flood
 from voipctl.site.hostdirs import holds_no_db
 
 Role = Literal["sip", "media", "turn", "xmpp", "db"]
+# The Debian release a node runs (voipctl.plan.platform holds what each one means). A site
+# that names none keeps debian12, what every site targeted before platforms existed: a moving
+# default would re-pin packages on hosts still running the older release.
+PlatformName = Literal["debian12", "debian13"]
+DEFAULT_PLATFORM: PlatformName = "debian12"
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
@@ -63,6 +68,7 @@ class NodeSpec(Spec):
     fqdn: Domain | None = None
     cores: Annotated[int, Field(ge=1, le=512)] = 2
     memory_mb: Annotated[int, Field(ge=256, le=4_194_304)] = 2048
+    platform: PlatformName | None = Field(default=None, description="this node's release; default the site's")
 
     @model_validator(mode="after")
     def _addresses(self) -> NodeSpec:
@@ -289,6 +295,8 @@ class SiteSpec(Spec):
 
     site: Name
     domain: Domain
+    platform: PlatformName = Field(default=DEFAULT_PLATFORM, description="Debian release of every node "
+                                   "that names none: debian12 (kamailio 5.6) or debian13 (kamailio 6.0)")
     nodes: Annotated[list[NodeSpec], Field(min_length=1)]
     kamailio: Kamailio = Kamailio()
     rtpengine: Rtpengine = Rtpengine()

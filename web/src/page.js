@@ -33,8 +33,9 @@ function pcConfig(policy) {
   return {
     iceServers: state.config.iceServers,
     iceTransportPolicy: policy,
-    // rtpengine 10.5 answers without a BUNDLE group, which chromium refuses under max-bundle.
-    bundlePolicy: 'balanced',
+    // "max-bundle" where kamailio adds the BUNDLE group rtpengine < 14 leaves out (the
+    // node's platform decides), else "balanced": chromium refuses max-bundle without a group.
+    bundlePolicy: state.config.bundlePolicy,
     rtcpMuxPolicy: 'require',
   };
 }
@@ -217,6 +218,7 @@ async function stats() {
     remote: pair ? candidate(byId.get(pair.remoteCandidateId)) : null,
     packetsReceived: inbound ? inbound.packetsReceived : 0,
     packetsSent: outbound ? outbound.packetsSent : 0,
+    bundlePolicy: pc.getConfiguration().bundlePolicy,
     codec: codec ? codec.mimeType : null,
     localSdp: pc.localDescription ? pc.localDescription.sdp : null,
     remoteSdp: pc.remoteDescription ? pc.remoteDescription.sdp : null,

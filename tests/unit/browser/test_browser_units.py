@@ -85,6 +85,7 @@ def test_page_config_holds_what_the_page_needs(plan: Plan) -> None:
     assert cfg["uri"] == "sip:alice@lab.voipctl.test"
     assert cfg["wsUrl"] == "wss://sip1.lab.voipctl.test/"
     assert cfg["password"] == PASSWORD
+    assert cfg["bundlePolicy"] == "balanced", "debian12: no BUNDLE group reaches the browser"
 
 
 def test_chromium_flags_verify_certificates_and_stay_quiet() -> None:
@@ -218,7 +219,7 @@ def good_record(plan: Plan, relay: bool = False) -> CallRecord:
     rec = CallRecord("c", "outbound", "relay" if relay else "all", call_id="x", held=6.0, hangup="local: Terminated",
                      phone_rc=0, relay_sockets=1 if relay else 0)
     rec.stats = {"dtlsState": "connected", "srtpCipher": "SRTP_AEAD_AES_256_GCM", "packetsSent": 300,
-                 "packetsReceived": 300, "local": {"type": "relay" if relay else "prflx"}}
+                 "packetsReceived": 300, "local": {"type": "relay" if relay else "prflx"}, "bundlePolicy": "balanced"}
     rec.first = media.FlowSnapshot(4.0, tuple(media.leg_flows(ng_reply(web_from, 190, 190))))
     rec.flows = media.leg_flows(ng_reply(web_from, 290, 290))
     rec.flows_at = rec.stats_at = 6.0
@@ -250,6 +251,9 @@ def test_verdicts_fail_without_positive_evidence(plan: Plan) -> None:
     assert _failed(rec, plan) == {"call"}
     rec = good_record(plan)
     rec.stats["dtlsState"] = "new"
+    assert _failed(rec, plan) == {"browser leg DTLS-SRTP"}
+    rec = good_record(plan)
+    rec.stats["bundlePolicy"] = "max-bundle"  # not what the debian12 lab site's browser must use
     assert _failed(rec, plan) == {"browser leg DTLS-SRTP"}
     rec = good_record(plan)
     rec.phone_sdp = summarize(b"v=0\r\nm=audio 1 UDP/TLS/RTP/SAVPF 0\r\na=ice-ufrag:x\r\n"

@@ -49,6 +49,9 @@ class SiteTargets:
     turn: tuple[TurnTarget, ...]
     browser_user: str
     phone_user: str
+    # RTCPeerConnection bundlePolicy: "max-bundle" where the SIP node's kamailio groups
+    # single-media SDP for browsers (its platform), else "balanced" (no group arrives).
+    bundle_policy: str = "balanced"
 
     @property
     def ws_url(self) -> str:
@@ -110,6 +113,7 @@ def site_targets(plan: Plan, browser_user: str | None = None, phone_user: str | 
         wss_address=wss.reached_at, sip_udp=(udp.reached_at, udp.port), page_origin=origin, page_host=host,
         page_port=port, rtpengine_node=media.name, ng=(media.rtpengine.ng_address, media.rtpengine.ng_port),
         turn=turns, browser_user=browser, phone_user=phone,
+        bundle_policy="max-bundle" if sip.platform.kamailio_bundle_single_media else "balanced",
     )
 
 
@@ -144,4 +148,5 @@ def page_config(targets: SiteTargets, password: str, servers: list[dict[str, obj
         "iceServers": servers,
         "autoAnswer": True,
         "answerPolicy": answer_policy,
+        "bundlePolicy": targets.bundle_policy,
     }

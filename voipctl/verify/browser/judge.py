@@ -50,14 +50,16 @@ def _signalling(rec: CallRecord) -> Outcome:
     return _o(f"{rec.name}: call", not problems, "; ".join(problems) or detail)
 
 
-def _dtls(rec: CallRecord) -> Outcome:
+def _dtls(rec: CallRecord, bundle_policy: str) -> Outcome:
+    """Media flowed over DTLS-SRTP, on a connection with the bundle policy the site's platform calls for."""
     s = rec.stats
     ok = s.get("dtlsState") == "connected" and bool(s.get("srtpCipher"))
     sent, got = s.get("packetsSent", 0), s.get("packetsReceived", 0)
-    ok = ok and sent > 0 and got > 0
+    ok = ok and sent > 0 and got > 0 and s.get("bundlePolicy") == bundle_policy
     local = s.get("local") or {}
     detail = (f"dtlsState={s.get('dtlsState')} srtpCipher={s.get('srtpCipher')} codec={s.get('codec')} "
-              f"packets sent={sent} received={got} candidate={local.get('type')}")
+              f"packets sent={sent} received={got} candidate={local.get('type')} "
+              f"bundlePolicy={s.get('bundlePolicy')} (expected {bundle_policy})")
     return _o(f"{rec.name}: browser leg DTLS-SRTP", ok, detail)
 
 
@@ -139,7 +141,7 @@ def _relay(rec: CallRecord, targets: SiteTargets) -> list[Outcome]:
 
 
 def judge_call(rec: CallRecord, targets: SiteTargets) -> list[Outcome]:
-    out = [_signalling(rec), _dtls(rec), _rtpengine(rec), _plain_sdp(rec)]
+    out = [_signalling(rec), _dtls(rec, targets.bundle_policy), _rtpengine(rec), _plain_sdp(rec)]
     if rec.policy == "relay":
         out += _relay(rec, targets)
     if rec.direction == "inbound":

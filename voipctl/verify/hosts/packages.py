@@ -62,6 +62,11 @@ def _defaults(role: str, root: Path) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
+def platform_pin(node: NodePlan, service: str) -> str:
+    """The version prefix deploy pins `service`'s packages to on this node (its platform's row)."""
+    return str(getattr(node.platform, f"{service}_version"))
+
+
 def package_pins(node: NodePlan, root: Path | None = None) -> dict[str, tuple[PackagePin, ...]]:
     """Service -> the Debian packages deploy pins for it on this node."""
     base = root if root is not None else playbooks_dir()
@@ -74,6 +79,6 @@ def package_pins(node: NodePlan, root: Path | None = None) -> dict[str, tuple[Pa
         names = list(doc.get(f"{service}_packages", []))
         if service == "kamailio" and node.kamailio is not None:
             names += list(doc.get("kamailio_db_packages", {}).get(node.kamailio.db.backend, []))
-        prefix = str(doc.get(f"{service}_version", ""))
+        prefix = platform_pin(node, service)
         pins[service] = tuple(PackagePin(str(n), prefix) for n in names)
     return pins

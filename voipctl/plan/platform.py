@@ -1,0 +1,61 @@
+"""What a node's operating system release means for what voipctl renders, installs and checks.
+
+Every fact that differs between Debian releases lives in this one table: the
+plan copies a node's row into its NodePlan, and templates, roles, `check` and
+the lab read it from there. Nothing else names a release.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from voipctl.site.spec import PlatformName
+
+
+@dataclass(frozen=True)
+class Platform:
+    """One Debian release as voipctl uses it (versions measured in that release's archive)."""
+
+    name: PlatformName
+    title: str
+    suite: str  # debootstrap / apt suite of the lab image and of `check`'s root filesystem
+    vagrant_box: str
+    kamailio_version: str  # package pin prefix (apt's `=VERSION*`)
+    rtpengine_version: str
+    coturn_version: str
+    kamailio_unit: str
+    rtpengine_unit: str
+    coturn_unit: str
+    # kamailio tls.cfg `method` for each TLS floor this kamailio can enforce (5.6 has no TLSv1.3+).
+    kamailio_tls_methods: tuple[tuple[str, str], ...]
+    # kamailio >= 5.8's rtpengine module re-tests a disabled relay only from its ping timer
+    # (modparam ping_interval, default 60 s), never while routing: the timer must carry
+    # the recheck delay. 5.6 has no timer and retries after rtpengine_disable_tout.
+    kamailio_rtpengine_ping_timer: bool
+    # kamailio adds a=group:BUNDLE to single-media SDP for WebRTC recipients (route BUNDLE),
+    # which rtpengine < 14 never writes: browsers with bundlePolicy "max-bundle" then work.
+    # Proven on the debian13 lab; debian12 keeps its measured behaviour ("balanced" only).
+    kamailio_bundle_single_media: bool
+
+    @property
+    def daemons(self) -> str:
+        return (f"kamailio {self.kamailio_version.rstrip('-')}, rtpengine {self.rtpengine_version.rstrip('-')}, "
+                f"coturn {self.coturn_version.rstrip('-')}")
+
+
+PLATFORMS: dict[PlatformName, Platform] = {
+    "debian12": Platform(
+        name="debian12", title="Debian 12 (bookworm)", suite="bookworm", vagrant_box="debian/bookworm64",
+        kamailio_version="5.6.3-", rtpengine_version="10.5.3.5-", coturn_version="4.6.1-",
+        kamailio_unit="kamailio.service", rtpengine_unit="rtpengine-daemon.service", coturn_unit="coturn.service",
+        kamailio_tls_methods=(("TLSv1.2", "TLSv1.2+"),), kamailio_rtpengine_ping_timer=False,
+        kamailio_bundle_single_media=False,
+    ),
+    "debian13": Platform(
+        name="debian13", title="Debian 13 (trixie)", suite="trixie", vagrant_box="debian/trixie64",
+        kamailio_version="6.0.1-", rtpengine_version="12.5.1.31-", coturn_version="4.6.1-",
+        kamailio_unit="kamailio.service", rtpengine_unit="rtpengine-daemon.service", coturn_unit="coturn.service",
+        kamailio_tls_methods=(("TLSv1.2", "TLSv1.2+"), ("TLSv1.3", "TLSv1.3+")), kamailio_rtpengine_ping_timer=True,
+        kamailio_bundle_single_media=True,
+    ),
+}
