@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from voipctl.browser.probe import run_browser_probe
 
 from tests.conftest import REPO
 from tests.labsites import lab_site_copy
@@ -27,6 +26,7 @@ from voipctl.lab import commands as cmd
 from voipctl.lab.state import LabPaths
 from voipctl.pipeline import load_and_plan, secrets_for
 from voipctl.plan.model import Plan
+from voipctl.verify.browser.probe import run_browser_probe
 
 pytestmark = [
     pytest.mark.lab,
