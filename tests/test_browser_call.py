@@ -1,6 +1,6 @@
 """The reference scenario for real: headless chromium behind NAT calls a SIPp phone through
 kamailio (WSS), rtpengine and coturn running on the lab site's rendered files, in namespaces
-made by voipctl.browser.bed (prefix vb). Then the same probe must fail when trust, the TURN
+made by tests.browserbed (prefix vb). Then the same probe must fail when trust, the TURN
 secret or rtpengine is wrong.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browserbed.testbed import Bed
 from voipctl.browser import argv
-from voipctl.browser.bed.testbed import Bed
 from voipctl.browser.probe import missing_tools, run_browser_probe, web_dir
 from voipctl.pki.ca import init_ca
 from voipctl.pki.store import layout

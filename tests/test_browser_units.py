@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browserbed.network import ROLES, BedNames, bed_steps, nat_ruleset
 from voipctl.browser import argv, judge, media, phone
-from voipctl.browser.bed.network import ROLES, BedNames, bed_steps, nat_ruleset
 from voipctl.browser.config import ProbeUnavailable, ice_servers, page_config, page_origin, site_targets
 from voipctl.browser.driver import driver_env
 from voipctl.browser.scenario import CallRecord

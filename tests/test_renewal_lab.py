@@ -30,9 +30,9 @@ from test_deploy_lab import Lab, _answers_options, _assert_all_ok, _skip_without
 from voipctl import pipeline
 from voipctl.cli import main as cli_main
 from voipctl.deploy.session import Prepared, prepare
-from voipctl.lab import commands as lab_cmd
 from voipctl.output.manifest import read_manifest
 from voipctl.pki.store import layout
+from voipctl.proc import in_netns
 
 pytestmark = pytest.mark.lab
 SITE = "renewlab"
@@ -48,7 +48,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 def _in_client(lab: Lab, argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(lab_cmd.netns_exec(lab.client_netns, argv), capture_output=True, timeout=timeout,
+    return subprocess.run(in_netns(lab.client_netns, argv), capture_output=True, timeout=timeout,
                           check=False)
 
 
@@ -135,7 +135,7 @@ def test_renewal_and_restart_keep_phones_registered(lab: Lab) -> None:
     # 3. bob's phone, silent since its REGISTER, still gets alice's INVITE.
     phone_log = lab.workdir / "phone.log"
     with phone_log.open("wb") as log:
-        phone = subprocess.Popen(lab_cmd.netns_exec(lab.client_netns, [sys.executable, str(PHONE), m.group(1),
+        phone = subprocess.Popen(in_netns(lab.client_netns, [sys.executable, str(PHONE), m.group(1),
                                                                          m.group(2), "10"]),
                                  stdout=log, stderr=subprocess.STDOUT)
     try:
