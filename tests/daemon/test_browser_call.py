@@ -1,6 +1,6 @@
 """The reference scenario for real: headless chromium behind NAT calls a SIPp phone through
 kamailio (WSS), rtpengine and coturn running on the lab site's rendered files, in namespaces
-made by voipctl.browser.bed (prefix vb). Then the same probe must fail when trust, the TURN
+made by tests.browserbed (prefix vb). Then the same probe must fail when trust, the TURN
 secret or rtpengine is wrong.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from voipctl.browser.bed.testbed import Bed
+from tests.browserbed.testbed import Bed
 from voipctl.pki.ca import init_ca
 from voipctl.pki.store import layout
 from voipctl.resources import web_dir

@@ -29,9 +29,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.unit.render.test_kamailio_render import secrets_for, solo_site
 from voipctl.deploy.hostvars import gate_checks
-from voipctl.netns import NETNS_ETC, Netns, exec_argv
+from voipctl.netns import NETNS_ETC, Netns
 from voipctl.plan.build import build_plan
 from voipctl.plan.model import CertPlan, KamailioPlan, NodePlan, RtpenginePlan
+from voipctl.proc import in_netns
 from voipctl.render.kamailio import render_kamailio, service_args
 from voipctl.site.load import load_site
 from voipctl.verify.probes.dialogchecks import leaked
@@ -131,7 +132,7 @@ class Lab:
     def probe(self, action: str, *args: str, bind: str = CLIENT) -> dict[str, Any]:
         argv = [sys.executable, "-m", "voipctl.probe.sip", action, "--bind", bind, *args]
         res = self.ns.run(argv, timeout=60)
-        assert res.stdout, res.stderr.decode()[-2000:]
+        assert res.stdout, res.stderr[-2000:]
         out: dict[str, Any] = json.loads(res.stdout)
         return out
 
@@ -201,7 +202,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 def test_namespace_sees_the_rendered_tree(lab: Lab) -> None:
     shown = lab.ns.run(["cat", lab.kam.cfg_path, lab.kam.tls_cfg_path], check=True).stdout
-    assert shown == lab.rendered[lab.kam.cfg_path] + lab.rendered[lab.kam.tls_cfg_path]
+    assert shown.encode() == lab.rendered[lab.kam.cfg_path] + lab.rendered[lab.kam.tls_cfg_path]
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp", "tls", "wss", "ws"])
@@ -281,7 +282,7 @@ def test_tls_floor_is_1_2(lab: Lab) -> None:
     for version in ("-tls1_1", "-tls1_2"):
         argv = ["openssl", "s_client", "-connect", f"{lst.address}:{lst.port}", version,
                 "-cipher", "DEFAULT@SECLEVEL=0", "-CAfile", str(lab.ca_file)]
-        res = subprocess.run(exec_argv(lab.ns.name, argv), stdin=subprocess.DEVNULL, capture_output=True,
+        res = subprocess.run(in_netns(lab.ns.name, argv), stdin=subprocess.DEVNULL, capture_output=True,
                              text=True, timeout=20, check=False)
         results[version] = res
     assert results["-tls1_1"].returncode != 0
@@ -382,8 +383,8 @@ GATE = Path(__file__).resolve().parents[2] / "playbooks" / "roles" / "common" / 
 def _gate(lab: Lab, checks: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]], str]:
     """The deploy health gate run where deploy runs it: on the node, reading the CA at its plan path."""
     res = lab.ns.run(["python3", str(GATE), "--timeout", "3", "--checks", json.dumps(checks)], timeout=60)
-    lines = [json.loads(x) for x in res.stdout.decode().splitlines() if x.startswith("{")]
-    return res.returncode, lines, res.stderr.decode()
+    lines = [json.loads(x) for x in res.stdout.splitlines() if x.startswith("{")]
+    return res.returncode, lines, res.stderr
 
 
 def test_health_gate_demands_200_and_a_verified_tls_handshake_on_every_socket(lab: Lab) -> None:

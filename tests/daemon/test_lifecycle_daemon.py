@@ -184,8 +184,8 @@ _SERVED = "import ssl, sys; print(ssl.get_server_certificate((sys.argv[1], int(s
 def served_sha256(ns: Netns, address: str, port: int) -> str:
     """SHA-256 of the certificate a TLS listener shows to a new connection (from inside the namespace)."""
     res = ns.run([sys.executable, "-c", _SERVED, address, str(port)], timeout=20)
-    assert res.returncode == 0, res.stderr.decode()[-1000:]
-    return cert_sha256(res.stdout)
+    assert res.returncode == 0, res.stderr[-1000:]
+    return cert_sha256(res.stdout.encode())
 
 
 def cert_sha256(pem: bytes) -> str:

@@ -299,7 +299,7 @@ def running(node: NodePlan, files: Sequence[PlannedFile], cmd: list[str],
 
 def listening(proto: str, address: str, port: int) -> Callable[[Netns], bool]:
     def check(ns: Netns) -> bool:
-        seen = parse_listeners(ns.run(argv.listeners_argv()).stdout.decode())
+        seen = parse_listeners(ns.run(argv.listeners_argv()).stdout)
         return any(s.proto == proto and s.address == address and s.port == port for s in seen)
     return check
 

@@ -38,6 +38,7 @@ from voipctl.lab import lifecycle
 from voipctl.lab.state import LabPaths
 from voipctl.lab.topology import lab_topology
 from voipctl.output.manifest import Manifest
+from voipctl.proc import in_netns
 from voipctl.resources import find_executable
 
 pytestmark = pytest.mark.lab
@@ -144,7 +145,7 @@ def _answers_options(lab: Lab, node: str) -> bool:
     """OPTIONS from the lab's public client namespace (the public /24 exists only inside the lab)."""
     check = [{"kind": "sip-options", "proto": "udp", "host": lab.addresses[node][1], "port": 5060}]
     probe = [sys.executable, str(GATE), "--timeout", "5", "--checks", json.dumps(check)]
-    res = subprocess.run(lab_cmd.netns_exec(lab.client_netns, probe), capture_output=True, text=True, timeout=30,
+    res = subprocess.run(in_netns(lab.client_netns, probe), capture_output=True, text=True, timeout=30,
                          check=False)
     return res.returncode == 0
 

@@ -22,6 +22,7 @@ from voipctl.lab import commands as cmd
 from voipctl.lab.state import LabPaths
 from voipctl.lab.topology import lab_topology
 from voipctl.pipeline import load_and_plan
+from voipctl.proc import in_netns
 
 pytestmark = [
     pytest.mark.lab,
@@ -46,7 +47,7 @@ def _nat_site(tmp_path: Path, name: str, nodes: tuple[str, ...]) -> Path:
 
 def _ssh_from(netns: str, key: Path, address: str) -> tuple[str, str]:
     """hostname and the client address of $SSH_CONNECTION, SSHing to `address` from inside `netns`."""
-    argv = cmd.netns_exec(netns, cmd.ssh(key, address, ["sh", "-c", "hostname; echo $SSH_CONNECTION"], timeout=5))
+    argv = in_netns(netns, cmd.ssh(key, address, ["sh", "-c", "hostname; echo $SSH_CONNECTION"], timeout=5))
     res = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     assert res.returncode == 0, f"ssh to {address} from {netns}: {res.stderr}"
     host, conn = res.stdout.splitlines()[:2]

@@ -24,6 +24,7 @@ from voipctl.lab.state import LabPaths
 from voipctl.lab.topology import LabTopology, lab_topology
 from voipctl.pipeline import load_and_plan
 from voipctl.plan.model import Plan
+from voipctl.proc import in_netns
 
 pytestmark = [
     pytest.mark.lab,
@@ -152,7 +153,7 @@ def test_nat_client_reaches_a_host_from_the_gateway_address(plan: Plan, lab: Lab
         "print(s.getsockname()[0], s.getsockname()[1], flush=True)\n"
         "time.sleep(4)\n"
     )
-    client = subprocess.Popen(cmd.netns_exec(lab.nat_client_netns, [sys.executable, "-c", connect]),
+    client = subprocess.Popen(in_netns(lab.nat_client_netns, [sys.executable, "-c", connect]),
                               stdout=subprocess.PIPE, text=True)
     try:
         assert client.stdout is not None
@@ -169,7 +170,7 @@ def test_nat_client_reaches_a_host_from_the_gateway_address(plan: Plan, lab: Lab
 
 def test_public_client_reaches_hosts_directly(plan: Plan, lab: LabTopology) -> None:
     probe = f"import socket; socket.create_connection(({plan.nodes[1].public!r}, 22), timeout=5)"
-    res = subprocess.run(cmd.netns_exec(lab.public_client_netns, [sys.executable, "-c", probe]),
+    res = subprocess.run(in_netns(lab.public_client_netns, [sys.executable, "-c", probe]),
                          capture_output=True, text=True, timeout=30, check=False)
     assert res.returncode == 0, res.stderr
 
@@ -194,7 +195,7 @@ print(json.dumps(out))
 
 
 def _ask(ns: str, server: str, queries: list[tuple[str, str]]) -> list[list[str] | None]:
-    res = subprocess.run(cmd.netns_exec(ns, [sys.executable, "-c", QUERY, server, json.dumps(queries)]),
+    res = subprocess.run(in_netns(ns, [sys.executable, "-c", QUERY, server, json.dumps(queries)]),
                          capture_output=True, text=True, timeout=60, check=False)
     assert res.returncode == 0, res.stderr
     answers: list[list[str] | None] = json.loads(res.stdout)
@@ -231,7 +232,7 @@ def test_resolver_answers_a_ptr_and_srv(plan: Plan, lab: LabTopology) -> None:
 def test_hosts_and_clients_use_the_lab_resolver(plan: Plan, lab: LabTopology) -> None:
     got = ssh(plan, plan.nodes[0].private, "getent", "hosts", plan.nodes[1].fqdn).stdout
     assert got.split()[0] == plan.nodes[1].public
-    res = subprocess.run(cmd.netns_exec(lab.nat_client_netns, ["getent", "hosts", plan.nodes[0].fqdn]),
+    res = subprocess.run(in_netns(lab.nat_client_netns, ["getent", "hosts", plan.nodes[0].fqdn]),
                          capture_output=True, text=True, timeout=10, check=False)
     assert res.stdout.split()[:1] == [plan.nodes[0].public]
 

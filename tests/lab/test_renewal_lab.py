@@ -35,12 +35,12 @@ from tests.labsites import lab_site_copy
 from voipctl import pipeline
 from voipctl.cli import main as cli_main
 from voipctl.deploy.session import Prepared, prepare
-from voipctl.lab import commands as lab_cmd
 from voipctl.lab.topology import lab_topology
 from voipctl.output.manifest import Manifest
 from voipctl.pki.crl import revocation_check
 from voipctl.pki.store import layout
 from voipctl.plan.model import Plan
+from voipctl.proc import in_netns
 from voipctl.secrets import Secrets
 from voipctl.sipp.argv import SCENARIOS
 from voipctl.sipp.credentials import write_credentials
@@ -90,7 +90,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 
 
 def _in_client(lab: Lab, argv: list[str], timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(lab_cmd.netns_exec(lab.client_netns, argv), capture_output=True, timeout=timeout,
+    return subprocess.run(in_netns(lab.client_netns, argv), capture_output=True, timeout=timeout,
                           check=False)
 
 
@@ -217,7 +217,7 @@ def _invite_reaches_bob(lab: Lab, at: list[str], alice_pw: Path, contact: re.Mat
     """alice's INVITE is delivered to the address bob registered from (his phone answers 486)."""
     phone_log = lab.workdir / f"phone-{tag}.log"
     with phone_log.open("wb") as log:
-        phone = subprocess.Popen(lab_cmd.netns_exec(lab.client_netns, [sys.executable, str(PHONE), contact.group(1),
+        phone = subprocess.Popen(in_netns(lab.client_netns, [sys.executable, str(PHONE), contact.group(1),
                                                                          contact.group(2), "10"]),
                                  stdout=log, stderr=subprocess.STDOUT)
     try:

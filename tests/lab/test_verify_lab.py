@@ -26,11 +26,11 @@ import pytest
 from tests.conftest import REPO
 from tests.labsites import lab_site_copy
 from voipctl.lab import commands as cmd
-from voipctl.lab.processes import alive
 from voipctl.lab.state import LabPaths, LabState
 from voipctl.lab.topology import lab_topology
 from voipctl.pipeline import load_and_plan
 from voipctl.plan.model import Plan
+from voipctl.proc.daemon import alive
 
 pytestmark = [
     pytest.mark.lab,

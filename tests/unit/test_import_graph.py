@@ -16,13 +16,13 @@ ROOT = Path(__file__).resolve().parents[2] / "voipctl"
 # Data flows site -> plan -> render -> output -> deploy -> verify; the CLI sits on top. Below them the
 # foundations (errors, the package's own __init__, private files, namespaces); the secrets and the PKI
 # feed render; pipeline strings site..render together; probe (our SIP/TURN clients), sipp (SIPp's
-# files and argv), lab and check serve deploy and verify; browser (the bed), sipload and audit build
-# on verify/deploy. A module may import only from units listed before its own.
+# files and argv), lab and check serve deploy and verify; sipload and audit build on verify/deploy.
+# proc (the one process layer) is a foundation. A module may import only from units listed before its own.
 STAGES = (
-    "errors", "voipctl", "atomicfile", "resources", "netns",
+    "errors", "voipctl", "atomicfile", "resources", "proc", "netns",
     "site", "plan", "secrets", "pki", "render", "output", "pipeline",
     "probe", "sipp", "lab", "check", "deploy", "verify",
-    "browser", "sipload", "audit", "cli", "__main__",
+    "sipload", "audit", "cli", "__main__",
 )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -24,6 +23,7 @@ from voipctl.check.firewall import check_firewall
 from voipctl.check.platforms import platform_roots
 from voipctl.errors import ToolError
 from voipctl.plan.model import NodePlan, Plan
+from voipctl.proc import run
 from voipctl.render.openfire_names import OPENFIRE_COMMIT, OPENFIRE_VERSION
 from voipctl.render.tree import RenderedTree
 
@@ -59,8 +59,7 @@ def _preflight(plan: Plan, opts: Options) -> None:
 
 
 def _rtpengine_help(root: str | None) -> str:
-    res = subprocess.run(argv.rtpengine_help_argv(root), capture_output=True, text=True, timeout=30, check=False)
-    return res.stdout + res.stderr
+    return run(argv.rtpengine_help_argv(root), timeout=30).output
 
 
 def _openfire(node: NodePlan, tree: RenderedTree) -> CheckResult:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import shutil
 import socket
 import ssl
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -27,6 +26,7 @@ from voipctl.check.stage import missing_cert_files, stage_files, throwaway_cert
 from voipctl.netns import Netns
 from voipctl.plan.model import CoturnPlan, KamailioPlan, NodePlan, RtpenginePlan
 from voipctl.probe import ng, sdp, turn
+from voipctl.proc import Process
 from voipctl.render.tree import PlannedFile
 from voipctl.site.addresses import socket_family
 
@@ -90,7 +90,7 @@ def _content(files: Sequence[PlannedFile], path: str) -> bytes | None:
 
 
 def _start(ns: Netns, stage: Path, cmd: list[str], settle: float,
-           root: str | None = None) -> tuple[subprocess.Popen[bytes], int | None]:
+           root: str | None = None) -> tuple[Process, int | None]:
     """Start under the sandbox (chrooted in `root`, if any); the exit code if it died within `settle` seconds."""
     proc = ns.popen(argv.sandbox_argv(str(stage), cmd, root=root), log=stage / "daemon.log")
     deadline = time.monotonic() + settle
@@ -113,7 +113,7 @@ def check_kamailio(node: NodePlan, kam: KamailioPlan, files: Sequence[PlannedFil
     with staged(files) as stage, Netns(node_addresses(node), prefix=opts.prefix) as ns:
         res = ns.run(argv.sandbox_argv(str(stage), argv.kamailio_check_argv(kam.cfg_path), root=opts.root_for(node)),
                      timeout=60)
-    out = res.stdout.decode(errors="replace") + res.stderr.decode(errors="replace")
+    out = res.output
     if res.returncode != 0:
         err = next((ln.strip() for ln in out.splitlines() if "ERROR" in ln), None) or scan.last_lines(out)
         return CheckResult(node.name, "kamailio", False,
@@ -162,7 +162,7 @@ def check_rtpengine(node: NodePlan, rtp: RtpenginePlan, files: Sequence[PlannedF
                                                               f"{scan.last_lines(_log(stage))}{ignored}")
         startup_log = _log(stage)  # before probing: probes may log errors on purpose
         trouble = _rtpengine_probe(ns, rtp)
-        seen = scan.parse_listeners(ns.run(argv.listeners_argv(), timeout=10).stdout.decode())
+        seen = scan.parse_listeners(ns.run(argv.listeners_argv(), timeout=10).stdout)
         ns.stop(proc)
     trouble = scan.first_error(startup_log, scan.RTPENGINE_ERRORS) or trouble
     trouble = trouble or scan.compare_listeners(node.bindings, "rtpengine", seen)
@@ -250,7 +250,7 @@ def check_coturn(node: NodePlan, tc: CoturnPlan, files: Sequence[PlannedFile], o
                                f"exited with code {code} within {opts.settle:g} s: {scan.last_lines(_log(stage))}")
         startup_log = _log(stage)  # before probing: the wrong-secret probe makes coturn log an error
         trouble = _coturn_probe(ns, tc, coturn_setting(conf.decode(errors="replace"), "static-auth-secret"))
-        seen = scan.parse_listeners(ns.run(argv.listeners_argv(), timeout=10).stdout.decode())
+        seen = scan.parse_listeners(ns.run(argv.listeners_argv(), timeout=10).stdout)
         ns.stop(proc)
     trouble = scan.first_error(startup_log, scan.COTURN_ERRORS) or trouble
     trouble = trouble or scan.compare_listeners(node.bindings, "coturn", seen)

@@ -36,7 +36,7 @@ def check_firewall(node: NodePlan, files: Sequence[PlannedFile], opts: Options) 
             path.write_bytes(content)
             res = ns.run(nft_check_argv(str(path)), timeout=30)
     if res.returncode != 0:
-        err = (res.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[0]
+        err = (res.stderr.strip().splitlines() or ["no message"])[0]
         return CheckResult(node.name, "firewall", False,
                            f"nft -c exited {res.returncode}: {err[:300]}{opts.where(node)}")
     rules = len(fw.rules)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
+
+from voipctl.proc import must
 
 _UNSAFE = set(",:\\ \n")
 
@@ -58,7 +59,7 @@ def prepare(stage: Path, overlays: list[str], root: Path | None = None) -> None:
     resolv = Path("/etc/resolv.conf").read_bytes() if Path("/etc/resolv.conf").exists() else None
     cmds = mount_argvs(stage, overlays, root)
     (stage / "mnt").mkdir(exist_ok=True)
-    subprocess.run(cmds[0], check=True)
+    must(cmds[0], timeout=60)
     for directory, cmd in zip(overlays, cmds[1 : 1 + len(overlays)], strict=True):
         name = _layer_name(directory)
         upper = stage / "mnt" / "upper" / name
@@ -70,9 +71,9 @@ def prepare(stage: Path, overlays: list[str], root: Path | None = None) -> None:
         if directory == "/etc" and resolv is not None and not (upper / "resolv.conf").exists():
             # An overlay hides the bind mount `ip netns exec` put on /etc/resolv.conf.
             (upper / "resolv.conf").write_bytes(resolv)
-        subprocess.run(cmd, check=True)
+        must(cmd, timeout=60)
     for cmd in cmds[1 + len(overlays):]:
-        subprocess.run(cmd, check=True)
+        must(cmd, timeout=60)
 
 
 def main(argv: list[str] | None = None) -> None:

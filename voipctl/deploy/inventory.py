@@ -8,7 +8,6 @@ user names one with -i. `ansible-inventory --list` resolves any inventory kind
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from voipctl.deploy.ansible import ANSIBLE_INSTALL, inventory_argv
 from voipctl.errors import ToolError, UsageError
 from voipctl.lab.state import running_lab
+from voipctl.proc import run
 from voipctl.resources import require_executable
 
 INVENTORY_TIMEOUT = 60
@@ -68,11 +68,9 @@ def list_inventory(inventory: Path, env: Mapping[str, str]) -> dict[str, Any]:
     """
     argv = inventory_argv(inventory, require_executable("ansible-inventory", ANSIBLE_INSTALL))
     quiet = {k: v for k, v in env.items() if k != "ANSIBLE_LOG_PATH"}  # the listing must not reach a log
-    try:
-        proc = subprocess.run(argv, env=quiet, capture_output=True, text=True, timeout=INVENTORY_TIMEOUT,
-                              check=False, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ToolError(f"ansible-inventory failed: {exc}") from exc
+    proc = run(argv, env=quiet, timeout=INVENTORY_TIMEOUT)
+    if proc.error is not None:
+        raise ToolError(f"ansible-inventory failed: {proc.error}")
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-5:])
         raise ToolError(f"ansible-inventory -i {inventory} failed (exit {proc.returncode}): {tail}")

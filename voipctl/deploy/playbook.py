@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
+import signal
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from voipctl.atomicfile import write_atomic
 from voipctl.deploy.events import Event, parse_line
-from voipctl.errors import ToolError
+from voipctl.proc import spawn_piped
 
 VARS_FILE = "deploy-vars.json"
 
@@ -53,11 +53,8 @@ def run_playbook(argv: list[str], env: Mapping[str, str], on_event: Callable[[Ev
     """Execute the argv from `ansible.playbook_argv`, calling `on_event` for every stdout line."""
     events: list[Event] = []
     stderr: list[str] = []
-    try:
-        proc = subprocess.Popen(argv, env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, bufsize=1)
-    except OSError as exc:
-        raise ToolError(f"cannot run {argv[0]}: {exc}") from exc
+    # In our process group: a Ctrl-C reaches ansible-playbook as it does us.
+    proc = spawn_piped(argv, env=env, session=False)
     assert proc.stdout is not None and proc.stderr is not None  # noqa: S101 - set by PIPE above
     reader = threading.Thread(target=_drain, args=(proc.stderr, stderr), daemon=True)
     reader.start()
@@ -68,7 +65,7 @@ def run_playbook(argv: list[str], env: Mapping[str, str], on_event: Callable[[Ev
             on_event(event)
         returncode = proc.wait()
     except BaseException:
-        proc.terminate()
+        proc.signal(signal.SIGTERM)
         proc.wait()
         raise
     finally:

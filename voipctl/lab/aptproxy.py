@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from voipctl.lab import commands as cmd
-from voipctl.lab.processes import require_alive, spawn, wait_tcp
 from voipctl.lab.state import CACHE_ROOT, LabState
 from voipctl.lab.topology import APT_PROXY_PORT, LabTopology
+from voipctl.proc.daemon import require_alive, start_daemon, wait_tcp
 
 APT_CACHE = CACHE_ROOT / "apt-cacher-ng"
 SUPPORT_DIR = Path("/usr/lib/apt-cacher-ng")
@@ -45,7 +45,7 @@ def start_apt_proxy(topo: LabTopology, state: LabState, workdir: Path, logs: Pat
     cache.mkdir(parents=True, exist_ok=True)
     (conf_dir / "acng.conf").write_text(acng_conf(topo.addresses.control_private, cache, workdir, log_dir))
     log = logs / "apt-cacher-ng.log"
-    pid, start = spawn(cmd.apt_cacher_ng(conf_dir), log)
+    pid, start = start_daemon(cmd.apt_cacher_ng(conf_dir), log)
     state.add_process("apt-cacher-ng", pid, start)
     wait_tcp(topo.addresses.control_private, APT_PROXY_PORT, 10, "apt-cacher-ng", log)
     require_alive(pid, start, "apt-cacher-ng", log)

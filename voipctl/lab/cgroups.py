@@ -10,10 +10,10 @@ their systemd trees apart.
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import time
 from pathlib import Path
+
+from voipctl.proc.daemon import kill_pids
 
 MOUNTINFO = Path("/proc/self/mountinfo")
 PROC_CGROUP = Path("/proc/self/cgroup")
@@ -80,6 +80,4 @@ def _kill_members(d: Path) -> None:
         pids = (d / "cgroup.procs").read_text().split()
     except OSError:
         return
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(int(pid), signal.SIGKILL)
+    kill_pids([int(pid) for pid in pids])

@@ -1,6 +1,6 @@
 """Argv builders for every external tool the lab runs (pure, unit-tested).
 
-Callers execute the lists from `voipctl.lab.processes`; nothing here touches the machine.
+Callers execute the lists through `voipctl.proc`; nothing here touches the machine.
 """
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
+
+from voipctl.proc import in_netns
 
 # SSH options for the lab only: its hosts get fresh host keys on every `up`.
 LAB_SSH_OPTIONS: tuple[str, ...] = (
@@ -23,14 +25,6 @@ def netns_add(ns: str) -> list[str]:
 
 def netns_delete(ns: str) -> list[str]:
     return ["ip", "netns", "delete", ns]
-
-
-def netns_pids(ns: str) -> list[str]:
-    return ["ip", "netns", "pids", ns]
-
-
-def netns_exec(ns: str, argv: Sequence[str]) -> list[str]:
-    return ["ip", "netns", "exec", ns, *argv]
 
 
 def routes() -> list[str]:
@@ -77,17 +71,17 @@ def veth_between(ns_a: str, name_a: str, ns_b: str, name_b: str) -> list[str]:
 
 
 def ip_forward(ns: str) -> list[str]:
-    return netns_exec(ns, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+    return in_netns(ns, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
 
 
 def no_redirects(ns: str) -> list[str]:
     """A router that forwards hairpin traffic back out of the same link must not tell hosts to go direct."""
-    return netns_exec(ns, ["sysctl", "-q", "-w", "net.ipv4.conf.all.send_redirects=0"])
+    return in_netns(ns, ["sysctl", "-q", "-w", "net.ipv4.conf.all.send_redirects=0"])
 
 
 def nft_load(ns: str) -> list[str]:
     """Load a ruleset given on stdin into `ns`."""
-    return netns_exec(ns, ["nft", "-f", "-"])
+    return in_netns(ns, ["nft", "-f", "-"])
 
 
 def mount_overlay(lower: Path, upper: Path, work: Path, target: Path) -> list[str]:

@@ -16,9 +16,10 @@ from pathlib import Path
 from voipctl.errors import ToolError
 from voipctl.lab import cgroups
 from voipctl.lab import commands as cmd
-from voipctl.lab.processes import alive, attempt, run, spawn, tail
 from voipctl.lab.state import LabPaths, LabState
 from voipctl.lab.topology import LabHost, LabTopology
+from voipctl.proc import must, run
+from voipctl.proc.daemon import alive, start_daemon, tail
 
 # Lets systemd in the container write net.* sysctls (ip_forward on a gateway role).
 NSPAWN_ENV = {"SYSTEMD_NSPAWN_API_VFS_WRITABLE": "network"}
@@ -62,7 +63,7 @@ def prepare_host(topo: LabTopology, host: LabHost, paths: LabPaths, state: LabSt
     upper, work, root = base / "upper", base / "work", base / "root"
     for d in (upper, work, root):
         d.mkdir(parents=True, exist_ok=True)
-    run(cmd.mount_overlay(golden, upper, work, root))
+    must(cmd.mount_overlay(golden, upper, work, root))
     state.add("mount", str(root))
     for path, (text, mode) in host_files(topo, host, authorized_key, uuid.uuid4().hex).items():
         target = root / path.lstrip("/")
@@ -72,7 +73,7 @@ def prepare_host(topo: LabTopology, host: LabHost, paths: LabPaths, state: LabSt
         target.unlink(missing_ok=True)
         target.write_text(text)
         target.chmod(mode)
-    run(cmd.ssh_keygen(root / "etc/ssh/ssh_host_ed25519_key", f"root@{host.fqdn}"))
+    must(cmd.ssh_keygen(root / "etc/ssh/ssh_host_ed25519_key", f"root@{host.fqdn}"))
     return root
 
 
@@ -83,7 +84,8 @@ def start_host(host: LabHost, root: Path, paths: LabPaths, state: LabState) -> N
         group.mkdir(exist_ok=True)
         state.add("cgroup", str(group))
     argv = cmd.nspawn_boot(root, host.netns, host.node, host.netns)
-    pid, start = spawn(argv, paths.logs / f"{host.node}.log", env={**os.environ, **NSPAWN_ENV}, cgroups=groups)
+    pid, start = start_daemon(argv, paths.logs / f"{host.node}.log", env={**os.environ, **NSPAWN_ENV},
+                              before_exec=lambda: cgroups.enter(groups))
     state.add_process(process_name(host), pid, start)
 
 
@@ -108,7 +110,7 @@ def wait_ready(topo: LabTopology, key: Path, paths: LabPaths, state: LabState, t
                     restart(host)
                     continue
                 raise ToolError(f"host {node} stopped while booting: {tail(paths.logs / f'{node}.log')}")
-            res = attempt(cmd.ssh(key, host.private, ["systemctl", "is-system-running", "--wait"]), timeout=60)
+            res = run(cmd.ssh(key, host.private, ["systemctl", "is-system-running", "--wait"]), timeout=60)
             system = res.stdout.strip()
             if system in ("running", "degraded"):
                 done[node] = system
@@ -127,10 +129,10 @@ def report(host: LabHost, key: Path, state: LabState | None) -> HostReport:
     system, ssh_ok = "unknown", False
     failed: tuple[str, ...] = ()
     if running:
-        res = attempt(cmd.ssh(key, host.private, ["systemctl", "is-system-running"]), timeout=10)
+        res = run(cmd.ssh(key, host.private, ["systemctl", "is-system-running"]), timeout=10)
         ssh_ok = res.returncode != 255
         system = res.stdout.strip() or "unknown"
         if system == "degraded":
-            units = attempt(cmd.ssh(key, host.private, ["systemctl", "--failed", "--plain", "--no-legend"]), 10)
+            units = run(cmd.ssh(key, host.private, ["systemctl", "--failed", "--plain", "--no-legend"]), timeout=10)
             failed = tuple(line.split()[0] for line in units.stdout.splitlines() if line.strip())
     return HostReport(host.node, host.private, running, ssh_ok, system, failed)

@@ -25,12 +25,13 @@ from voipctl.lab.hosts import HostReport, prepare_host, report, start_host, wait
 from voipctl.lab.images import LabImages, golden_dir, lab_images, unpack_images
 from voipctl.lab.inventory import inventory, inventory_yaml
 from voipctl.lab.network import add_neighbour_routes, bring_up, route_conflicts
-from voipctl.lab.processes import alive, attempt, kill_pids, run, terminate
 from voipctl.lab.resolver import start_resolver
 from voipctl.lab.rootfs import MIRROR
 from voipctl.lab.state import LabPaths, LabState
 from voipctl.lab.topology import LabTopology, lab_topology
 from voipctl.plan.model import Plan
+from voipctl.proc import must, run
+from voipctl.proc.daemon import alive, kill_netns, stop_daemon
 
 # Tool -> Debian package, for the message when one is missing.
 REQUIRED_TOOLS = {
@@ -124,7 +125,7 @@ def _control_is_management(plan: Plan, topo: LabTopology) -> None:
 def _preflight(topo: LabTopology) -> None:
     """Refuse a private /24 that would hide a route or the package mirror from this machine."""
     net = topo.addresses.private_net
-    conflicts = route_conflicts(run(cmd.routes()), net)
+    conflicts = route_conflicts(must(cmd.routes()), net)
     mirror = urlsplit(MIRROR).hostname or ""
     try:
         mirror_addrs = {str(ai[4][0]) for ai in socket.getaddrinfo(mirror, 80, proto=socket.IPPROTO_TCP)}
@@ -146,7 +147,7 @@ def _bring_up(plan: Plan, topo: LabTopology, paths: LabPaths, state: LabState, i
         t = now
 
     if not paths.ssh_key.exists():
-        run(cmd.ssh_keygen(paths.ssh_key, f"voipctl-lab-{plan.site}"))
+        must(cmd.ssh_keygen(paths.ssh_key, f"voipctl-lab-{plan.site}"))
     paths.ssh_key.chmod(0o600)
     bring_up(topo, state)
     lap("network")
@@ -190,14 +191,13 @@ def teardown(state: LabState, paths: LabPaths) -> None:
     problems: list[str] = []
     for proc in reversed(state.processes):
         grace = HOST_STOP_GRACE if proc.name.startswith("host:") else 5.0
-        terminate(proc.pid, proc.start, grace)
+        stop_daemon(proc.pid, proc.start, grace)
         if alive(proc.pid, proc.start):
             problems.append(f"process {proc.name} ({proc.pid}) did not stop")
     netns = state.of_kind("netns")
     for ns in netns:
         # Anything still inside a lab namespace belongs to the lab (e.g. an orphaned container).
-        pids = attempt(cmd.netns_pids(ns)).stdout.split()
-        kill_pids([int(p) for p in pids])
+        kill_netns(ns)
     for group in reversed(state.of_kind("cgroup")):
         if not cgroups.remove(Path(group)):
             problems.append(f"could not remove cgroup {group}")
@@ -205,7 +205,7 @@ def teardown(state: LabState, paths: LabPaths) -> None:
         if not _unmount(Path(mount)):
             problems.append(f"could not unmount {mount}")
     for ns in reversed(netns):
-        if Path(f"/run/netns/{ns}").exists() and attempt(cmd.netns_delete(ns)).returncode != 0:
+        if Path(f"/run/netns/{ns}").exists() and run(cmd.netns_delete(ns), timeout=30).returncode != 0:
             problems.append(f"could not delete namespace {ns}")
     for link in reversed(state.of_kind("link")):
         if not _delete_link(link):
@@ -224,7 +224,7 @@ def _delete_link(link: str) -> bool:
     (the kernel cleans namespaces up asynchronously), so a failed delete is re-checked, not trusted."""
     sysfs = Path(f"/sys/class/net/{link}")
     for _ in range(20):
-        if not sysfs.exists() or attempt(cmd.link_delete(link)).returncode == 0:
+        if not sysfs.exists() or run(cmd.link_delete(link), timeout=30).returncode == 0:
             return True
         time.sleep(0.1)
     return not sysfs.exists()
@@ -234,7 +234,7 @@ def _unmount(target: Path) -> bool:
     for _ in range(20):
         if not _is_mountpoint(target):
             return True
-        attempt(cmd.umount(target))
+        run(cmd.umount(target), timeout=30)
         if not _is_mountpoint(target):
             return True
         time.sleep(0.1)

@@ -11,9 +11,9 @@ from ipaddress import ip_network
 from pathlib import Path
 
 from voipctl.lab import commands as cmd
-from voipctl.lab.processes import run
 from voipctl.lab.state import LabState, ResourceKind
 from voipctl.lab.topology import IF_CLIENTS, IF_PRIVATE, IF_PUBLIC, IF_UPLINK, CloudNat, LabTopology
+from voipctl.proc import must
 
 NETNS_ETC = Path("/etc/netns")
 NAT_TABLE = "vlab_nat"
@@ -154,7 +154,7 @@ def neighbour_steps(topo: LabTopology) -> list[Step]:
 
 def add_neighbour_routes(topo: LabTopology) -> None:
     for step in neighbour_steps(topo):
-        run(step.argv, timeout=30)
+        must(step.argv, timeout=30)
 
 
 _ROUTE_TYPES = frozenset({"unicast", "local", "broadcast", "multicast", "throw", "unreachable", "prohibit",
@@ -183,7 +183,7 @@ def netns_resolv_conf(topo: LabTopology) -> str:
 def bring_up(topo: LabTopology, state: LabState) -> None:
     """Create the network, recording each namespace, link and /etc/netns dir as it appears."""
     for step in network_steps(topo):
-        run(step.argv, stdin=step.stdin, timeout=30)
+        must(step.argv, stdin=step.stdin, timeout=30)
         if step.creates is not None:
             state.add(*step.creates)
     # `ip netns exec` bind-mounts these over /etc/resolv.conf: the machine's own resolver

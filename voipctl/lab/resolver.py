@@ -12,10 +12,11 @@ from ipaddress import ip_address, ip_network
 from pathlib import Path
 
 from voipctl.lab import commands as cmd
-from voipctl.lab.processes import require_alive, spawn, wait_tcp
 from voipctl.lab.state import LabState
 from voipctl.lab.topology import LabTopology
 from voipctl.plan.model import NodePlan, Plan
+from voipctl.proc import in_netns
+from voipctl.proc.daemon import require_alive, start_daemon, wait_tcp
 
 DNS_PORT = 53
 # SRV service label per SIP transport (RFC 3263): TLS is _sips._tcp.
@@ -138,7 +139,7 @@ def start_resolver(topo: LabTopology, plan: Plan, state: LabState, workdir: Path
     conf.write_text(dnsmasq_conf(topo, dns_records(plan), workdir / "dnsmasq.pid"))
     log = logs / "dnsmasq.log"
     # `ip netns exec` execs dnsmasq in place, so the recorded PID is dnsmasq's own.
-    pid, start = spawn(cmd.netns_exec(topo.resolver_netns, cmd.dnsmasq(conf)), log)
+    pid, start = start_daemon(in_netns(topo.resolver_netns, cmd.dnsmasq(conf)), log)
     state.add_process("dnsmasq", pid, start)
     wait_tcp(topo.addresses.resolver_private, DNS_PORT, 10, "dnsmasq", log)
     require_alive(pid, start, "dnsmasq", log)

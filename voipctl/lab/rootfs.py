@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voipctl.lab import commands as cmd
-from voipctl.lab.processes import run
 from voipctl.lab.state import CACHE_ROOT
+from voipctl.proc import must
 
 IMAGE_CACHE = CACHE_ROOT / "lab"
 # Bump when a build step below changes in a way the hashed data does not show.
@@ -139,7 +139,7 @@ def ensure_image(recipe: ImageRecipe, proxy_url: str | None, log: Path) -> tuple
         try:
             _build(recipe, build_dir, proxy_url, log)
             tmp = archive.with_suffix(".tmp")
-            run(cmd.tar_pack(build_dir, tmp), timeout=600)
+            must(cmd.tar_pack(build_dir, tmp), timeout=600)
             tmp.replace(archive)
         finally:
             shutil.rmtree(build_dir, ignore_errors=True)
@@ -174,7 +174,7 @@ def ensure_unpacked(recipe: ImageRecipe, log: Path) -> Path:
 
 def unpack_image(archive: Path, target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
-    run(cmd.tar_unpack(archive, target), timeout=300)
+    must(cmd.tar_unpack(archive, target), timeout=300)
 
 
 def _build(recipe: ImageRecipe, root: Path, proxy_url: str | None, log: Path) -> None:
@@ -182,25 +182,25 @@ def _build(recipe: ImageRecipe, root: Path, proxy_url: str | None, log: Path) ->
     if proxy_url is not None:
         env["http_proxy"] = proxy_url
     _log(log, f"debootstrap {recipe.suite} ({VARIANT}) into {root}")
-    out = run(cmd.debootstrap(recipe.suite, VARIANT, BASE_PACKAGES, root, MIRROR), env=env, timeout=1200)
+    out = must(cmd.debootstrap(recipe.suite, VARIANT, BASE_PACKAGES, root, MIRROR), env=env, timeout=1200)
     _log(log, out[-4000:])
     for path, text in image_files(recipe.suite).items():
         _write(root, path, text, 0o644)
     # Package scripts must not start daemons inside the build chroot.
     _write(root, POLICY_RC_D, "#!/bin/sh\nexit 101\n", 0o755)
     listing = ["systemctl", "list-unit-files", "--state=enabled", "--no-legend"]
-    before = enabled_units(run(cmd.chroot(root, listing)))
-    run(cmd.chroot(root, ["apt-get", "-q", "update"]), env=env, timeout=600)
+    before = enabled_units(must(cmd.chroot(root, listing)))
+    must(cmd.chroot(root, ["apt-get", "-q", "update"]), env=env, timeout=600)
     if recipe.extra_packages:
         _log(log, f"installing {' '.join(recipe.extra_packages)}")
         install = ["apt-get", "-q", "-y", "--no-install-recommends", "install", *recipe.extra_packages]
-        _log(log, run(cmd.chroot(root, install), env=env, timeout=1200)[-4000:])
-    after = enabled_units(run(cmd.chroot(root, listing)))
+        _log(log, must(cmd.chroot(root, install), env=env, timeout=1200)[-4000:])
+    after = enabled_units(must(cmd.chroot(root, listing)))
     disable = units_to_disable(before, after)
     if disable:
-        run(cmd.chroot(root, ["systemctl", "disable", *disable]))
+        must(cmd.chroot(root, ["systemctl", "disable", *disable]))
         _log(log, f"disabled {' '.join(disable)}")
-    run(cmd.chroot(root, ["apt-get", "clean"]))
+    must(cmd.chroot(root, ["apt-get", "clean"]))
     _scrub(root)
 
 

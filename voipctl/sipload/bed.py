@@ -7,20 +7,20 @@ other, and kamailio's CPU is read from /proc around each SIPp run.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from voipctl.browser.bed.daemons import BedSite, prepare_site
 from voipctl.check import argv as check_argv
+from voipctl.check.staged_site import StagedSite, kamailio_argv, stage_site
 from voipctl.errors import ToolError
 from voipctl.netns import Netns
 from voipctl.plan.model import KamailioPlan, NodePlan, RtpenginePlan
-from voipctl.render.kamailio import service_args
-from voipctl.sipload.cpu import named_cpu_ns, namespace_pids
+from voipctl.proc import Process
+from voipctl.proc.daemon import netns_pids
+from voipctl.sipload.cpu import named_cpu_ns
 from voipctl.sipload.sipp import Load, Outcome, load_argv, read_outcome, uas_argv
 
 CLIENT, PEER, FLOODER = "198.51.100.50", "198.51.100.51", "198.51.100.66"
@@ -34,8 +34,7 @@ def pinned(core: int, argv: Sequence[str]) -> list[str]:
 
 def generated_argv(kam: KamailioPlan, stage: Path, rundir: Path) -> list[str]:
     """The rendered config as the unit starts it (memory options from the rendered env), in the sandbox."""
-    cmd = ["kamailio", "-DD", "-E", "-f", kam.cfg_path, "-Y", str(rundir), *service_args(kam)]
-    return check_argv.sandbox_argv(str(stage), cmd)
+    return check_argv.sandbox_argv(str(stage), kamailio_argv(kam, rundir))
 
 
 def rcvbuf_errors(snmp: str) -> int:
@@ -76,7 +75,7 @@ class LoadBed:
     def __init__(self, site_file: Path, workdir: Path, sipp: str = "sipp") -> None:
         self.workdir, self.sipp = workdir, sipp
         workdir.mkdir(parents=True, exist_ok=True)
-        self.site: BedSite = prepare_site(site_file, workdir)
+        self.site: StagedSite = stage_site(site_file, workdir)
         self.node: NodePlan = next(n for n in self.site.plan.nodes if n.kamailio is not None)
         if self.node.rtpengine is None or self.node.kamailio is None:
             raise ToolError("the load bed needs an all-in-one site (sip and media on one node)")
@@ -84,7 +83,7 @@ class LoadBed:
         self.rtp: RtpenginePlan = self.node.rtpengine
         addresses = [self.node.private, self.node.client_address, CLIENT, PEER, FLOODER]
         self.ns = Netns(list(dict.fromkeys(addresses)), prefix="vsl")
-        self._kamailio: subprocess.Popen[bytes] | None = None
+        self._kamailio: Process | None = None
         self.runs = 0
 
     @property
@@ -110,7 +109,7 @@ class LoadBed:
         self.stop_kamailio()
         self.ns.__exit__(et, ev, tb)
 
-    def _wait_udp(self, port: int, proc: subprocess.Popen[bytes], name: str, timeout: float = 20) -> None:
+    def _wait_udp(self, port: int, proc: Process, name: str, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -141,12 +140,12 @@ class LoadBed:
 
     def udp_drops(self) -> int:
         """UDP RcvbufErrors of the namespace so far (/proc/net/snmp as seen inside it)."""
-        return rcvbuf_errors(self.ns.run(["cat", "/proc/net/snmp"], check=True).stdout.decode())
+        return rcvbuf_errors(self.ns.run(["cat", "/proc/net/snmp"], check=True).stdout)
 
     def cpu(self, name: str = "kamailio") -> tuple[int, int]:
-        return named_cpu_ns(namespace_pids(self.ns.name), name)
+        return named_cpu_ns(netns_pids(self.ns.name), name)
 
-    def start_uas(self, service: str, port: int) -> subprocess.Popen[bytes]:
+    def start_uas(self, service: str, port: int) -> Process:
         argv = uas_argv(self.sipp, service, self.kam.domain, PEER, port)
         return self.ns.popen(pinned(LOAD_CORE, argv), log=self.workdir / "uas.log")
 

@@ -7,15 +7,9 @@ few seconds of load). Summed over every thread of every matching process.
 from __future__ import annotations
 
 import contextlib
-import subprocess
 from pathlib import Path
 
 PROC = Path("/proc")
-
-
-def namespace_pids(netns: str) -> list[int]:
-    out = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True, check=True).stdout
-    return [int(p) for p in out.split()]
 
 
 def process_cpu_ns(pid: int, proc: Path = PROC) -> int:

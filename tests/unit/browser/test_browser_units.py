@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from voipctl.browser.bed.network import ROLES, BedNames, bed_steps, nat_ruleset
+from tests.browserbed.network import ROLES, BedNames, bed_steps, nat_ruleset
 from voipctl.lab.topology import lab_addresses
 from voipctl.pki.ca import init_ca
 from voipctl.pki.store import layout

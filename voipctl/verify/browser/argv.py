@@ -1,7 +1,7 @@
 """Command lines of the browser probe: pure functions, each unit-tested.
 
 The commands run inside client namespaces through `ip netns exec` (added by
-`voipctl.netns.exec_argv`). None of them carries a secret.
+`voipctl.proc.in_netns`). None of them carries a secret.
 """
 
 from __future__ import annotations

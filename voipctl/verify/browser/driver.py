@@ -11,16 +11,13 @@ import contextlib
 import json
 import os
 import queue
-import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from voipctl.errors import ToolError
-from voipctl.netns import exec_argv
+from voipctl.proc import Process, in_netns, spawn_piped
 from voipctl.verify.browser import argv
 
 
@@ -38,19 +35,13 @@ class BrowserDriver:
 
     def __init__(self, netns: str, web_dir: Path, home: Path, log: Path) -> None:
         self.netns, self.web_dir, self.home, self.log = netns, web_dir, home, log
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._lines: queue.Queue[bytes] = queue.Queue()
+        self._proc: Process | None = None
+        self._lines: queue.Queue[str] = queue.Queue()
         self._next = 0
 
     def __enter__(self) -> BrowserDriver:
-        with self.log.open("ab") as err:
-            try:
-                self._proc = subprocess.Popen(
-                    exec_argv(self.netns, argv.driver_argv(self.web_dir)), stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE, stderr=err, env=driver_env(self.home), start_new_session=True,
-                )
-            except FileNotFoundError:
-                raise ToolError("`ip` or `node` is not installed") from None
+        self._proc = spawn_piped(in_netns(self.netns, argv.driver_argv(self.web_dir)), stdin=True, stderr=self.log,
+                                 env=driver_env(self.home))
         threading.Thread(target=self._read, daemon=True, name="browser-driver").start()
         return self
 
@@ -63,14 +54,14 @@ class BrowserDriver:
             return
         for line in proc.stdout:
             self._lines.put(line)
-        self._lines.put(b"")
+        self._lines.put("")
 
     def _send(self, message: dict[str, Any], timeout: float) -> Any:
         proc = self._proc
         if proc is None or proc.stdin is None or proc.poll() is not None:
             raise DriverError(f"the browser driver is not running{self._log_hint()}")
         try:
-            proc.stdin.write(json.dumps(message).encode() + b"\n")
+            proc.stdin.write(json.dumps(message) + "\n")
             proc.stdin.flush()
         except BrokenPipeError:
             raise DriverError(f"the browser driver exited{self._log_hint()}") from None
@@ -109,11 +100,8 @@ class BrowserDriver:
             return
         with contextlib.suppress(OSError, ValueError):
             if proc.stdin is not None:
-                proc.stdin.write(b'{"id": -1, "op": "close"}\n')
+                proc.stdin.write('{"id": -1, "op": "close"}\n')
                 proc.stdin.close()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+        if proc.wait(10) is None:
+            proc.kill()
             proc.wait(5)

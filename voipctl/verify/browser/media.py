@@ -6,14 +6,13 @@ request or `ss` there.
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from ipaddress import ip_address
 
 from voipctl.check.netns_socket import socket_in_netns
-from voipctl.netns import exec_argv
 from voipctl.probe import ng
 from voipctl.probe.ng import BValue
+from voipctl.proc import in_netns, run
 from voipctl.site.addresses import socket_family
 from voipctl.verify.browser import argv
 
@@ -144,15 +143,13 @@ def count_relay_sockets(ss_output: str) -> int:
 
 def relay_socket_count(netns: str, address: str, port_min: int, port_max: int) -> int:
     """UDP sockets coturn holds in its relay range: one per live allocation, coturn's own count."""
-    res = subprocess.run(exec_argv(netns, argv.relay_sockets_argv(address, port_min, port_max)),
-                         capture_output=True, text=True, timeout=10, check=False)
+    res = run(in_netns(netns, argv.relay_sockets_argv(address, port_min, port_max)), timeout=10)
     return count_relay_sockets(res.stdout)
 
 
 def udp_bound(netns: str, address: str, port: int) -> bool:
     """Whether something has bound udp `address:port` in `netns` (a SIPp about to take calls)."""
-    res = subprocess.run(exec_argv(netns, ["ss", "-H", "-u", "-a", "-n", f"( src {address} and sport = :{port} )"]),
-                         capture_output=True, text=True, timeout=10, check=False)
+    res = run(in_netns(netns, ["ss", "-H", "-u", "-a", "-n", f"( src {address} and sport = :{port} )"]), timeout=10)
     return bool(res.stdout.strip())
 
 

@@ -7,18 +7,13 @@ SIPp's message trace gives the SDP the phone received, which shows what the plai
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from voipctl.errors import ToolError
-from voipctl.netns import exec_argv
 from voipctl.probe.sdp import SdpSummary, summarize
+from voipctl.proc import in_netns, spawn
 from voipctl.sipp import argv as sipp
 
 # The phone registers, answers (UAS), calls and waits to be hung up, or rings without answering.
@@ -82,32 +77,18 @@ class PhoneProcess:
     """A SIPp process started in a namespace; killed (its group) if still running on stop."""
 
     def __init__(self, netns: str, cmd: list[str], log: Path) -> None:
-        with log.open("ab") as out:
-            try:
-                self.proc = subprocess.Popen(exec_argv(netns, cmd), stdout=out, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL, start_new_session=True)
-            except FileNotFoundError:
-                raise ToolError("`ip` is not installed") from None
+        self.proc = spawn(in_netns(netns, cmd), log)
         self.started = time.monotonic()
 
     def wait(self, timeout: float) -> int | None:
         """Exit code, or None if it was still running after `timeout` seconds (then it is stopped)."""
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
+        code = self.proc.wait(timeout)
+        if code is None:
             self.stop()
-            return None
+        return code
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(3)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(3)
+        self.proc.stop(grace=3, then=3)
 
 
 def phone_keys(domain: str, **extra: str) -> tuple[tuple[str, str], ...]:

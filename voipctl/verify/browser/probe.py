@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -19,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from voipctl.errors import ToolError, VoipctlError
-from voipctl.netns import exec_argv
 from voipctl.plan.model import Plan
+from voipctl.proc import in_netns, run, spawn
 from voipctl.resources import web_dir
 from voipctl.secrets import Secrets
 from voipctl.sipp.credentials import write_credentials
@@ -61,19 +60,16 @@ def ensure_bundle(web: Path) -> Path:
     bundle = dist / "page.js"
     sources = [*(web / "src").iterdir(), web / "build.mjs", web / "package-lock.json"]  # a new JsSIP too
     if not bundle.exists() or any(s.stat().st_mtime > bundle.stat().st_mtime for s in sources):
-        res = subprocess.run(argv.build_argv(web), capture_output=True, text=True, timeout=120, check=False)
-        if res.returncode != 0:
-            raise ToolError(f"building the probe page failed: {res.stderr.strip()[-500:]}")
+        res = run(argv.build_argv(web), timeout=120)
+        if not res.ok:
+            raise ToolError(f"building the probe page failed: {res.detail(500)}")
     return dist
 
 
 @contextlib.contextmanager
 def page_server(netns: str, dist: Path, pki: trust.PagePki, port: int, log: Path) -> Iterator[None]:
     """The page's HTTPS server in the browser's namespace, for the `with` block."""
-    cmd = exec_argv(netns, argv.serve_argv(dist, pki.chain, pki.key, PAGE_BIND, port))
-    with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+    proc = spawn(in_netns(netns, argv.serve_argv(dist, pki.chain, pki.key, PAGE_BIND, port)), log)
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -86,12 +82,7 @@ def page_server(netns: str, dist: Path, pki: trust.PagePki, port: int, log: Path
             raise ToolError(f"the page server did not start within 10 s: {log.read_text(errors='replace')[-300:]}")
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        proc.stop(grace=5)
 
 
 def _browser_names(targets: SiteTargets, vantage: BrowserVantage) -> dict[str, str]:

@@ -7,7 +7,6 @@ relaxes certificate checks.
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +18,8 @@ from voipctl.pki.leaf import issue_leaf
 from voipctl.pki.passphrase import unattended_passphrase
 from voipctl.pki.store import PkiLayout, cert_pem, key_pem, layout
 from voipctl.plan.model import CertPlan
+from voipctl.proc import run
+from voipctl.proc.run import NOT_FOUND
 from voipctl.verify.browser import argv
 
 PAGE_CERT_DAYS = 1
@@ -60,12 +61,11 @@ def site_layout(pki_dir: Path, site: str) -> PkiLayout:
 
 
 def _run(cmd: list[str]) -> str:
-    try:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
-    except FileNotFoundError:
-        raise ToolError(f"{cmd[0]} is not installed (Debian package libnss3-tools)") from None
-    if res.returncode != 0:
-        raise ToolError(f"{' '.join(cmd)} failed: {(res.stderr or res.stdout).strip()[-500:]}")
+    res = run(cmd, timeout=30)
+    if res.returncode == NOT_FOUND:
+        raise ToolError(f"{cmd[0]} is not installed (Debian package libnss3-tools)")
+    if not res.ok:
+        raise ToolError(f"{' '.join(cmd)} failed: {res.detail(500)}")
     return res.stdout
 
 

@@ -8,7 +8,6 @@ address with rtpengine.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from secrets import token_hex
 
 from voipctl.errors import ToolError
 from voipctl.plan.model import Plan
+from voipctl.proc import Process, spawn_piped
 from voipctl.secrets import Secrets
 from voipctl.sipp.credentials import write_credentials
 from voipctl.verify.browser.media import FlowSnapshot, ng_query
@@ -77,19 +77,13 @@ def call_setup(plan: Plan, vantages: Sequence[Vantage], secrets: Secrets,
     return Outcome(GROUP, NAME, "skipped", "no SIP node has a public UDP listener for SIPp")
 
 
+def _start(run: sipp.SippRun, vantage: Vantage) -> Process:
+    """SIPp at `vantage`, stdout and stderr on one pipe; in our process group (a Ctrl-C ends it too)."""
+    return spawn_piped(vantage.wrap(run.argv), stderr="stdout", session=False)
+
+
 def _run(run: sipp.SippRun, vantage: Vantage, timeout: float) -> tuple[int, str]:
-    proc = subprocess.Popen(vantage.wrap(run.argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    return _finish(proc, timeout)
-
-
-def _finish(proc: subprocess.Popen[str], timeout: float) -> tuple[int, str]:
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    return proc.returncode, out
+    return _start(run, vantage).communicate(timeout)
 
 
 def _all_failed(setup: CallSetup, detail: str, seconds: float) -> list[Outcome]:
@@ -142,19 +136,17 @@ def run_call(setup: CallSetup, workdir: Path) -> list[Outcome]:
     uac = sipp.uac_run(binary, workdir, caller_csv, setup.callee, setup.domain, uac_ip, setup.target, call_id)
     query = _media_query(setup, call_id)
     sampled = None
-    uas_proc = subprocess.Popen(setup.uas.wrap(uas.argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+    uas_proc = _start(uas, setup.uas)
     try:
         time.sleep(0.3)  # the UAS binds before the INVITE can reach it
-        uac_proc = subprocess.Popen(setup.uac.wrap(uac.argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True)
+        uac_proc = _start(uac, setup.uac)
         try:
             sampled = callmedia.sample(query) if query is not None else None
         finally:
-            uac_rc, uac_out = _finish(uac_proc, sipp.CALL_TIMEOUT + 5)
-        uas_rc, uas_out = _finish(uas_proc, 10 if uac_rc == 0 else 1)
+            uac_rc, uac_out = uac_proc.communicate(sipp.CALL_TIMEOUT + 5)
+        uas_rc, uas_out = uas_proc.communicate(10 if uac_rc == 0 else 1)
     finally:
-        if uas_proc.poll() is None:
+        if uas_proc.running():
             uas_proc.kill()
             uas_proc.wait()
     unreg = sipp.register_run(binary, workdir, callee_csv, setup.domain, uas_ip, sipp.UAS_PORT, setup.target, 0,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
 import time
 from collections.abc import Generator, Mapping
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 import testinfra  # type: ignore[import-untyped]
 
+from voipctl.proc import run
 from voipctl.verify.hosts.access import Backend, HostAccess, paramiko_config
 from voipctl.verify.hosts.checks import HostCheck
 from voipctl.verify.hosts.judge import Socket, parse_ss
@@ -88,8 +88,7 @@ class HostPool:
     def close(self) -> None:
         for control in self.control_paths:
             if control.exists():
-                subprocess.run(["ssh", "-o", f"ControlPath={control}", "-O", "exit", "voipctl-verify"],
-                               capture_output=True, timeout=10, check=False)
+                run(["ssh", "-o", f"ControlPath={control}", "-O", "exit", "voipctl-verify"], timeout=10)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

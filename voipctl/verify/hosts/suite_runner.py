@@ -9,13 +9,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from voipctl.errors import ToolError
+from voipctl.proc import run
 from voipctl.verify.hosts import suite as hostsuite
 from voipctl.verify.hosts.access import Backend, HostAccess
 from voipctl.verify.hosts.checks import HostCheck
@@ -69,10 +69,8 @@ def run_suite(checks: Sequence[HostCheck], accesses: Mapping[str, HostAccess], b
     env = dict(os.environ)
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     env.pop("PYTEST_ADDOPTS", None)
-    try:
-        proc = subprocess.run(pytest_argv(workdir), capture_output=True, text=True, timeout=SUITE_TIMEOUT,
-                              env=env, cwd=workdir, stdin=subprocess.DEVNULL, check=False)
-    except subprocess.TimeoutExpired:
+    proc = run(pytest_argv(workdir), timeout=SUITE_TIMEOUT, env=env, cwd=workdir)
+    if proc.timed_out:
         return [Outcome("host", "testinfra suite", "failed", f"did not finish within {SUITE_TIMEOUT}s")]
     results_file = workdir / "results.json"
     if not results_file.exists():

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from voipctl.proc import run
 from voipctl.verify.probes.probe import Probe
 from voipctl.verify.probes.vantage import Vantage
 
@@ -22,11 +22,9 @@ def agent_argv(vantage: Vantage, python: str = sys.executable) -> list[str]:
 def _run(vantage: Vantage, probes: Sequence[Probe]) -> dict[str, dict[str, Any]]:
     """Results by probe id; on an agent failure each of its probes gets that error instead."""
     stdin = json.dumps({"jobs": [p.job() for p in probes]})
-    try:
-        proc = subprocess.run(agent_argv(vantage), input=stdin, capture_output=True, text=True,
-                              timeout=AGENT_TIMEOUT, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return {p.id: {"error": f"agent at {vantage.name} failed: {exc}"} for p in probes}
+    proc = run(agent_argv(vantage), stdin=stdin, timeout=AGENT_TIMEOUT)
+    if proc.error is not None:
+        return {p.id: {"error": f"agent at {vantage.name} failed: {proc.error}"} for p in probes}
     try:
         results = json.loads(proc.stdout)["results"]
     except (ValueError, KeyError, TypeError):

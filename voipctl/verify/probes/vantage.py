@@ -8,7 +8,6 @@ own address and the address servers should see it as (behind NAT: the NAT's).
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from voipctl.errors import UsageError
 from voipctl.lab.state import running_lab
 from voipctl.lab.topology import lab_topology
 from voipctl.plan.model import Plan
+from voipctl.proc import in_netns, run
 
 LOCAL = "local"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -32,7 +32,7 @@ class Vantage:
 
     def wrap(self, argv: list[str]) -> list[str]:
         """argv run inside this vantage's network namespace."""
-        return ["ip", "netns", "exec", self.netns, *argv] if self.netns else list(argv)
+        return in_netns(self.netns, argv)
 
 
 def parse_vantage(text: str) -> Vantage:
@@ -97,9 +97,5 @@ def source_address(vantage: Vantage, destination: str) -> str | None:
     """This vantage's own address towards `destination` (known for lab clients, else asked of the kernel)."""
     if vantage.address is not None:
         return vantage.address
-    try:
-        res = subprocess.run(route_src_argv(vantage, destination), capture_output=True, text=True, timeout=10,
-                             check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return parse_route_src(res.stdout) if res.returncode == 0 else None
+    res = run(route_src_argv(vantage, destination), timeout=10)
+    return parse_route_src(res.stdout) if res.ok else None

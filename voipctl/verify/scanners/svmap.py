@@ -7,12 +7,12 @@ no SIP device at all; a table row naming the target means it was answered.
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from voipctl.plan.model import Plan
+from voipctl.proc import run
 from voipctl.resources import find_executable
 from voipctl.verify.probes.dispatch import run_agents
 from voipctl.verify.probes.probe import Probe
@@ -90,10 +90,8 @@ def run_svmap(plan: Plan, vantage: Vantage) -> list[Outcome]:
                                node, vantage.name))
             continue
         started = time.monotonic()
-        try:
-            proc = subprocess.run(vantage.wrap(svmap_argv(binary, host, port)), capture_output=True, text=True,
-                                  timeout=TIMEOUT, check=False, stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
+        proc = run(vantage.wrap(svmap_argv(binary, host, port)), timeout=TIMEOUT)
+        if proc.timed_out:
             passed, detail = False, f"svmap did not finish within {TIMEOUT}s"
         else:
             control = control_probe(plan, vantage, node, host, port)

@@ -9,7 +9,6 @@ picks targets, starts it and judges its findings.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from voipctl.plan.model import Plan
+from voipctl.proc import run
 from voipctl.verify.hosts.packages import openfire_skip_reason
 from voipctl.verify.probes.vantage import Vantage
 from voipctl.verify.report.outcome import Outcome, Status
@@ -132,10 +132,9 @@ def run_scan(plan: Plan, vantage: Vantage, ca_file: Path, services: Collection[s
     if python is None:
         why = "sslyze is not installed (pip install sslyze; in its own venv if its cryptography pin clashes)"
         return outcomes_for(targets, {t.id: {"error": why} for t in targets}, vantage.name, 0.0)
-    try:
-        proc = subprocess.run(vantage.wrap(scan_argv(python)), input=json.dumps(scan_job(targets, str(ca_file))),
-                              capture_output=True, text=True, timeout=SCAN_TIMEOUT, check=False)
-    except subprocess.TimeoutExpired:
+    proc = run(vantage.wrap(scan_argv(python)), stdin=json.dumps(scan_job(targets, str(ca_file))),
+               timeout=SCAN_TIMEOUT)
+    if proc.timed_out:
         results = {t.id: {"error": f"sslyze did not finish within {SCAN_TIMEOUT}s"} for t in targets}
     else:
         try:

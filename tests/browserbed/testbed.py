@@ -7,8 +7,9 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from voipctl.browser.bed.daemons import BedSite, Daemons, prepare_site
-from voipctl.browser.bed.network import BedNames, bring_up, new_names, tear_down
+from tests.browserbed.daemons import Daemons
+from tests.browserbed.network import BedNames, bring_up, new_names, tear_down
+from voipctl.check.staged_site import StagedSite, stage_site
 from voipctl.lab.topology import LabAddresses
 from voipctl.verify.browser.vantage import BrowserVantage
 
@@ -21,13 +22,13 @@ class Bed:
         self.names: BedNames = new_names(prefix)
         self._keep = keep_dir
         self.workdir = Path(tempfile.mkdtemp(prefix="voipctl-bed-"))
-        self.site: BedSite | None = None
+        self.site: StagedSite | None = None
         self.addresses: LabAddresses | None = None
         self.daemons: Daemons | None = None
 
     def __enter__(self) -> Bed:
         try:
-            self.site = prepare_site(self.site_file, self.workdir)
+            self.site = stage_site(self.site_file, self.workdir)
             self.addresses = bring_up(self.names, self.site.plan)
             logs = self.workdir / "logs"
             logs.mkdir()

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from voipctl.errors import ToolError
 from voipctl.lab.topology import LabAddresses, lab_addresses
-from voipctl.netns import NETNS_ETC
+from voipctl.netns import NETNS_ETC, NO_RESOLVER
 from voipctl.plan.model import Plan
+from voipctl.proc import in_netns, must, run
+from voipctl.proc.daemon import kill_netns
 
 NAT_TABLE = "vb_nat"
 ROLES = ("sw", "srv", "gw", "nat", "pub")
@@ -94,15 +92,10 @@ def bed_steps(names: BedNames, plan: Plan, a: LabAddresses) -> list[Step]:
         _addr(gw, a.cidr(a.gateway_inner), "eth1"),
         _addr(nat, a.cidr(a.nat_client), "eth0"),
         Step(["ip", "-n", nat, "route", "add", "default", "via", a.gateway_inner]),
-        Step(["ip", "netns", "exec", gw, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]),
-        Step(["ip", "netns", "exec", gw, "nft", "-f", "-"], stdin=nat_ruleset(a.client_net)),
+        Step(in_netns(gw, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])),
+        Step(in_netns(gw, ["nft", "-f", "-"]), stdin=nat_ruleset(a.client_net)),
     ]
     return steps
-
-
-def resolv_conf() -> str:
-    """No resolver in the bed: lookups fail at once instead of waiting on the machine's."""
-    return "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
 
 
 def bring_up(names: BedNames, plan: Plan) -> LabAddresses:
@@ -110,22 +103,17 @@ def bring_up(names: BedNames, plan: Plan) -> LabAddresses:
     for ns in names.all:
         etc = NETNS_ETC / ns
         etc.mkdir(parents=True, exist_ok=True)
-        (etc / "resolv.conf").write_text(resolv_conf())
+        (etc / "resolv.conf").write_text(NO_RESOLVER)
     for step in bed_steps(names, plan, addresses):
-        res = subprocess.run(step.argv, input=step.stdin, capture_output=True, text=True, timeout=30, check=False)
-        if res.returncode != 0:
-            raise ToolError(f"{' '.join(step.argv)} failed: {res.stderr.strip()}")
+        must(step.argv, stdin=step.stdin, timeout=30)
     return addresses
 
 
 def tear_down(names: BedNames) -> None:
     """Kill whatever still runs in the bed's namespaces, delete them (links go with them)."""
     for ns in names.all:
-        pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, check=False).stdout
-        for pid in pids.split():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGKILL)
+        kill_netns(ns)
     for ns in names.all:
         if Path(f"/run/netns/{ns}").exists():
-            subprocess.run(["ip", "netns", "delete", ns], capture_output=True, check=False)
+            run(["ip", "netns", "delete", ns], timeout=30)
         shutil.rmtree(NETNS_ETC / ns, ignore_errors=True)
