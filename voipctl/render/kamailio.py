@@ -20,7 +20,7 @@ from voipctl.render.flood import flood_context
 from voipctl.render.subscribers import subscriber_sql
 from voipctl.render.tree import PlannedFile
 from voipctl.secrets import Secrets
-from voipctl.site.addresses import uri_host
+from voipctl.site.addresses import host_port, uri_host
 
 MEMORY_ENV_PATH = "/etc/default/kamailio.d/voipctl-memory"
 
@@ -86,12 +86,8 @@ def cfg_str(value: str) -> str:
 
 def listen_line(lst: Listener) -> ListenLine:
     """`listen=` for one plan listener; the advertised address keeps the listener's port."""
-    host = uri_host(lst.address)
-    advertise = None
-    if lst.advertise is not None:
-        adv = uri_host(lst.advertise)
-        advertise = f"{adv}:{lst.port}"
-    return ListenLine(f"{_SOCKET_PROTO[lst.proto]}:{host}:{lst.port}", advertise)
+    advertise = host_port(lst.advertise, lst.port) if lst.advertise is not None else None
+    return ListenLine(f"{_SOCKET_PROTO[lst.proto]}:{host_port(lst.address, lst.port)}", advertise)
 
 
 def aliases(plan: Plan, node: NodePlan) -> tuple[str, ...]:
