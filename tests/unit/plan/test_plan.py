@@ -92,7 +92,7 @@ def test_a_turn_permission_towards_a_control_socket_is_refused() -> None:
     bad = replace(plan, nodes=tuple(leaky if n.name == "turn-a" else n for n in plan.nodes))
     assert turn_reaches_only_media(site, plan) == []
     assert [str(p) for p in turn_reaches_only_media(site, bad)] == [
-        f"{REPO / 'inventories/split/site.yml'}:40: coturn: node turn-a: coturn may relay to 172.20.1.20, "
+        f"{REPO / 'inventories/split/site.yml'}:45: coturn: node turn-a: coturn may relay to 172.20.1.20, "
         "where rtpengine ng listens"]
 
 

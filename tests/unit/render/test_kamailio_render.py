@@ -197,7 +197,7 @@ def test_split_registrar_bounds_and_postgres_url() -> None:
     for name, value in (("min_expires", 120), ("default_expires", 600), ("max_expires", 7200)):
         assert f'modparam("registrar", "{name}", {value})' in text
     assert 'loadmodule "db_postgres.so"' in text and "db_sqlite" not in text
-    assert 'db_url", "postgres://kamailio:Db-pass_1@db.voice.example.com:5432/kamailio")' in text
+    assert 'db_url", "postgres://kamailio:Db-pass_1@172.20.1.50/kamailio")' in text, "db-a by private address"
     assert "tcp_connection_lifetime=7205" in text
 
 
