@@ -13,6 +13,7 @@ from typing import Any, get_args
 from pydantic import BaseModel, ValidationError
 
 from voipctl.errors import Problem, SiteError
+from voipctl.site.cluster import cluster_problems
 from voipctl.site.model import REQUIRED_ROLES, Site, model_hash
 from voipctl.site.nodeaddrs import family_problems, host_problems
 from voipctl.site.spec import SiteSpec, Subscriber, SubscribersFile
@@ -123,10 +124,7 @@ def _site_problems(spec: SiteSpec, subscribers: list[Subscriber], source: Source
             if addr is not None and addrs[str(addr)] > 1:
                 out.append(source.problem(("nodes", i, key), f"address {addr} is used by more than one node"))
     out += host_problems(spec, source) + family_problems(spec, source)
-    sip_nodes = [i for i, n in enumerate(spec.nodes) if "sip" in n.roles]
-    for i in sip_nodes[1:]:
-        out.append(source.problem(("nodes", i, "roles"), "only one node may have role 'sip': registrations "
-                                  f"live in one kamailio's memory (already on {spec.nodes[sip_nodes[0]].name})"))
+    out += cluster_problems(spec, source)
     present = {r for n in spec.nodes for r in n.roles}
     for role in REQUIRED_ROLES:
         if role not in present:
