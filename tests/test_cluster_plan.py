@@ -38,7 +38,7 @@ def test_srv_and_naptr_spread_over_the_sip_nodes() -> None:
     plan = build_plan(load_site(CLUSTER))
     tls = "_sips._tcp.cluster.voipctl.test"
     sips = [(r.target, r.port, r.priority, r.weight) for r in plan.srv if r.service == tls]
-    assert sips == [("sip1.cluster.voipctl.test", 5061, 10, 1), ("sip2.cluster.voipctl.test", 5061, 10, 1)]
+    assert sips == [("sip1.cluster.voipctl.test", 5061, 10, 10), ("sip2.cluster.voipctl.test", 5061, 10, 10)]
     assert {r.service for r in plan.srv} == {
         "_sips._tcp.cluster.voipctl.test", "_sip._tcp.cluster.voipctl.test", "_sip._udp.cluster.voipctl.test",
         "_xmpp-client._tcp.cluster.voipctl.test"}

@@ -20,6 +20,8 @@ from voipctl.site.spec import Cluster, NodeSpec
 # in the preference order we publish (TLS first: clients that can should use it).
 SIP_SRV = (("tls", "_sips._tcp", "SIPS+D2T"), ("tcp", "_sip._tcp", "SIP+D2T"), ("udp", "_sip._udp", "SIP+D2U"))
 SRV_PRIORITY = 10
+# SRV weight per unit of node weight: a node of weight 1 publishes 10, as sites did before weights.
+SRV_WEIGHT_UNIT = 10
 
 
 def cluster_spec(site: Site) -> Cluster | None:
@@ -53,12 +55,13 @@ def srv_records(nodes: tuple[NodePlan, ...]) -> tuple[SrvRecord, ...]:
                 continue
             for lst in kam.listeners:
                 if lst.proto == proto:
-                    out.append(SrvRecord(f"{label}.{kam.domain}", node.fqdn, lst.port, SRV_PRIORITY, node.weight))
+                    out.append(SrvRecord(f"{label}.{kam.domain}", node.fqdn, lst.port, SRV_PRIORITY,
+                                         SRV_WEIGHT_UNIT * node.weight))
     for node in nodes:
         xmpp = node.openfire
         if xmpp is not None:
             out.append(SrvRecord(f"_xmpp-client._tcp.{xmpp.domain}", node.fqdn, xmpp.client_port, SRV_PRIORITY,
-                                 node.weight))
+                                 SRV_WEIGHT_UNIT * node.weight))
     return tuple(dict.fromkeys(out))
 
 

@@ -16,7 +16,7 @@ from voipctl.errors import RenderError
 from voipctl.plan.model import DbPlan, KamailioPlan, Listener, NodePlan, Plan
 from voipctl.render.controls import ControlSpan
 from voipctl.render.derived import DERIVED_KEYS, derived_key
-from voipctl.render.engine import provenance, render, render_traced
+from voipctl.render.engine import provenance, render_shared, render_traced
 from voipctl.render.flood import flood_context
 from voipctl.render.kamcluster import cluster_context, cluster_modules, rtpengine_set
 from voipctl.render.tree import PlannedFile
@@ -303,6 +303,13 @@ def sql_context(plan: Plan, node: NodePlan, secrets: Secrets) -> dict[str, Any]:
     return ctx
 
 
+def subscriber_sql(plan: Plan, node: NodePlan, secrets: Secrets) -> str:
+    """The same on every sip node of a site (two MD5s per subscriber): rendered once per content."""
+    passwords = hashlib.sha256("\n".join(secrets.subscriber(u) for u in plan.subscribers).encode()).hexdigest()
+    key = (plan.site, plan.model_hash, _kam(node).db.backend, _kam(node).domain, passwords)
+    return render_shared(key, "kamailio/subscribers.sql.j2", lambda: sql_context(plan, node, secrets))
+
+
 def memory_env(plan: Plan, node: NodePlan) -> str:
     """Debian's kamailio.service passes `-m $SHM_MEMORY -M $PKG_MEMORY` from these variables.
 
@@ -336,7 +343,7 @@ def render_kamailio(plan: Plan, node: NodePlan, secrets: Secrets) -> list[Planne
     kam = _kam(node)
     cfg, cfg_controls = render_traced("kamailio/kamailio.cfg.j2", **kamailio_context(plan, node, secrets))
     tls, tls_controls = render_traced("kamailio/tls.cfg.j2", **tls_context(plan, node))
-    sql = render("kamailio/subscribers.sql.j2", **sql_context(plan, node, secrets))
+    sql = subscriber_sql(plan, node, secrets)
 
     def planned(path: str, owner: str, group: str, mode: int, text: str, sensitive: bool = False,
                 controls: tuple[ControlSpan, ...] = ()) -> PlannedFile:
