@@ -50,7 +50,9 @@ def duo_site(directory: Path, sqlite_path: str) -> Path:
         "nodes": [
             {"name": "sip1", "roles": ["sip"], "private": "10.79.0.11", "public": "198.51.100.11"},
             {"name": "sip2", "roles": ["sip"], "private": "10.79.0.12", "public": "198.51.100.12"},
-            {"name": "media1", "roles": ["media", "turn"], "private": "10.79.0.13", "public": "198.51.100.13"},
+            {"name": "media1", "roles": ["media", "turn"], "private": "10.79.0.13", "public": "198.51.100.13",
+             "weight": 2},
+            {"name": "media2", "roles": ["media"], "private": "10.79.0.14", "public": "198.51.100.14"},
         ],
         "kamailio": {
             "transports": {"tls": off | {"port": 5061}, "wss": off | {"port": 443}, "ws": {"enabled": False}},
@@ -76,6 +78,7 @@ class Duo:
     ns: Netns
     nodes: dict[str, Node]
     passwords: dict[str, Path]
+    relays: dict[str, subprocess.Popen[bytes]]
 
     def probe(self, action: str, *args: str) -> dict[str, Any]:
         argv = [sys.executable, "-m", "voipctl.probe.sip", action, "--bind", CLIENT, *args]
@@ -112,8 +115,6 @@ def duo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Duo]:
         db.close()
         nodes[name] = Node(kam, cfg, home / "kamailio.log")
     assert plan is not None
-    rtp = plan.node("media1").rtpengine
-    assert rtp is not None
     secrets = secrets_for(plan)
     passwords = {}
     for user in ("alice", "bob"):
@@ -122,14 +123,18 @@ def duo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Duo]:
         passwords[user].chmod(0o600)
     addresses = [a for n in plan.nodes for a in (n.public or n.private, n.private)]
     with Netns([*addresses, CLIENT, PEER], prefix="vkd") as ns:
-        ns.popen(rtpengine_argv(rtp), log=tmp / "rtpengine.log")
-        _wait_udp_port(ns, rtp.ng_port)  # kamailio disables a relay that did not answer its first ping
+        relays = {}
+        for media in ("media1", "media2"):
+            rtp = plan.node(media).rtpengine
+            assert rtp is not None
+            relays[media] = ns.popen(rtpengine_argv(rtp), log=tmp / f"{media}.log")
+        _wait_udp_port(ns, 2223)  # kamailio disables a relay that did not answer its first ping
         procs = []
         for name, node in nodes.items():
             rundir = tmp / name / "run"
             rundir.mkdir()
             procs.append(ns.popen(kamailio_argv(str(node.cfg), rundir, node.kam), log=node.log))
-        found = Duo(ns, nodes, passwords)
+        found = Duo(ns, nodes, passwords, relays)
         deadline = time.monotonic() + 20
         for name in nodes:
             while time.monotonic() < deadline:
@@ -162,10 +167,39 @@ def test_a_call_through_one_node_reaches_a_client_registered_on_the_other(
         assert out["status"] == 200, (out, duo.logs())
         details = out["details"]
         assert details["callee_got_ack"] and details["bye"] == 200, (details, duo.logs())
-        assert details["callee_sdp"]["address"] == "198.51.100.13" == details["caller_sdp"]["address"]
+        assert details["callee_sdp"]["address"] in ("198.51.100.13", "198.51.100.14"), details["callee_sdp"]
+        assert details["caller_sdp"]["address"] == details["callee_sdp"]["address"]
         invite = details["callee_received"][0]
         vias = [line for line in invite.split("\r\n") if line.lower().startswith(("via:", "v:"))]
         assert len(vias) >= 3, invite  # the caller's, the caller's node, the callee's node
+
+
+def _call(duo: Duo, timeout: str = "3") -> dict[str, Any]:
+    peer = duo.at("sip2", "udp")
+    return duo.probe(
+        "call", *duo.at("sip1", "udp"), "--domain", DOMAIN, "--user", "alice", "--password-file",
+        str(duo.passwords["alice"]), "--media", "plain", "--peer-transport", "udp",
+        "--peer-host", peer[peer.index("--host") + 1], "--peer-port", peer[peer.index("--port") + 1],
+        "--peer-bind", PEER, "--peer-media", "plain", "--peer-user", "bob",
+        "--peer-password-file", str(duo.passwords["bob"]), "--timeout", timeout)
+
+
+def test_calls_spread_over_the_weighted_set_and_survive_a_stopped_media_node(duo: Duo) -> None:
+    """Calls land on both relays of the set; with media1's rtpengine stopped, new calls work on media2."""
+    seen = set()
+    for _ in range(8):
+        out = _call(duo)
+        assert out["status"] == 200, (out, duo.logs())
+        seen.add(out["details"]["callee_sdp"]["address"])
+    assert seen == {"198.51.100.13", "198.51.100.14"}, seen
+    duo.ns.stop(duo.relays["media1"])
+    after = []
+    for _ in range(4):
+        out = _call(duo, timeout="15")
+        assert out["status"] == 200, (out, duo.logs())
+        after.append((out["details"]["callee_sdp"]["address"], out["elapsed_ms"]))
+    assert {a for a, _ in after} == {"198.51.100.14"}, after
+    print(f"after media1 stopped: {after}")
 
 
 def test_the_cluster_socket_ignores_anyone_but_the_peers(duo: Duo) -> None:
