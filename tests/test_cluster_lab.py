@@ -35,11 +35,9 @@ pytestmark = pytest.mark.lab
 SITE = "vclu"
 DOMAIN = f"{SITE}.voipctl.test"
 
-# Sends OPTIONS to every address given, every 0.25 s, until the stop file exists; one JSON line per
-# round: which addresses answered 200 within 1 s. Runs inside the lab's public client namespace.
-WATCH = r"""
+# One OPTIONS over UDP to HOST:5060: True on a 200 within 1 s (no answer, ICMP refused: False).
+OPTIONS_FN = r"""
 import json, os, socket, sys, time, uuid
-stop, targets = sys.argv[1], sys.argv[2:]
 def options(host):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(1.0)
@@ -48,7 +46,8 @@ def options(host):
     branch, tag = "z9hG4bK" + uuid.uuid4().hex[:16], uuid.uuid4().hex[:8]
     msg = (f"OPTIONS sip:{host}:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {me}:{port};branch={branch};rport\r\n"
            f"Max-Forwards: 70\r\nFrom: <sip:watch@{host}>;tag={tag}\r\nTo: <sip:{host}>\r\n"
-           f"Call-ID: {uuid.uuid4().hex}\r\nCSeq: 1 OPTIONS\r\nUser-Agent: cluster-watch\r\nContent-Length: 0\r\n\r\n")
+           f"Call-ID: {uuid.uuid4().hex}\r\nCSeq: 1 OPTIONS\r\nUser-Agent: cluster-watch\r\n"
+           f"Content-Length: 0\r\n\r\n")
     try:
         s.send(msg.encode())
         while True:
@@ -59,9 +58,30 @@ def options(host):
         return False
     finally:
         s.close()
+"""
+# Every 0.25 s until the stop file exists, OPTIONS to every address given; one JSON line per round.
+WATCH = OPTIONS_FN + r"""
+stop, targets = sys.argv[1], sys.argv[2:]
 while not os.path.exists(stop):
     print(json.dumps({"at": time.time(), "ok": [h for h in targets if options(h)]}), flush=True)
     time.sleep(0.25)
+"""
+# A SIP client's server choice (RFC 3263): SRV targets of the domain by priority, then weight, the
+# first answering OPTIONS wins. Prints what it tried and chose.
+SRV_CLIENT = OPTIONS_FN + r"""
+import dns.resolver
+server, domain = sys.argv[1], sys.argv[2]
+r = dns.resolver.Resolver(configure=False); r.nameservers = [server]; r.lifetime = 3
+srv = sorted(r.resolve(f"_sip._udp.{domain}", "SRV"), key=lambda a: (a.priority, -a.weight, str(a.target)))
+tried = []
+for rec in srv:
+    target = str(rec.target).rstrip(".")
+    address = r.resolve(target, "A")[0].to_text()
+    ok = options(address)
+    tried.append([target, address, ok])
+    if ok:
+        break
+print(json.dumps({"tried": tried}))
 """
 
 
@@ -184,14 +204,17 @@ def test_a_stopped_media_node_leaves_new_calls_to_the_other(cluster: Cluster) ->
 
 
 def test_a_stopped_sip_node_fails_over_to_the_other_by_srv(cluster: Cluster) -> None:
-    """With kamailio stopped on sip1, a client trying the SRV targets in turn gets no answer from sip1
-    and registers through sip2; a call through sip2 reaches it."""
+    """With kamailio stopped on sip1, a client choosing its server from the SRV records gets no
+    answer from sip1 and moves to sip2, registers there and is reached by a call."""
+    server = lab_topology(cluster.plan).addresses.resolver_public
+    argv = [sys.executable, "-c", SRV_CLIENT, server, DOMAIN]
     cluster.systemctl("sip1", "stop", "kamailio")
     try:
-        answered = [node for node in ("sip1", "sip2")
-                    if cluster.sip("options", "--transport", "udp", "--host", cluster.public(node), "--port", "5060",
-                                   "--timeout", "2").get("status") == 200]
-        assert answered == ["sip2"]
+        res = subprocess.run(lab_cmd.netns_exec(cluster.lab.client_netns, argv), capture_output=True, text=True,
+                             timeout=60, check=False)
+        assert res.returncode == 0, res.stderr
+        tried = json.loads(res.stdout)["tried"]
+        assert [t[0].split(".")[0] for t in tried] == ["sip1", "sip2"] and [t[2] for t in tried] == [False, True], tried
         out = cluster.call("sip2", "sip2", "tcp")
         assert out["status"] == 200 and out["details"]["bye"] == 200, out
     finally:

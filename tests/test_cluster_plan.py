@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from voipctl.cli import main
+from voipctl.errors import SiteError
 from voipctl.plan.build import build_plan
 from voipctl.site.load import load_site
+from voipctl.site.yamlsource import plain_load
 
 REPO = Path(__file__).resolve().parent.parent
 CLUSTER = REPO / "inventories/cluster/site.yml"
@@ -81,3 +86,31 @@ def test_a_single_sip_node_has_no_cluster_and_keeps_its_hash(tmp_path: Path) -> 
     media = "    private: 10.77.0.12\n"
     weighted.write_text(LAB.read_text().replace(media, media + "    weight: 1\n"))
     assert load_site(weighted).model_hash != site.model_hash
+
+
+def test_dns_command_prints_the_records_for_real_dns(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dns", str(CLUSTER)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "sip2.cluster.voipctl.test.\t300\tIN\tA\t203.0.113.12" in lines
+    assert ("_sip._udp.cluster.voipctl.test.\t300\tIN\tSRV\t10 10 5060 sip1.cluster.voipctl.test."
+            in lines)
+    assert ('cluster.voipctl.test.\t300\tIN\tNAPTR\t10 10 "s" "SIPS+D2T" "" _sips._tcp.cluster.voipctl.test.'
+            in lines)
+
+
+def test_big_subscriber_files_load_alike_on_the_fast_and_the_located_path(tmp_path: Path) -> None:
+    """The C-parser path (no anchors) and the round-trip path (an anchor forces it) give the same
+    subscribers; an invalid entry still gets its located error."""
+    users = "".join(f"  - user: u{i:04d}\n" for i in range(2000))
+    site = tmp_path / "site.yml"
+    site.write_text(LAB.read_text().split("\nsubscribers:", 1)[0] + "\nsubscribers_file: subs.yml\n")
+    (tmp_path / "subs.yml").write_text("subscribers:\n" + users)
+    assert plain_load((tmp_path / "subs.yml").read_bytes()) is not None
+    fast = load_site(site).subscribers
+    (tmp_path / "subs.yml").write_text("subscribers:\n  - &first {user: u0000}\n" + users.split("\n", 1)[1])
+    assert plain_load((tmp_path / "subs.yml").read_bytes()) is None
+    assert load_site(site).subscribers == fast and len(fast) == 2000
+    (tmp_path / "subs.yml").write_text("subscribers:\n" + users + "  - user: 'bad user'\n")
+    with pytest.raises(SiteError) as err:
+        load_site(site)
+    assert "subs.yml:2002" in str(err.value.problems[0]), err.value.problems

@@ -17,7 +17,7 @@ from voipctl.site.cluster import cluster_problems
 from voipctl.site.model import REQUIRED_ROLES, Site, model_hash
 from voipctl.site.nodeaddrs import family_problems, host_problems
 from voipctl.site.spec import SiteSpec, Subscriber, SubscribersFile
-from voipctl.site.yamlsource import PathPart, SourceMap, parse_yaml
+from voipctl.site.yamlsource import PathPart, SourceMap, parse_yaml, plain_load
 
 
 def read_bytes(path: Path) -> bytes:
@@ -101,7 +101,14 @@ def _load_subscribers(spec: SiteSpec, site_path: Path, source: SourceMap) -> lis
     path = site_path.parent / spec.subscribers_file
     if not path.is_file():
         raise SiteError([source.problem(("subscribers_file",), f"no such file: {path}")])
-    doc, sub_source = parse_yaml(read_bytes(path), str(path))
+    data = read_bytes(path)
+    plain = plain_load(data)  # thousands of subscribers: the fast path when the file is valid
+    if isinstance(plain, dict):
+        try:
+            return list(spec.subscribers) + list(SubscribersFile.model_validate(plain).subscribers)
+        except ValidationError:
+            pass  # located errors below
+    doc, sub_source = parse_yaml(data, str(path))
     try:
         parsed = SubscribersFile.model_validate(doc)
     except ValidationError as exc:
