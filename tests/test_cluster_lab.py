@@ -188,8 +188,9 @@ def test_resolver_publishes_srv_and_naptr_over_both_sip_nodes(cluster: Cluster) 
 
 
 def test_a_stopped_media_node_leaves_new_calls_to_the_other(cluster: Cluster) -> None:
-    """media1's firewall drops ng to a stopped rtpengine silently, so kamailio waits for it
-    (rtpengine_tout_ms x retries) once per branch until it marks it disabled: a generous timeout."""
+    """New calls through sip1 are anchored on media2 while media1's rtpengine is stopped. The limit is
+    generous: media1's firewall drops ng silently, so kamailio may wait rtpengine_tout_ms x retries
+    before it disables the relay (one run with a 10 s limit timed out here)."""
     cluster.systemctl("media1", "stop", "rtpengine-daemon")
     try:
         seen = []
