@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.labsites import free_private_prefix
-from tests.test_deploy_lab import Lab, _skip_without_lab, lab_of
+from tests.test_deploy_lab import Lab, _skip_without_lab, _tampered, lab_of
 from voipctl import pipeline
 from voipctl.deploy.rolling import Rollout, roll_prepared
 from voipctl.deploy.session import prepare
@@ -250,3 +250,26 @@ def test_a_rolling_change_never_leaves_zero_sip_nodes_answering(cluster: Cluster
     assert len(rounds) > 20 and all(r["ok"] for r in rounds), [r for r in rounds if not r["ok"]]
     missed = {t: sum(1 for r in rounds if t not in r["ok"]) for t in targets}
     print(f"rolling change: {len(rounds)} OPTIONS rounds, none without an answer; rounds missed per node {missed}")
+
+
+def _kamailio(lab: Lab, node: str) -> tuple[str, str]:
+    out = lab.ssh(node, "sh", "-c", "systemctl show -p MainPID --value kamailio; sha256sum /etc/kamailio/kamailio.cfg")
+    pid, sha = out.split("\n")[:2]
+    return pid.strip(), sha.split()[0]
+
+
+def test_a_failing_sip_canary_stops_the_rollout_and_the_other_node_keeps_its_config(cluster: Cluster) -> None:
+    """A kamailio.cfg that `kamailio -c` refuses, for both sip nodes: sip1 (the canary of its role) fails
+    and keeps its running kamailio; the rollout stops there, so sip2 is never touched."""
+    lab = cluster.lab
+    before = {n: _kamailio(lab, n) for n in ("sip1", "sip2")}
+    prep = prepare(lab.site_file, lab.options())
+    edits = {f"{n}/etc/kamailio/kamailio.cfg": (prep.render_dir / n / "etc/kamailio/kamailio.cfg").read_text()
+             + "\nthis is not kamailio syntax;\n" for n in ("sip1", "sip2")}
+    broken = replace(_tampered(lab, prep, edits), hosts=prep.hosts)
+    rollout = roll_prepared(broken, lab.options(), 1, lab.record, lambda i, b: None)
+    states = dict(rollout.host_states())
+    assert rollout.stopped and len(rollout.outcomes) == 3, states
+    assert states["sip1"] == "failed, rolled back: previous config", states
+    assert states["sip2"] == "not deployed (rollout stopped): previous config", states
+    assert {n: _kamailio(lab, n) for n in before} == before, "same PIDs, same files on both sip nodes"
