@@ -10,7 +10,8 @@ from rich.table import Table
 
 from voipctl.cli import err_console, out_console
 from voipctl.deploy.events import Event
-from voipctl.deploy.session import DeployOptions, DeployOutcome, deploy, raise_for_outcome
+from voipctl.deploy.rolling import clustered, roll_prepared
+from voipctl.deploy.session import DeployOptions, DeployOutcome, Prepared, execute, prepare, raise_for_outcome
 
 # Ansible warns about a service play no host of the site runs (e.g. no Openfire node): expected.
 _EMPTY_GROUP = re.compile(r"Could not match supplied host pattern, ignoring: voipctl_\w+")
@@ -85,8 +86,11 @@ def summary_notes(outcome: DeployOutcome) -> list[str]:
               help="Render directory to deploy from; re-rendered first if stale (default: build/SITE).")
 @click.option("--pki-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("pki"), show_default=True,
               help="PKI root; certificates of site S are read from DIR/S.")
+@click.option("--serial", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Roll out N nodes of a role at a time after a one-node canary, stopping at the first "
+                   "failure (default for sites with several nodes of a role: 1).")
 def deploy_cmd(site: Path, inventory: Path | None, check: bool, show_diff: bool, limit: str | None,
-               render_dir: Path | None, pki_dir: Path) -> None:
+               render_dir: Path | None, pki_dir: Path, serial: int | None) -> None:
     """Deploy SITE's rendered configuration to its hosts (Ansible), safely and idempotently.
 
     Each daemon's new files are checked, placed with backups, the daemon restarted
@@ -94,12 +98,43 @@ def deploy_cmd(site: Path, inventory: Path | None, check: bool, show_diff: bool,
     """
     options = DeployOptions(inventory=inventory, check=check, diff=show_diff, limit=limit,
                             render_dir=render_dir, pki_dir=pki_dir)
-    deploy_and_report(site, options)
+    deploy_and_report(site, options, serial)
 
 
-def deploy_and_report(site: Path, options: DeployOptions) -> None:
-    """Deploy with live progress, print the recap and notes, raise for a failed or unreachable host."""
-    outcome = deploy(site, options, on_event=_show, on_notice=_notice)
+def _batch(index: int, hosts: tuple[str, ...]) -> None:
+    what = "canary" if len(hosts) == 1 else f"{len(hosts)} hosts"
+    out_console.print(f"\n=== rollout batch {index + 1} ({what}): {', '.join(hosts)}", markup=False, style="bold")
+
+
+def _roll_and_report(prep: Prepared, options: DeployOptions, serial: int) -> None:
+    rollout = roll_prepared(prep, options, serial, _show, _batch)
+    for outcome in rollout.outcomes:
+        _report(outcome)
+    table = Table(title=f"rollout of site {rollout.site} ({len(rollout.outcomes)}/{len(rollout.batches)} batches)",
+                  title_justify="left")
+    table.add_column("host")
+    table.add_column("config")
+    for host, state in rollout.host_states():
+        table.add_row(host, state, style="green" if state.startswith("new") else "bold red")
+    out_console.print(table)
+    if rollout.stopped:
+        out_console.print("rollout stopped at the first failed batch; later batches were not touched",
+                          markup=False, style="bold red")
+    raise_for_outcome(rollout.outcomes[-1])
+
+
+def deploy_and_report(site: Path, options: DeployOptions, serial: int | None = None) -> None:
+    """Deploy with live progress (rolling for clustered sites), print recap and notes, raise on failure."""
+    prep = prepare(site, options, _notice)
+    if options.limit is None and not options.check and (serial is not None or clustered(prep.plan)):
+        _roll_and_report(prep, options, serial or 1)
+        return
+    outcome = execute(prep, options, _show)
+    _report(outcome)
+    raise_for_outcome(outcome)
+
+
+def _report(outcome: DeployOutcome) -> None:
     for line in outcome.stderr:
         if line.strip() and not _EMPTY_GROUP.search(line):
             err_console.print(f"ansible: {line}", markup=False)
@@ -110,7 +145,6 @@ def deploy_and_report(site: Path, options: DeployOptions) -> None:
     out_console.print(f"{sum(r.changed for r in outcome.recap)} change(s) on {len(outcome.recap)} host(s) "
                       f"in {outcome.seconds:.1f}s; render {outcome.render_dir}, inventory {outcome.inventory}",
                       markup=False)
-    raise_for_outcome(outcome)
 
 
 def register(group: click.Group) -> None:

@@ -90,6 +90,7 @@ class Prepared:
     inventory: Path
     hosts: tuple[str, ...]
     env: Mapping[str, str]
+    host_nodes: Mapping[str, str] = field(default_factory=dict)  # inventory host -> site node
 
 
 def prepare(site_path: Path, options: DeployOptions, on_notice: Callable[[str], None] = _quiet) -> Prepared:
@@ -109,9 +110,10 @@ def prepare(site_path: Path, options: DeployOptions, on_notice: Callable[[str], 
     inventory = choose_inventory(site.name, options.inventory, options.lab_root).absolute()
     # ansible-inventory may print the inventory's own secrets: keep them out of any Ansible log.
     listing_env = {k: v for k, v in env.items() if k != "ANSIBLE_LOG_PATH"}
-    hosts = limit_hosts(read_inventory(inventory, listing_env), [n.name for n in plan.nodes], options.limit)
+    host_nodes = read_inventory(inventory, listing_env)
+    hosts = limit_hosts(host_nodes, [n.name for n in plan.nodes], options.limit)
     return Prepared(site.name, plan, render_dir, manifest, sensitive_rels(tree, secrets.values.values()),
-                    site.path.parent, tuple(str(r) for r in reasons), inventory, hosts, env)
+                    site.path.parent, tuple(str(r) for r in reasons), inventory, hosts, env, host_nodes)
 
 
 def execute(prep: Prepared, options: DeployOptions, on_event: Callable[[Event], None] = _ignore) -> DeployOutcome:

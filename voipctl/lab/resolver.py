@@ -14,13 +14,11 @@ from pathlib import Path
 from voipctl.lab import commands as cmd
 from voipctl.lab.state import LabState
 from voipctl.lab.topology import LabTopology
-from voipctl.plan.model import NodePlan, Plan
+from voipctl.plan.model import NaptrRecord, NodePlan, Plan, SrvRecord
 from voipctl.proc import in_netns
 from voipctl.proc.daemon import require_alive, start_daemon, wait_tcp
 
 DNS_PORT = 53
-# SRV service label per SIP transport (RFC 3263): TLS is _sips._tcp.
-SRV_SERVICES = {"udp": "_sip._udp", "tcp": "_sip._tcp", "tls": "_sips._tcp"}
 
 
 @dataclass(frozen=True)
@@ -32,17 +30,11 @@ class HostRecord:
 
 
 @dataclass(frozen=True)
-class SrvRecord:
-    service: str
-    target: str
-    port: int
-
-
-@dataclass(frozen=True)
 class DnsRecords:
     hosts: tuple[HostRecord, ...]
     ptrs: tuple[tuple[str, str], ...]
     srvs: tuple[SrvRecord, ...]
+    naptrs: tuple[NaptrRecord, ...] = ()
 
 
 def _claims(node: NodePlan) -> list[tuple[int, str]]:
@@ -82,21 +74,13 @@ def dns_records(plan: Plan) -> DnsRecords:
     owners = _name_owners(plan)
     hosts = []
     ptrs = []
-    srvs = []
     for node in plan.nodes:
         extra = [name for name, nodes in owners.items() if node.name in nodes]
         # Clients (and, through the NAT's hairpin, the nodes) reach a node at its advertised address.
         hosts.append(HostRecord(node.advertised, (node.fqdn, *extra)))
         if node.private != node.advertised:
             ptrs.append((node.private, node.fqdn))
-        if node.kamailio is not None:
-            for lst in node.kamailio.listeners:
-                service = SRV_SERVICES.get(lst.proto)
-                if service is not None:
-                    srvs.append(SrvRecord(f"{service}.{node.kamailio.domain}", node.fqdn, lst.port))
-        if node.openfire is not None:
-            srvs.append(SrvRecord(f"_xmpp-client._tcp.{node.openfire.domain}", node.fqdn, node.openfire.client_port))
-    return DnsRecords(tuple(hosts), tuple(ptrs), tuple(dict.fromkeys(srvs)))
+    return DnsRecords(tuple(hosts), tuple(ptrs), plan.srv, plan.naptr)
 
 
 def reverse_zone(network: str) -> str:
@@ -130,7 +114,11 @@ def dnsmasq_conf(topo: LabTopology, records: DnsRecords, pid_file: Path) -> str:
     for address, name in records.ptrs:
         lines.append(f"ptr-record={ptr_name(address)},{name}")
     for srv in records.srvs:
-        lines.append(f"srv-host={srv.service},{srv.target},{srv.port},10,10")
+        lines.append(f"srv-host={srv.service},{srv.target},{srv.port},{srv.priority},{srv.weight}")
+    for naptr in records.naptrs:
+        # flags "s": the replacement is an SRV name; no regexp (RFC 3263)
+        lines.append(f"naptr-record={naptr.domain},{naptr.order},{naptr.preference},s,{naptr.service},,"
+                     f"{naptr.replacement}")
     return "\n".join(lines) + "\n"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ipaddress import ip_address
 from urllib.parse import urlsplit
 
+from voipctl.plan.cluster import cluster_binding, naptr_records, sip_cluster, srv_records, turn_uris
 from voipctl.plan.database import kamailio_db, postgresql
 from voipctl.plan.firewall import build_firewall
 from voipctl.plan.model import (
@@ -132,6 +133,9 @@ def _kamailio(site: Site, node: NodeSpec) -> tuple[KamailioPlan, list[Binding]]:
     if ws.enabled:
         address = _client_address(node) if ws.public else str(node.private)
         listeners.append(Listener("ws", address, ws.port, advertise if ws.public else None, wss_host))
+    cluster = sip_cluster(site, node)
+    if cluster is not None:
+        bindings.append(cluster_binding(cluster, _is_public(node, cluster.address)))
     for lst in listeners:
         bindings.append(
             Binding(
@@ -176,6 +180,8 @@ def _kamailio(site: Site, node: NodeSpec) -> tuple[KamailioPlan, list[Binding]]:
         scanner_user_agents=tuple(spec.flood.scanner_user_agents),
         max_message_bytes=spec.max_message_bytes,
         tls=_tls(site, _cert(site, node, "kamailio", "kamailio", dns, client_auth=True)),
+        rtpengine_weights=tuple(m.weight or 1 for m in site.nodes_with("media")),
+        cluster=cluster,
     )
     return plan, bindings
 
@@ -339,12 +345,17 @@ def build_plan(site: Site) -> Plan:
                 postgresql=pg,
                 firewall=build_firewall(site, bindings, pg.clients if pg is not None else ()),
                 bindings=tuple(bindings),
+                weight=node.weight or 1,
             )
         )
+    srv = srv_records(tuple(nodes))
     return Plan(
         site=site.name,
         domain=site.spec.domain,
         model_hash=site.model_hash,
         nodes=tuple(nodes),
         subscribers=tuple(s.user for s in site.subscribers),
+        srv=srv,
+        naptr=naptr_records(site.spec.domain, srv),
+        turn_uris=turn_uris(site, tuple(nodes)),
     )

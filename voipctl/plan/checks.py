@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from voipctl.errors import Problem
+from voipctl.plan.cluster import cluster_socket_private, turn_uri_hosts
 from voipctl.plan.model import NodePlan, Plan
 from voipctl.site.model import Site
 
@@ -67,7 +68,7 @@ def private_services(site: Site, plan: Plan) -> list[Problem]:
     return out
 
 
-PLAN_CHECKS: tuple[PlanCheck, ...] = (port_collisions, private_services)
+PLAN_CHECKS: tuple[PlanCheck, ...] = (port_collisions, private_services, cluster_socket_private, turn_uri_hosts)
 
 
 def check_plan(site: Site, plan: Plan, extra: tuple[PlanCheck, ...] = ()) -> list[Problem]:

@@ -17,7 +17,7 @@ names the site key to look at. Decisions documented here:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from ipaddress import ip_address, ip_network
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 
 from voipctl.errors import Problem
 from voipctl.plan.checks import PlanCheck
@@ -177,8 +177,12 @@ def tls_names(site: Site, plan: Plan) -> list[Problem]:
 
 
 def _covered(address: str, networks: Sequence[str]) -> bool:
+    return _in(address, [ip_network(n) for n in networks])
+
+
+def _in(address: str, networks: Sequence[IPv4Network | IPv6Network]) -> bool:
     ip = ip_address(address)
-    return any(ip.version == net.version and ip in net for net in map(ip_network, networks))
+    return any(ip.version == net.version and ip in net for net in networks)
 
 
 def turn_reaches_media(site: Site, plan: Plan) -> list[Problem]:
@@ -189,8 +193,10 @@ def turn_reaches_media(site: Site, plan: Plan) -> list[Problem]:
         tc = node.coturn
         if tc is None:
             continue
+        allowed = [ip_network(n) for n in tc.allowed_peers]  # parsed once per node: sites with many media nodes
+        denied = [ip_network(n) for n in tc.denied_peers]
         for addr in media:
-            if not _covered(addr, tc.allowed_peers) and _covered(addr, tc.denied_peers):
+            if not _in(addr, allowed) and _in(addr, denied):
                 out.append(site.problem(("coturn",),
                                         f"node {node.name}: coturn denies relaying to media address {addr}"))
     return out

@@ -118,6 +118,32 @@ class TlsPlan:
 
 
 @dataclass(frozen=True)
+class SipClusterPlan:
+    """This sip node in the cluster: its DMQ/cluster socket (private, UDP) and the other nodes'."""
+
+    address: str
+    port: int
+    peers: tuple[str, ...]  # private addresses of the other sip nodes, site order
+
+    @staticmethod
+    def uri(address: str, port: int) -> str:
+        host = f"[{address}]" if ":" in address else address
+        return f"sip:{host}:{port}"
+
+    @property
+    def socket(self) -> str:
+        return "udp:" + self.uri(self.address, self.port).removeprefix("sip:")
+
+    @property
+    def server_uri(self) -> str:
+        return self.uri(self.address, self.port)
+
+    @property
+    def peer_uris(self) -> tuple[str, ...]:
+        return tuple(self.uri(p, self.port) for p in self.peers)
+
+
+@dataclass(frozen=True)
 class KamailioPlan:
     domain: str
     listeners: tuple[Listener, ...]
@@ -143,6 +169,8 @@ class KamailioPlan:
     tls: TlsPlan
     cfg_path: str = "/etc/kamailio/kamailio.cfg"
     tls_cfg_path: str = "/etc/kamailio/tls.cfg"
+    rtpengine_weights: tuple[int, ...] = ()  # per rtpengine_sockets entry, same order
+    cluster: SipClusterPlan | None = None  # several sip nodes: DMQ replication and Path
 
 
 @dataclass(frozen=True)
@@ -306,6 +334,7 @@ class NodePlan:
     postgresql: PostgresqlPlan | None = None
     firewall: FirewallPlan | None = None
     bindings: tuple[Binding, ...] = ()
+    weight: int = 1  # share of new work among nodes of its roles (SRV, rtpengine set)
 
     @property
     def certs(self) -> tuple[CertPlan, ...]:
@@ -319,12 +348,35 @@ class NodePlan:
 
 
 @dataclass(frozen=True)
+class SrvRecord:
+    service: str  # e.g. _sips._tcp.example.com
+    target: str
+    port: int
+    priority: int
+    weight: int
+
+
+@dataclass(frozen=True)
+class NaptrRecord:
+    """RFC 3263 NAPTR of the SIP domain pointing at one SRV name."""
+
+    domain: str
+    order: int
+    preference: int
+    service: str  # SIP+D2U, SIP+D2T, SIPS+D2T
+    replacement: str
+
+
+@dataclass(frozen=True)
 class Plan:
     site: str
     domain: str
     model_hash: str
     nodes: tuple[NodePlan, ...]
     subscribers: tuple[str, ...] = field(default=())
+    srv: tuple[SrvRecord, ...] = ()  # SIP and XMPP SRV over the nodes, weighted
+    naptr: tuple[NaptrRecord, ...] = ()
+    turn_uris: tuple[str, ...] = ()  # what clients (and the browser probe) get
 
     def node(self, name: str) -> NodePlan:
         return next(n for n in self.nodes if n.name == name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -47,3 +48,16 @@ def render_traced(template: str, **context: Any) -> tuple[str, tuple[ControlSpan
 def render(template: str, **context: Any) -> str:
     """Render one template whose control line numbers nobody needs."""
     return render_traced(template, **context)[0]
+
+
+# Files several nodes share byte for byte (the subscriber SQL on every sip node) are rendered
+# once per key; the key must hold everything the output depends on.
+_SHARED: dict[tuple[str, ...], str] = {}
+
+
+def render_shared(key: tuple[str, ...], template: str, context: Callable[[], dict[str, Any]]) -> str:
+    if key not in _SHARED:
+        if len(_SHARED) > 8:
+            _SHARED.clear()
+        _SHARED[key] = render(template, **context())
+    return _SHARED[key]

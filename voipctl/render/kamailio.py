@@ -17,6 +17,7 @@ from voipctl.render.controls import ControlSpan
 from voipctl.render.derived import DERIVED_KEYS, derived_key
 from voipctl.render.engine import provenance, render_traced
 from voipctl.render.flood import flood_context
+from voipctl.render.kamcluster import cluster_context, cluster_modules, rtpengine_set
 from voipctl.render.subscribers import subscriber_sql
 from voipctl.render.tree import PlannedFile
 from voipctl.secrets import Secrets
@@ -154,7 +155,7 @@ def modules(kam: KamailioPlan) -> tuple[str, ...]:
     ]
     if ws:
         mods += ["xhttp", "websocket"]
-    return tuple(mods)
+    return (*mods, *cluster_modules(kam))
 
 
 def kamailio_context(plan: Plan, node: NodePlan, secrets: Secrets) -> dict[str, Any]:
@@ -182,7 +183,8 @@ def kamailio_context(plan: Plan, node: NodePlan, secrets: Secrets) -> dict[str, 
                  "mac_chars": SEAL_MAC_CHARS, "max_age": SEAL_MAX_AGE},
         "topology": {"mask_key": derived_key(secrets, DERIVED_KEYS["topoh"])},
         "webrtc_sdp": WEBRTC_SDP,
-        "listeners": tuple(listen_line(lst) for lst in kam.listeners),
+        "listeners": tuple(listen_line(lst) for lst in kam.listeners)
+        + tuple(ListenLine(c.socket, None) for c in (kam.cluster,) if c is not None),
         "aliases": aliases(plan, node),
         "modules": modules(kam),
         "registrar": {"min_expires": kam.min_expires, "default_expires": kam.default_expires,
@@ -190,7 +192,7 @@ def kamailio_context(plan: Plan, node: NodePlan, secrets: Secrets) -> dict[str, 
         "flood": flood_context(kam),
         "db_url": db_url(kam.db, secrets),
         "sipping_from": cfg_str(f"sip:pinger@{kam.domain}"),
-        "rtpengine_sock": cfg_str(" ".join(kam.rtpengine_sockets)),
+        "rtpengine_sock": cfg_str(rtpengine_set(kam)),
         "rtpengine_ping_timer": node.platform.kamailio_rtpengine_ping_timer,
         "bundle": node.platform.kamailio_bundle_single_media,
         "tls_cfg_path": cfg_str(kam.tls_cfg_path),
@@ -202,7 +204,7 @@ def kamailio_context(plan: Plan, node: NodePlan, secrets: Secrets) -> dict[str, 
         "ws_port_expr": ws_ports,
         "ws_host_expr": ws_host_expr(kam) if ws_ports else None,
         "ws_origin_expr": ws_origin_expr(kam) if ws_ports else None,
-    }
+    } | cluster_context(kam)
 
 
 def tls_context(plan: Plan, node: NodePlan) -> dict[str, Any]:

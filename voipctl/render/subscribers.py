@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from voipctl.errors import RenderError
 from voipctl.plan.model import KamailioPlan, Plan
-from voipctl.render.engine import provenance, render
+from voipctl.render.engine import provenance, render_shared
 from voipctl.secrets import Secrets
 
 # Table versions auth_db and usrloc of kamailio 5.6 check at startup (see
@@ -57,14 +57,19 @@ def subscriber_rows(plan: Plan, kam: KamailioPlan, secrets: Secrets) -> tuple[Su
 
 
 def subscriber_sql(plan: Plan, kam: KamailioPlan, secrets: Secrets) -> str:
-    """The SQL file in the site DB's dialect (sqlite, postgres or mysql)."""
+    """The SQL file in the site DB's dialect (sqlite, postgres or mysql).
+
+    The same on every sip node of a site and two MD5s per subscriber: rendered once per content
+    (a 50-node cluster with 10,000 subscribers would otherwise hash a million times).
+    """
     backend = kam.db.backend
-    return render(
-        f"kamailio/sql/{backend}.sql.j2",
-        header=provenance("--", plan.site, plan.model_hash),
-        backend=backend,
-        realm=kam.domain,
-        domain=_sql_str(kam.domain),
-        rows=subscriber_rows(plan, kam, secrets),
-        table_versions=TABLE_VERSIONS,
-    )
+    passwords = hashlib.sha256("\n".join(secrets.subscriber(u) for u in plan.subscribers).encode()).hexdigest()
+    key = (plan.site, plan.model_hash, backend, kam.domain, passwords)
+    return render_shared(key, f"kamailio/sql/{backend}.sql.j2", lambda: {
+        "header": provenance("--", plan.site, plan.model_hash),
+        "backend": backend,
+        "realm": kam.domain,
+        "domain": _sql_str(kam.domain),
+        "rows": subscriber_rows(plan, kam, secrets),
+        "table_versions": TABLE_VERSIONS,
+    })

@@ -13,11 +13,12 @@ from typing import Any, get_args
 from pydantic import BaseModel, ValidationError
 
 from voipctl.errors import Problem, SiteError
+from voipctl.site.cluster import cluster_problems
 from voipctl.site.database import db_problems
 from voipctl.site.model import REQUIRED_ROLES, Site, model_hash
 from voipctl.site.nodeaddrs import family_problems, host_problems
 from voipctl.site.spec import SiteSpec, Subscriber, SubscribersFile
-from voipctl.site.yamlsource import PathPart, SourceMap, parse_yaml
+from voipctl.site.yamlsource import PathPart, SourceMap, parse_yaml, plain_load
 
 
 def read_bytes(path: Path) -> bytes:
@@ -101,7 +102,14 @@ def _load_subscribers(spec: SiteSpec, site_path: Path, source: SourceMap) -> lis
     path = site_path.parent / spec.subscribers_file
     if not path.is_file():
         raise SiteError([source.problem(("subscribers_file",), f"no such file: {path}")])
-    doc, sub_source = parse_yaml(read_bytes(path), str(path))
+    data = read_bytes(path)
+    plain = plain_load(data)  # thousands of subscribers: the fast path when the file is valid
+    if isinstance(plain, dict):
+        try:
+            return list(spec.subscribers) + list(SubscribersFile.model_validate(plain).subscribers)
+        except ValidationError:
+            pass  # located errors below
+    doc, sub_source = parse_yaml(data, str(path))
     try:
         parsed = SubscribersFile.model_validate(doc)
     except ValidationError as exc:
@@ -124,10 +132,7 @@ def _site_problems(spec: SiteSpec, subscribers: list[Subscriber], source: Source
             if addr is not None and addrs[str(addr)] > 1:
                 out.append(source.problem(("nodes", i, key), f"address {addr} is used by more than one node"))
     out += host_problems(spec, source) + family_problems(spec, source) + db_problems(spec, source)
-    sip_nodes = [i for i, n in enumerate(spec.nodes) if "sip" in n.roles]
-    for i in sip_nodes[1:]:
-        out.append(source.problem(("nodes", i, "roles"), "only one node may have role 'sip': registrations "
-                                  f"live in one kamailio's memory (already on {spec.nodes[sip_nodes[0]].name})"))
+    out += cluster_problems(spec, source)
     present = {r for n in spec.nodes for r in n.roles}
     for role in REQUIRED_ROLES:
         if role not in present:

@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from voipctl.errors import Problem
 from voipctl.site.spec import DEFAULT_PLATFORM, NodeSpec, Role, SiteSpec, Subscriber
@@ -49,9 +50,27 @@ class Site:
         return self.source.problem(path, message)
 
 
+# Keys added after sites were first hashed, left out while unset so that a site not using
+# them keeps its hash (and its rendered files their provenance line).
+_LATER_KEYS: tuple[tuple[str, ...], ...] = (("kamailio", "cluster"), ("coturn", "uris"))
+_LATER_NODE_KEYS = ("weight",)
+
+
+def _hashed(spec: SiteSpec) -> dict[str, Any]:
+    doc: dict[str, Any] = spec.model_dump(mode="json")
+    for section, key in _LATER_KEYS:
+        if doc[section][key] is None:
+            del doc[section][key]
+    for node in doc["nodes"]:
+        for key in _LATER_NODE_KEYS:
+            if node[key] is None:
+                del node[key]
+    return doc
+
+
 def model_hash(spec: SiteSpec, subscribers: Sequence[Subscriber]) -> str:
     """Stable content hash of the validated model (no secrets, no paths, no time)."""
-    dumped = spec.model_dump(mode="json")
+    dumped = _hashed(spec)
     # A site that names no platform hashes as before platforms existed, so its deployed
     # files (provenance lines) stay unchanged across this voipctl upgrade.
     if dumped["platform"] == DEFAULT_PLATFORM:

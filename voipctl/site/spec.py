@@ -43,6 +43,19 @@ def _domain(value: str) -> str:
 
 
 Domain = Annotated[str, AfterValidator(_domain)]
+
+
+def _turn_uri(value: str) -> str:
+    """RFC 7065 form: turn[s]:host[:port][?transport=udp|tcp]; host a DNS name or an IPv4 address."""
+    match = re.fullmatch(r"(turns?):([a-z0-9.-]+|\[[0-9a-f:]+\])(:[0-9]{1,5})?(\?transport=(udp|tcp))?", value)
+    if match is None:
+        raise ValueError(f"{value!r} is not a TURN URI (turn:host[:port][?transport=udp|tcp] or turns:...)")
+    if match.group(1) == "turns" and match.group(5) == "udp":
+        raise ValueError(f"{value!r}: turns: runs over TLS, so transport=udp is not possible")
+    return value
+
+
+TurnUri = Annotated[str, AfterValidator(_turn_uri)]
 Name = Annotated[str, Field(pattern=rf"^{_LABEL}$", max_length=63)]
 SipUser = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")]
 
@@ -69,6 +82,8 @@ class NodeSpec(Spec):
     cores: Annotated[int, Field(ge=1, le=512)] = 2
     memory_mb: Annotated[int, Field(ge=256, le=4_194_304)] = 2048
     platform: PlatformName | None = Field(default=None, description="this node's release; default the site's")
+    weight: Annotated[int, Field(ge=1, le=1000)] | None = Field(
+        default=None, description="share of new work among nodes of a role (SRV weight, rtpengine set weight); 1")
 
     @model_validator(mode="after")
     def _addresses(self) -> NodeSpec:
@@ -165,6 +180,16 @@ class Sizing(Spec):
     memory_manager: Literal["tlsf", "fm", "qm"] = "tlsf"
 
 
+class Cluster(Spec):
+    """Several sip nodes: registrations replicated with kamailio's DMQ (dmq + dmq_usrloc).
+
+    `port` is each sip node's cluster socket (UDP on its private address): DMQ messages
+    and requests a node hands to the node holding a client's connection (Path).
+    """
+
+    port: Port = 5090
+
+
 class Kamailio(Spec):
     transports: Transports = Transports()
     wss_host: Domain | None = None
@@ -175,6 +200,7 @@ class Kamailio(Spec):
     sizing: Sizing = Sizing()
     max_message_bytes: Annotated[int, Field(ge=1024, le=65535)] = 16384
     tls_peer_verify: bool = False
+    cluster: Cluster | None = Field(default=None, description="set by default when the site has several sip nodes")
 
     @field_validator("ws_origins")
     @classmethod
@@ -224,6 +250,8 @@ class Coturn(Spec):
     credential_ttl: Annotated[int, Field(ge=60, le=604800)] = 3600
     allowed_peers: Annotated[list[PeerNetwork], Field(max_length=64)] = Field(
         default=[], description="extra networks TURN may relay to besides the site's media addresses")
+    uris: Annotated[list[TurnUri], Field(min_length=1, max_length=32)] | None = Field(
+        default=None, description="TURN URIs clients get; default: turn: and turns: of every turn node")
 
     @model_validator(mode="after")
     def _range(self) -> Coturn:

@@ -77,6 +77,18 @@ def _count_nodes(node: Any, budget: list[int]) -> None:
             _count_nodes(value, budget)
 
 
+def plain_load(data: bytes) -> Any | None:
+    """The document without line numbers, via the C parser (ruamel.yaml.clib): for big files that
+    are valid, where the round-trip parser's line tracking costs ~8x. None whenever the located
+    path must decide: too big, binary, not UTF-8, anchors/aliases (alias bombs), any YAML error."""
+    if len(data) > MAX_BYTES or b"\x00" in data or b"&" in data or b"*" in data:
+        return None
+    try:
+        return YAML(typ="safe").load(data.decode("utf-8"))
+    except (YAMLError, UnicodeDecodeError, RecursionError):
+        return None
+
+
 def parse_yaml(data: bytes, file: str) -> tuple[dict[str, Any], SourceMap]:
     """Parse a site (or subscribers) document into a mapping plus its source map."""
     def fail(line: int, message: str) -> SiteError:
