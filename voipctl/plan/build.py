@@ -11,8 +11,6 @@ from voipctl.plan.firewall import build_firewall
 from voipctl.plan.model import (
     Audience,
     Binding,
-    CertPlan,
-    CertService,
     CoturnPlan,
     KamailioPlan,
     Listener,
@@ -21,39 +19,16 @@ from voipctl.plan.model import (
     Plan,
     RtpenginePlan,
     SipProto,
-    TlsPlan,
 )
 from voipctl.plan.platform import PLATFORMS
+from voipctl.plan.tls import advertised, cert_plan, client_address, fqdn, tls_plan
 from voipctl.site.addresses import host_port
 from voipctl.site.model import Site
 from voipctl.site.spec import ExternalDb, NodeSpec, Transport
 
-TLS_CIPHERS = ":".join(
-    [
-        "ECDHE-ECDSA-AES256-GCM-SHA384",
-        "ECDHE-RSA-AES256-GCM-SHA384",
-        "ECDHE-ECDSA-CHACHA20-POLY1305",
-        "ECDHE-RSA-CHACHA20-POLY1305",
-        "ECDHE-ECDSA-AES128-GCM-SHA256",
-        "ECDHE-RSA-AES128-GCM-SHA256",
-    ]
-)
 _TCP_BASED = {"tcp", "tls", "ws", "wss"}
 # coturn denies every peer; allowed-peer-ip lines (which win over denied ones) open the media addresses.
 DENY_ALL_PEERS = ("0.0.0.0/0", "::/0")
-
-
-def _fqdn(site: Site, node: NodeSpec) -> str:
-    return node.fqdn or f"{node.name}.{site.spec.domain}"
-
-
-def _client_address(node: NodeSpec) -> str:
-    """The interface address clients reach (directly, or through the 1:1 NAT)."""
-    return str(node.public if node.public is not None else node.private)
-
-
-def _advertised(node: NodeSpec) -> str:
-    return str(node.nat if node.nat is not None else _client_address(node))
 
 
 def _is_public(node: NodeSpec, address: str) -> bool:
@@ -65,43 +40,6 @@ def _is_public(node: NodeSpec, address: str) -> bool:
     if node.public is not None:
         return address == str(node.public)
     return node.nat is None and address == str(node.private)
-
-
-def _cert(site: Site, node: NodeSpec, service: CertService, owner: str, dns: list[str], client_auth: bool) -> CertPlan:
-    base = {
-        "kamailio": "/etc/kamailio/tls",
-        "coturn": "/etc/coturn/tls",
-        "openfire": "/etc/openfire/security",
-    }[service]
-    ips = sorted({_client_address(node), _advertised(node)}, key=lambda a: ip_address(a).packed)
-    names = tuple(dict.fromkeys(d for d in dns))
-    return CertPlan(
-        service=service,
-        node=node.name,
-        common_name=next((n for n in names if len(n) <= 64), f"{service}.{node.name}"),  # X.509 CN limit
-        dns_names=names,
-        ip_addresses=tuple(ips),
-        client_auth=client_auth,
-        key_path=f"{base}/privkey.pem",
-        cert_path=f"{base}/cert.pem",
-        chain_path=f"{base}/fullchain.pem",
-        ca_path=f"{base}/ca.pem",
-        owner=owner,
-        group=owner,
-        crl_path=f"{base}/crl.pem" if _verifies_peers(site, service) else None,
-    )
-
-
-def _verifies_peers(site: Site, service: CertService) -> bool:
-    """Which services check certificates against the site CA, and so must honour its CRL: kamailio with
-    `tls_peer_verify` (client certificates, TLS peering). coturn asks TURN clients for no certificate and
-    Openfire neither for XMPP clients' nor (federation) for the site CA's: neither verifies a site leaf."""
-    return service == "kamailio" and site.spec.kamailio.tls_peer_verify
-
-
-def _tls(site: Site, cert: CertPlan) -> TlsPlan:
-    verify = site.spec.kamailio.tls_peer_verify
-    return TlsPlan(min_version="TLSv1.2", ciphers=TLS_CIPHERS, verify_peer=verify, cert=cert)
 
 
 def _origin(url: str) -> str:
@@ -120,7 +58,7 @@ def ng_address(site: Site, media: NodeSpec) -> str:
 def _kamailio(site: Site, node: NodeSpec) -> tuple[KamailioPlan, list[Binding]]:
     spec = site.spec.kamailio
     advertise = str(node.nat) if node.nat is not None else None
-    wss_host = spec.wss_host or _fqdn(site, node)
+    wss_host = spec.wss_host or fqdn(site, node)
     names: dict[SipProto, str] = {"tls": site.spec.domain, "wss": wss_host, "ws": wss_host}
     listeners: list[Listener] = []
     bindings: list[Binding] = []
@@ -128,10 +66,10 @@ def _kamailio(site: Site, node: NodeSpec) -> tuple[KamailioPlan, list[Binding]]:
     main: tuple[tuple[SipProto, Transport], ...] = (("udp", tr.udp), ("tcp", tr.tcp), ("tls", tr.tls), ("wss", tr.wss))
     for proto, transport in main:
         if transport.enabled:
-            listeners.append(Listener(proto, _client_address(node), transport.port, advertise, names.get(proto)))
+            listeners.append(Listener(proto, client_address(node), transport.port, advertise, names.get(proto)))
     ws = spec.transports.ws
     if ws.enabled:
-        address = _client_address(node) if ws.public else str(node.private)
+        address = client_address(node) if ws.public else str(node.private)
         listeners.append(Listener("ws", address, ws.port, advertise if ws.public else None, wss_host))
     cluster = sip_cluster(site, node)
     if cluster is not None:
@@ -145,16 +83,16 @@ def _kamailio(site: Site, node: NodeSpec) -> tuple[KamailioPlan, list[Binding]]:
                 address=lst.address,
                 port_min=lst.port,
                 port_max=lst.port,
-                public=lst.address == _client_address(node),
+                public=lst.address == client_address(node),
                 site_path=("kamailio", "transports", lst.proto, "port"),
-                audience="anyone" if lst.address == _client_address(node) else "management",
+                audience="anyone" if lst.address == client_address(node) else "management",
             )
         )
     origins = tuple(_origin(str(o)) for o in spec.ws_origins) or (f"https://{wss_host}",)
     db = kamailio_db(site)
     sizing = spec.sizing
     children = sizing.children or max(4, min(16, node.cores * 2))
-    dns = [wss_host, site.spec.domain, _fqdn(site, node)]
+    dns = [wss_host, site.spec.domain, fqdn(site, node)]
     plan = KamailioPlan(
         domain=site.spec.domain,
         listeners=tuple(listeners),
@@ -179,7 +117,7 @@ def _kamailio(site: Site, node: NodeSpec) -> tuple[KamailioPlan, list[Binding]]:
         flood_aggregators=tuple(spec.flood.aggregators),
         scanner_user_agents=tuple(spec.flood.scanner_user_agents),
         max_message_bytes=spec.max_message_bytes,
-        tls=_tls(site, _cert(site, node, "kamailio", "kamailio", dns, client_auth=True)),
+        tls=tls_plan(site, cert_plan(site, node, "kamailio", "kamailio", dns, client_auth=True)),
         rtpengine_weights=tuple(m.weight or 1 for m in site.nodes_with("media")),
         cluster=cluster,
     )
@@ -193,7 +131,7 @@ def _rtp_socket(address: str, port: int) -> str:
 def _rtpengine(site: Site, node: NodeSpec) -> tuple[RtpenginePlan, list[Binding]]:
     spec = site.spec.rtpengine
     plan = RtpenginePlan(
-        interface_address=_client_address(node),
+        interface_address=client_address(node),
         advertise=str(node.nat) if node.nat is not None else None,
         ng_address=ng_address(site, node),
         ng_port=spec.ng_port,
@@ -226,14 +164,14 @@ def _media_peers(site: Site) -> tuple[str, ...]:
     Only the advertised address: a permission covers every port of an IP, and a
     NAT node's private address also carries rtpengine's ng control.
     """
-    found = {_advertised(m) for m in site.nodes_with("media")}
+    found = {advertised(m) for m in site.nodes_with("media")}
     return tuple(sorted(found, key=lambda a: ip_address(a).packed))
 
 
 def _coturn(site: Site, node: NodeSpec) -> tuple[CoturnPlan, list[Binding]]:
     spec = site.spec.coturn
-    host = spec.host or _fqdn(site, node)
-    listen = _client_address(node)
+    host = spec.host or fqdn(site, node)
+    listen = client_address(node)
     plan = CoturnPlan(
         realm=spec.realm or site.spec.domain,
         host=host,
@@ -251,7 +189,7 @@ def _coturn(site: Site, node: NodeSpec) -> tuple[CoturnPlan, list[Binding]]:
         denied_peers=DENY_ALL_PEERS,
         media_peers=_media_peers(site),
         extra_peers=tuple(str(net) for net in spec.allowed_peers),
-        tls=_tls(site, _cert(site, node, "coturn", "turnserver", [host, _fqdn(site, node)], client_auth=False)),
+        tls=tls_plan(site, cert_plan(site, node, "coturn", "turnserver", [host, fqdn(site, node)], client_auth=False)),
     )
     path = ("coturn",)
     bindings = [
@@ -269,14 +207,14 @@ def _coturn(site: Site, node: NodeSpec) -> tuple[CoturnPlan, list[Binding]]:
 def _openfire(site: Site, node: NodeSpec) -> tuple[OpenfirePlan, list[Binding]]:
     spec = site.spec.openfire
     domain = spec.domain or site.spec.domain
-    fqdn = _fqdn(site, node)
+    node_fqdn = fqdn(site, node)
     db = spec.database if isinstance(spec.database, ExternalDb) else None
     subdomains = tuple(f"{s}.{domain}" for s in spec.service_subdomains)
     plan = OpenfirePlan(
         domain=domain,
-        fqdn=fqdn,
+        fqdn=node_fqdn,
         admin_address=str(node.private),
-        client_address=_client_address(node),
+        client_address=client_address(node),
         client_port=spec.client_port,
         client_tls_port=spec.client_tls_port,
         admin_port=spec.admin_port,
@@ -288,7 +226,7 @@ def _openfire(site: Site, node: NodeSpec) -> tuple[OpenfirePlan, list[Binding]]:
         s2s=spec.s2s,
         package=spec.package,
         service_subdomains=subdomains,
-        cert=_cert(site, node, "openfire", "openfire", [domain, fqdn, *subdomains], client_auth=spec.s2s),
+        cert=cert_plan(site, node, "openfire", "openfire", [domain, node_fqdn, *subdomains], client_auth=spec.s2s),
     )
     sockets: tuple[tuple[str, str, str, int, Audience], ...] = (
         ("c2s", "client_port", plan.client_address, plan.client_port, "anyone"),
@@ -328,13 +266,13 @@ def build_plan(site: Site) -> Plan:
         nodes.append(
             NodePlan(
                 name=node.name,
-                fqdn=_fqdn(site, node),
+                fqdn=fqdn(site, node),
                 roles=tuple(node.roles),
                 private=str(node.private),
                 public=str(node.public) if node.public is not None else None,
                 nat=str(node.nat) if node.nat is not None else None,
-                client_address=_client_address(node),
-                advertised=_advertised(node),
+                client_address=client_address(node),
+                advertised=advertised(node),
                 cores=node.cores,
                 memory_mb=node.memory_mb,
                 platform=PLATFORMS[node.platform or site.spec.platform],
