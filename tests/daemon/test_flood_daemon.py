@@ -17,7 +17,8 @@ import pytest
 
 from tests.loadbed import LOAD_BED_MARKS
 from voipctl.sipload.bed import CLIENT, FLOODER, LoadBed, generated_argv
-from voipctl.sipload.sipp import Load
+from voipctl.sipload.sipp_load import load_run
+from voipctl.sipp.argv import SippRun
 from voipctl.sipp.credentials import write_credentials
 
 RATE, SECONDS = 1000, 3
@@ -57,11 +58,11 @@ def options(bed: LoadBed, bind: str, *extra: str) -> dict[str, Any]:
     return out
 
 
-def register_load(bed: LoadBed, source: str, name: str) -> Load:
+def register_load(bed: LoadBed, source: str, name: str) -> SippRun:
     users = [(u, bed.site.secrets.subscriber(u)) for u in bed.site.plan.subscribers]
     csv = write_credentials(bed.workdir / f"{name}.csv", users)
-    return Load("register.xml", RATE, RATE * SECONDS, source, bed.target, bed.kam.domain, csv,
-                bed.workdir / f"{name}-stat.csv")
+    return load_run("register.xml", RATE, RATE * SECONDS, source, bed.target, bed.kam.domain, csv,
+                    bed.workdir / f"{name}-stat.csv")
 
 
 def test_aggregator_carries_1000_register_per_second_and_a_flooder_is_banned(bed: LoadBed) -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import REPO
 from voipctl import pipeline
-from voipctl.check import Options, check_tree
+from voipctl.check.orchestrator import Options, check_tree
 from voipctl.check.platforms import host_platform, platform_roots
 from voipctl.plan.model import Plan
 from voipctl.render.tree import RenderedTree

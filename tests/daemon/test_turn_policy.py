@@ -27,7 +27,7 @@ from voipctl.probe import turn
 from voipctl.render.coturn import render_coturn
 from voipctl.site.addresses import socket_family
 from voipctl.site.load import load_site
-from voipctl.verify.probes.probe import outsider, turn_peers
+from voipctl.verify.probes.build import outsider, turn_peers
 from voipctl.verify.probes.turn_permission import (
     CREATE_PERMISSION,
     XOR_PEER_ADDRESS,

@@ -121,12 +121,28 @@ def check_kamailio(node: NodePlan, kam: KamailioPlan, files: Sequence[PlannedFil
     return CheckResult(node.name, "kamailio", True, f"kamailio -c accepted {kam.cfg_path}{opts.where(node)}")
 
 
+def _ng_ping(sock: socket.socket, server: tuple[str, int], patience: float = 3.0) -> bool:
+    """ng ping, resent every 0.5 s for up to `patience` s; raises TimeoutError if none was answered.
+
+    A daemon that survived the settle time may still be binding its sockets on a loaded
+    machine, and a datagram sent before the bind is lost without an error: one ping with a
+    long timeout would then fail a good config. Only a pong counts (stale ones carry another cookie).
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return ng.ping(sock, server, timeout=0.5)
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                raise
+
+
 def _rtpengine_probe(ns: Netns, rtp: RtpenginePlan) -> str | None:
     """ng ping, then an offer whose answer must use the advertised address and the port range."""
     server = (rtp.ng_address, rtp.ng_port)
     sock = socket_in_netns(ns.name, socket_family(rtp.ng_address))
     try:
-        if not ng.ping(sock, server):
+        if not _ng_ping(sock, server):
             return f"ng ping on {rtp.ng_socket} got no pong"
         call = {"call-id": "voipctl-check", "from-tag": "check"}
         offer = sdp.body("plain", "203.0.113.99", 40000, offer=True).decode()

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from voipctl.audit.explain import explain
-from voipctl.audit.run import AuditOptions, build_audit, write_reports
+from voipctl.audit.orchestrator import AuditOptions, build_audit, write_reports
 from voipctl.cli import out_console
 from voipctl.cli.options import PKI_OPT, SITE_ARG
 

@@ -22,7 +22,7 @@ def result_line(ok: bool, node: str, daemon: str, detail: str) -> str:
 
 def smoke_check(plan: Plan, tree: RenderedTree, settle: float, prefix: str, secrets: Secrets) -> None:
     """Run the daemon checks, print one line per node and daemon, raise CheckError on any failure."""
-    from voipctl.check import Options, check_tree  # noqa: PLC0415 - keeps `voipctl --help` light
+    from voipctl.check.orchestrator import Options, check_tree  # noqa: PLC0415 - keeps `voipctl --help` light
 
     results = check_tree(plan, tree, Options(settle=settle, prefix=prefix, redact=tuple(secrets.values.values())))
     for r in results:

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, replace
 
 from voipctl.errors import ProbeError
+from voipctl.probe.datagrams import datagrams_until
 from voipctl.probe.dialog import Identity, make_request, read_message
 from voipctl.probe.result import ProbeResult, recording
 from voipctl.probe.sipmsg import SipParseError, build_request, new_token, parse_message
@@ -45,13 +46,7 @@ def _routes_and_uri(variant: str, proxy: str, victim: str) -> tuple[tuple[str, .
 def _drain(listener: socket.socket, seconds: float) -> list[str]:
     """Request lines that reached the victim listener within `seconds`."""
     seen: list[str] = []
-    deadline = time.monotonic() + seconds
-    while (remaining := deadline - time.monotonic()) > 0:
-        listener.settimeout(remaining)
-        try:
-            data, _ = listener.recvfrom(65536)
-        except TimeoutError:
-            break
+    for data in datagrams_until(listener, time.monotonic() + seconds):
         try:
             msg = parse_message(data)
         except SipParseError:

@@ -31,6 +31,8 @@ import time
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
+from voipctl.probe.datagrams import datagrams_until
+
 MAGIC = 0x2112A442
 HEADER = struct.Struct("!HHI12s")
 FINGERPRINT_XOR = 0x5354554E
@@ -205,13 +207,7 @@ def transact(sock: socket.socket, server: tuple[str, int], request: bytes, timeo
     interval = 0.5
     while True:
         sock.sendto(request, server)
-        resend_at = min(deadline, time.monotonic() + interval)
-        while (left := resend_at - time.monotonic()) > 0:
-            sock.settimeout(left)
-            try:
-                data, _ = sock.recvfrom(65535)
-            except TimeoutError:
-                break
+        for data in datagrams_until(sock, min(deadline, time.monotonic() + interval)):
             try:
                 msg = decode_message(data)
             except StunError:

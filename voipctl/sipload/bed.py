@@ -21,7 +21,8 @@ from voipctl.plan.model import KamailioPlan, NodePlan, RtpenginePlan
 from voipctl.proc import Process
 from voipctl.proc.daemon import netns_pids
 from voipctl.sipload.cpu import named_cpu_ns
-from voipctl.sipload.sipp import Load, Outcome, load_argv, read_outcome, uas_argv
+from voipctl.sipload.sipp_load import Outcome, callee_run, read_outcome
+from voipctl.sipp.argv import SippRun, sipp_argv
 
 CLIENT, PEER, FLOODER = "198.51.100.50", "198.51.100.51", "198.51.100.66"
 KAMAILIO_CORE, LOAD_CORE = 0, 1
@@ -146,11 +147,13 @@ class LoadBed:
         return named_cpu_ns(netns_pids(self.ns.name), name)
 
     def start_uas(self, service: str, port: int) -> Process:
-        argv = uas_argv(self.sipp, service, self.kam.domain, PEER, port)
+        argv = sipp_argv(self.sipp, callee_run(service, self.kam.domain, PEER, port))
         return self.ns.popen(pinned(LOAD_CORE, argv), log=self.workdir / "uas.log")
 
-    def run(self, load: Load) -> Trial:
-        """One SIPp run at a fixed rate; kamailio's CPU is summed over the run."""
+    def run(self, load: SippRun) -> Trial:
+        """One SIPp run at a fixed rate (voipctl.sipload.sipp_load.load_run); kamailio's CPU is summed over it."""
+        if load.stat_file is None or load.rate is None or load.calls is None:
+            raise ValueError("a load run needs a rate, a number of calls and a statistics file")
         if not self.kamailio_alive():
             raise ToolError("kamailio is not running")
         self.runs += 1
@@ -160,7 +163,7 @@ class LoadBed:
         drops_before = self.udp_drops()
         start = time.perf_counter()
         limit = load.calls / load.rate * 3 + 30
-        client = self.ns.popen(pinned(LOAD_CORE, load_argv(self.sipp, load)), log=self.workdir / "sipp.log")
+        client = self.ns.popen(pinned(LOAD_CORE, sipp_argv(self.sipp, load)), log=self.workdir / "sipp.log")
         sipp_cpu = 0
         while client.poll() is None:
             # the client's CPU is gone from /proc once it exits: keep the largest sum seen

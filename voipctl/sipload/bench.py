@@ -15,8 +15,9 @@ from pathlib import Path
 from voipctl.errors import ToolError
 from voipctl.render.kamailio import service_args
 from voipctl.sipload.bed import CLIENT, PEER, LoadBed, Trial, generated_argv
-from voipctl.sipload.sipp import Load
+from voipctl.sipload.sipp_load import load_run
 from voipctl.sipload.stock import PACKAGE_MEMORY, stock_argv, stock_db
+from voipctl.sipp.argv import SippRun
 from voipctl.sipp.credentials import write_credentials
 
 CALLEE = "callee"
@@ -90,10 +91,10 @@ class SipLoadBench:
         }
 
     def _load(self, scenario: str, rate: float, calls: int, csv: Path, local_ip: str = CLIENT,
-              service: str | None = None, local_port: int | None = None) -> Load:
+              service: str | None = None, local_port: int | None = None) -> SippRun:
         bed = self.bed
-        return Load(scenario, rate, calls, local_ip, bed.target, bed.kam.domain, csv, bed.workdir / "stat.csv",
-                    service=service, local_port=local_port)
+        return load_run(scenario, rate, calls, local_ip, bed.target, bed.kam.domain, csv, bed.workdir / "stat.csv",
+                        service=service, local_port=local_port)
 
     def _register(self, rate: float, seconds: float) -> Trial:
         return self.bed.run(self._load("register.xml", rate, max(1, int(rate * seconds)), self.callers_csv))

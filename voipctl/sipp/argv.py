@@ -33,6 +33,16 @@ PCMA_30MS = Audio(8, "PCMA", 30)  # what uac.xml plays: sip-tester's g711a.pcap
 PCMU_20MS = Audio(0, "PCMU", 20)  # the browser probe's plain phone
 
 
+def register_keys(domain: str, expires: int, contact_port: int) -> tuple[tuple[str, str], ...]:
+    """register.xml's keys; its Contact names `contact_port`, where calls to the user will go."""
+    return (("domain", domain), ("expires", str(expires)), ("contact_port", str(contact_port)))
+
+
+def callee_keys(domain: str, audio: Audio = PCMA_30MS) -> tuple[tuple[str, str], ...]:
+    """uas.xml's keys: it answers with `audio`."""
+    return (("domain", domain), *audio.keys())
+
+
 @dataclass(frozen=True)
 class SippRun:
     """One SIPp process. `target` (host:port) is None for a UAS that only answers."""

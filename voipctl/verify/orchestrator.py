@@ -31,9 +31,9 @@ from voipctl.verify.hosts.checks import HostCheck, host_checks
 from voipctl.verify.hosts.freshness import manifest_entries, render_outcome
 from voipctl.verify.hosts.packages import package_pins
 from voipctl.verify.hosts.suite_runner import require_testinfra, run_suite
+from voipctl.verify.probes.build import ProbeInputs, build_probes
 from voipctl.verify.probes.dispatch import run_agents
 from voipctl.verify.probes.judge import judge
-from voipctl.verify.probes.probe import ProbeInputs, build_probes
 from voipctl.verify.probes.vantage import Vantage, lab_node_netns, lab_private_neighbour, lab_vantages
 from voipctl.verify.report.formats import VerifyReport
 from voipctl.verify.report.outcome import Outcome

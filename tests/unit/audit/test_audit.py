@@ -29,7 +29,7 @@ from voipctl.pipeline import load_and_plan
 from voipctl.render import engine
 from voipctl.resources import playbooks_dir, templates_dir
 from voipctl.verify.hosts.checks import host_checks
-from voipctl.verify.probes.probe import ProbeInputs, build_probes
+from voipctl.verify.probes.build import ProbeInputs, build_probes
 from voipctl.verify.probes.vantage import Vantage
 from voipctl.verify.report.formats import VerifyReport, to_json
 from voipctl.verify.report.outcome import Outcome
@@ -163,7 +163,7 @@ def test_removing_a_playbook_marker_makes_the_audit_fail_loudly(tmp_path: Path, 
     for path in playbooks.rglob("*.yml"):
         text = path.read_text()
         path.write_text(re.sub(r"^ *# control: validate-before-install\n", "", text, flags=re.M))
-    monkeypatch.setattr("voipctl.audit.run.playbooks_dir", lambda: playbooks)
+    monkeypatch.setattr("voipctl.audit.orchestrator.playbooks_dir", lambda: playbooks)
     assert a.audit() == 1
     assert "validate-before-install" in capsys.readouterr().err and not a.report.exists()
 

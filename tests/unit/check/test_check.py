@@ -20,9 +20,10 @@ import pytest
 
 from tests.conftest import REPO
 from voipctl import pipeline
-from voipctl.check import CheckResult, Options, argv, check_tree, required_tools, scan
+from voipctl.check import argv, scan
 from voipctl.check import openfire as openfire_check
 from voipctl.check.daemons import coturn_setting, node_addresses
+from voipctl.check.orchestrator import CheckResult, Options, check_tree, required_tools
 from voipctl.check.sandbox import mount_argvs
 from voipctl.check.stage import staged_path, throwaway_cert
 from voipctl.cli import main

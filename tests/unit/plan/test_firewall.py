@@ -19,8 +19,8 @@ from voipctl.lab.topology import lab_topology
 from voipctl.pipeline import load_and_plan
 from voipctl.plan.model import FirewallRule, Plan
 from voipctl.render.firewall import render_firewall, rule_lines
+from voipctl.verify.probes.build import ProbeInputs, build_probes
 from voipctl.verify.probes.judge import judge
-from voipctl.verify.probes.probe import ProbeInputs, build_probes
 from voipctl.verify.probes.vantage import Vantage
 from voipctl.verify.report.formats import VerifyReport, to_json
 from voipctl.verify.report.reachability import reachability

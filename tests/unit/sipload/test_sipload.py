@@ -12,23 +12,26 @@ from voipctl.plan.build import build_plan
 from voipctl.render.kamailio import service_args
 from voipctl.sipload.bed import generated_argv, pinned
 from voipctl.sipload.cpu import named_cpu_ns
-from voipctl.sipload.sipp import Load, load_argv, read_outcome, uas_argv
+from voipctl.sipload.sipp_load import callee_run, load_run, read_outcome
+from voipctl.sipp.argv import sipp_argv
 from voipctl.sipp.credentials import credentials_csv
 from voipctl.site.load import load_site
 
 
 def test_load_argv_keeps_secrets_off_argv(tmp_path: Path) -> None:
-    load = Load("register.xml", 500, 1500, "198.51.100.50", "198.51.100.21:5060", "d.test",
-                tmp_path / "u.csv", tmp_path / "s.csv")
-    argv = load_argv("sipp", load)
+    load = load_run("register.xml", 500, 1500, "198.51.100.50", "198.51.100.21:5060", "d.test",
+                    tmp_path / "u.csv", tmp_path / "s.csv")
+    argv = sipp_argv("sipp", load)
     assert argv[0] == "sipp" and argv[-1] == "198.51.100.21:5060"
     assert argv[argv.index("-r") + 1] == "500" and argv[argv.index("-m") + 1] == "1500"
     assert argv[argv.index("-inf") + 1] == str(tmp_path / "u.csv")
     assert argv[argv.index("-stf") + 1] == str(tmp_path / "s.csv")
     assert "-s" not in argv and "-p" not in argv
-    call = load_argv("sipp", Load("uac.xml", 20, 40, "a", "t", "d", tmp_path / "u", tmp_path / "s", "callee", 5090))
+    assert argv[argv.index("-recv_timeout") + 1] == "2000" and argv[-5:-1] == ["-fd", "1", "-max_socket", "64"]
+    assert argv[argv.index("contact_port") + 1] == "5060" and argv[argv.index("expires") + 1] == "3600"
+    call = sipp_argv("sipp", load_run("uac.xml", 20, 40, "a", "t", "d", tmp_path / "u", tmp_path / "s", "callee", 5090))
     assert call[call.index("-s") + 1] == "callee" and call[call.index("-p") + 1] == "5090"
-    uas = uas_argv("sipp", "callee", "d.test", "198.51.100.51", 5070)
+    uas = sipp_argv("sipp", callee_run("callee", "d.test", "198.51.100.51", 5070))
     assert uas[uas.index("-s") + 1] == "callee" and uas[uas.index("-i") + 1 :][:3] == ["198.51.100.51", "-p", "5070"]
 
 

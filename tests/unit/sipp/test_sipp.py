@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from voipctl.errors import ToolError
-from voipctl.sipload.sipp import Load, load_argv, uas_argv
+from voipctl.sipload.sipp_load import callee_run, load_run
 from voipctl.sipp.argv import PCMA_30MS, REGISTER, RING, SCENARIOS, UAC, UAC_UNTIL_BYE, UAS, SippRun, sipp_argv
 from voipctl.sipp.credentials import credentials_csv, write_credentials
 from voipctl.verify.browser import phone
@@ -62,9 +62,9 @@ def test_every_driver_gives_the_keys_its_scenario_uses(tmp_path: Path) -> None:
         sipp_call.register_run("sipp", tmp_path, csv, "d.test", "198.51.100.253", 5070, "198.51.100.11:5060", 60).argv,
         sipp_call.uas_run("sipp", tmp_path, "bob", "d.test", "198.51.100.253", 5070).argv,
         sipp_call.uac_run("sipp", tmp_path, csv, "bob", "d.test", "192.168.77.2", "198.51.100.11:5060", "c1").argv,
-        load_argv("sipp", Load(REGISTER, 5, 10, "a", "t:5060", "d.test", csv, tmp_path / "s")),
-        load_argv("sipp", Load(UAC, 5, 10, "a", "t:5060", "d.test", csv, tmp_path / "s", "callee", 5090)),
-        uas_argv("sipp", "callee", "d.test", "198.51.100.51", 5070),
+        sipp_argv("sipp", load_run(REGISTER, 5, 10, "a", "t:5060", "d.test", csv, tmp_path / "s")),
+        sipp_argv("sipp", load_run(UAC, 5, 10, "a", "t:5060", "d.test", csv, tmp_path / "s", "callee", 5090)),
+        sipp_argv("sipp", callee_run("callee", "d.test", "198.51.100.51", 5070)),
     ]
     for scenario, keys in ((phone.REGISTER, {"contact_port": "5090", "expires": "60"}), (phone.ANSWER, {}),
                            (phone.CALL, {"callee": "alice"}), (phone.RING, {})):

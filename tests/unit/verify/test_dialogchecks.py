@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from voipctl.verify.probes.build import Probe
 from voipctl.verify.probes.dialogchecks import addresses_in, judge_relay, judge_topology, leaked
-from voipctl.verify.probes.probe import Probe
 
 RELAY = Probe("relay-1", "public", "sip_relay", "relay", "relay", "sip1", {}, {"refused": True})
 TOPO = Probe("topology-1", "nat", "sip_call", "topology", "topology", "sip1", {}, {"forbidden": ["10.77.0.11"]})

@@ -25,10 +25,10 @@ from voipctl.sipp.credentials import credentials_csv, write_credentials
 from voipctl.verify.browser.media import FlowSnapshot, LegFlow
 from voipctl.verify.call import media as callmedia
 from voipctl.verify.call import sipp_call as sipp
+from voipctl.verify.probes.build import BAD_ORIGIN, Probe, ProbeInputs, build_probes
 from voipctl.verify.probes.dispatch import run_agents
 from voipctl.verify.probes.executor import run_jobs
 from voipctl.verify.probes.judge import judge
-from voipctl.verify.probes.probe import BAD_ORIGIN, Probe, ProbeInputs, build_probes
 from voipctl.verify.probes.turn_permission import xor_peer_address
 from voipctl.verify.probes.vantage import Vantage, parse_route_src, parse_vantage
 from voipctl.verify.probes.xmpp import parse_features, stream_open

@@ -13,6 +13,7 @@ import contextlib
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -130,27 +131,39 @@ def _wait_bound(ctx: CallContext, port: int, timeout: float = 5.0) -> None:
         time.sleep(0.05)
 
 
+def _call_with_phone(ctx: CallContext, drv: BrowserDriver, rec: CallRecord, proc: phone.PhoneProcess,
+                     run: phone.PhoneRun, sdp_from: str, connect: Callable[[], float]) -> CallRecord:
+    """One call between the browser and the running phone: `connect` sets it up and returns when it was
+    up; then hold, hang up, wait for the phone. A driver error abandons the call; the phone always stops.
+    The phone's SDP is that of the first message it received starting with `sdp_from`."""
+    try:
+        _in_call(ctx, drv, rec, connect())
+        rec.phone_rc = proc.wait(10)
+    except DriverError as exc:
+        rec.error = str(exc)
+        _abandon(ctx, drv, rec)
+    finally:
+        proc.stop()
+    rec.phone_sdp = phone.received_sdp(_read(run.trace), sdp_from)
+    return rec
+
+
 def outbound_call(ctx: CallContext, drv: BrowserDriver, name: str, policy: str) -> CallRecord:
     """The browser calls the phone, which answers and echoes RTP."""
     rec = CallRecord(name, "outbound", policy)
     run = _phone_run(ctx, f"{name}-phone", phone.ANSWER, phone.UAS_PORT, phone.UAS_MEDIA_PORT)
     uas = phone.start_phone(ctx.vantage.phone_netns, run, ctx.vantage.phone_address, ctx.targets.phone_user,
                             None, None)
-    try:
+
+    def connect() -> float:
         _wait_bound(ctx, phone.UAS_PORT)
         target = f"sip:{ctx.targets.phone_user}@{ctx.targets.domain}"
         answered = drv.call("call", target, policy, int(CALL_TIMEOUT * 1000), timeout=CALL_TIMEOUT + 5)
         started = time.monotonic()
         rec.call_id = answered.get("callId")
-        _in_call(ctx, drv, rec, started)
-        rec.phone_rc = uas.wait(10)
-    except DriverError as exc:
-        rec.error = str(exc)
-        _abandon(ctx, drv, rec)
-    finally:
-        uas.stop()
-    rec.phone_sdp = phone.received_sdp(_read(run.trace), "INVITE ")
-    return rec
+        return started
+
+    return _call_with_phone(ctx, drv, rec, uas, run, "INVITE ", connect)
 
 
 def inbound_call(ctx: CallContext, drv: BrowserDriver, name: str) -> CallRecord:
@@ -161,23 +174,17 @@ def inbound_call(ctx: CallContext, drv: BrowserDriver, name: str) -> CallRecord:
     token = f"voipctl-{secrets.token_hex(8)}"
     run = replace(_phone_run(ctx, f"{name}-phone", phone.CALL, phone.UAC_PORT, phone.UAC_MEDIA_PORT,
                              callee=ctx.targets.browser_user), call_id_format=f"{token}-%u")
-    call_id = f"{token}-1"  # the phone makes one call (-m 1)
     uac = phone.start_phone(ctx.vantage.phone_netns, run, ctx.vantage.phone_address, ctx.targets.phone_user,
                             ctx.targets.sip_udp, ctx.credentials)
-    try:
+
+    def connect() -> float:
         drv.call("waitIncoming", int(CALL_TIMEOUT * 1000), timeout=CALL_TIMEOUT + 5)
         started = time.monotonic()
-        rec.call_id = call_id
+        rec.call_id = f"{token}-1"  # the phone makes one call (-m 1)
         rec.refresh = _refresh(drv)
-        _in_call(ctx, drv, rec, started)
-        rec.phone_rc = uac.wait(10)
-    except DriverError as exc:
-        rec.error = str(exc)
-        _abandon(ctx, drv, rec)
-    finally:
-        uac.stop()
-    rec.phone_sdp = phone.received_sdp(_read(run.trace), "SIP/2.0 200")
-    return rec
+        return started
+
+    return _call_with_phone(ctx, drv, rec, uac, run, "SIP/2.0 200", connect)
 
 
 def _refresh(drv: BrowserDriver) -> str:

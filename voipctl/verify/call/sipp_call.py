@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from voipctl.sipp.argv import PCMA_30MS, REGISTER, UAC, UAS, sipp_argv
+from voipctl.sipp.argv import REGISTER, UAC, UAS, callee_keys, register_keys, sipp_argv
 from voipctl.sipp.argv import SippRun as Sipp
 from voipctl.verify.report.outcome import Outcome, Status
 
@@ -40,12 +40,12 @@ def _run(binary: str, workdir: Path, name: str, run: Sipp) -> SippRun:
 
 def register_run(sipp: str, workdir: Path, csv: Path, domain: str, local_ip: str, port: int, target: str,
                  expires: int, name: str = "register") -> SippRun:
-    keys = (("domain", domain), ("expires", str(expires)), ("contact_port", str(port)))
+    keys = register_keys(domain, expires, port)
     return _run(sipp, workdir, name, Sipp(REGISTER, local_ip, target, port, keys=keys, inf=csv, timeout_s=10))
 
 
 def uas_run(sipp: str, workdir: Path, callee: str, domain: str, local_ip: str, port: int) -> SippRun:
-    return _run(sipp, workdir, "uas", Sipp(UAS, local_ip, None, port, callee, (("domain", domain), *PCMA_30MS.keys()),
+    return _run(sipp, workdir, "uas", Sipp(UAS, local_ip, None, port, callee, callee_keys(domain),
                                            media_port=UAS_MEDIA_PORT, rtp_echo=True, timeout_s=CALL_TIMEOUT + 5))
 
 

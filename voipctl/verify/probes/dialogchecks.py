@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from ipaddress import ip_address, ip_network
 from typing import Any
 
-from voipctl.verify.probes.probe import Probe
+from voipctl.verify.probes.build import Probe
 from voipctl.verify.report.outcome import Status
 
 Raw = Mapping[str, Any]

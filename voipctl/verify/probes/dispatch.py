@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from voipctl.proc import run
-from voipctl.verify.probes.probe import Probe
+from voipctl.verify.probes.build import Probe
 from voipctl.verify.probes.vantage import Vantage
 
 AGENT_TIMEOUT = 180

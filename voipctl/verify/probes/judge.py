@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from voipctl.verify.probes.build import Probe
 from voipctl.verify.probes.dialogchecks import judge_relay, judge_topology
-from voipctl.verify.probes.probe import Probe
 from voipctl.verify.report.outcome import Outcome, Status
 
 Raw = Mapping[str, Any]

@@ -14,8 +14,8 @@ from typing import Any
 from voipctl.plan.model import Plan
 from voipctl.proc import run
 from voipctl.resources import find_executable
+from voipctl.verify.probes.build import Probe
 from voipctl.verify.probes.dispatch import run_agents
-from voipctl.verify.probes.probe import Probe
 from voipctl.verify.probes.vantage import Vantage
 from voipctl.verify.report.outcome import Outcome
 
