@@ -27,7 +27,7 @@ from tests.daemon.test_kamailio_daemon import _wait_udp_port, kamailio_argv, rtp
 from tests.unit.render.test_kamailio_render import secrets_for
 from voipctl.netns import Netns
 from voipctl.plan.build import build_plan
-from voipctl.plan.model import KamailioPlan
+from voipctl.plan.services import KamailioPlan
 from voipctl.render.kamailio import render_kamailio
 from voipctl.site.load import load_site
 

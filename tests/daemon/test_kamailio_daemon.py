@@ -31,7 +31,8 @@ from tests.unit.render.test_kamailio_render import secrets_for, solo_site
 from voipctl.deploy.hostvars import gate_checks
 from voipctl.netns import NETNS_ETC, Netns
 from voipctl.plan.build import build_plan
-from voipctl.plan.model import CertPlan, KamailioPlan, NodePlan, RtpenginePlan
+from voipctl.plan.model import NodePlan
+from voipctl.plan.services import CertPlan, KamailioPlan, RtpenginePlan
 from voipctl.proc import in_netns
 from voipctl.render.kamailio import render_kamailio, service_args
 from voipctl.site.load import load_site

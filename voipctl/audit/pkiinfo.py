@@ -18,7 +18,8 @@ from voipctl.errors import PkiError
 from voipctl.pki import keys
 from voipctl.pki.leaf import san_names
 from voipctl.pki.store import CERT_FILE, PkiLayout, load_cert
-from voipctl.plan.model import CertPlan, NodePlan, Plan, TlsPlan
+from voipctl.plan.model import NodePlan, Plan
+from voipctl.plan.services import CertPlan, TlsPlan
 from voipctl.render.openfire import TLS_PROTOCOLS
 
 

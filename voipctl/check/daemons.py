@@ -24,7 +24,8 @@ from voipctl.check import argv, scan
 from voipctl.check.netns_socket import socket_in_netns
 from voipctl.check.stage import missing_cert_files, stage_files, throwaway_cert
 from voipctl.netns import Netns
-from voipctl.plan.model import CoturnPlan, KamailioPlan, NodePlan, RtpenginePlan
+from voipctl.plan.model import NodePlan
+from voipctl.plan.services import CoturnPlan, KamailioPlan, RtpenginePlan
 from voipctl.probe import ng, sdp, turn
 from voipctl.proc import Process
 from voipctl.render.tree import PlannedFile

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from voipctl.plan.model import OpenfirePlan
+from voipctl.plan.services import OpenfirePlan
 from voipctl.render.openfire_names import unknown_openfire_xml, unknown_security_xml
 
 SECRET = object()  # the value must be present and non-empty; never printed

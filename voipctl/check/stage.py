@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from voipctl.atomicfile import write_atomic
-from voipctl.plan.model import CertPlan
+from voipctl.plan.services import CertPlan
 from voipctl.render.tree import PlannedFile
 
 

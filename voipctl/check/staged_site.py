@@ -18,7 +18,8 @@ from voipctl.check.stage import stage_files, staged_path
 from voipctl.pki.ca import init_ca
 from voipctl.pki.issue import issue_site
 from voipctl.pki.store import layout
-from voipctl.plan.model import KamailioPlan, Plan
+from voipctl.plan.model import Plan
+from voipctl.plan.services import KamailioPlan
 from voipctl.render.kamailio import service_args
 from voipctl.render.site import render_site
 from voipctl.secrets import Secrets

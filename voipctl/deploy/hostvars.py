@@ -14,7 +14,8 @@ from typing import Any
 
 from voipctl.errors import RenderError, UsageError
 from voipctl.output.manifest import Manifest, ManifestEntry
-from voipctl.plan.model import CertPlan, NodePlan, Plan
+from voipctl.plan.model import NodePlan, Plan
+from voipctl.plan.services import CertPlan
 from voipctl.render.tree import RenderedTree
 from voipctl.site.hostdirs import SYSTEM_DIRS
 

@@ -21,7 +21,7 @@ from cryptography.x509.verification import VerificationError as ChainError
 from voipctl.errors import Problem, SiteError
 from voipctl.pki import keys
 from voipctl.pki.leaf import LeafMaterial, san_names
-from voipctl.plan.model import CertPlan, CertService
+from voipctl.plan.services import CertPlan, CertService
 from voipctl.site.dnsnames import dns_covered
 from voipctl.site.model import Site
 

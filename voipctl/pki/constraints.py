@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 from cryptography import x509
 
 from voipctl.errors import PkiError
-from voipctl.plan.model import CertPlan, Plan
+from voipctl.plan.model import Plan
+from voipctl.plan.services import CertPlan
 
 
 def _covering(names: set[str]) -> list[str]:

@@ -34,7 +34,8 @@ from voipctl.pki.store import (
     read_origin,
     write_atomic,
 )
-from voipctl.plan.model import CertPlan, CertService, NodePlan, Plan
+from voipctl.plan.model import NodePlan, Plan
+from voipctl.plan.services import CertPlan, CertService
 from voipctl.site.model import Site
 
 Action = Literal["issued", "renewed", "kept", "installed"]

@@ -19,7 +19,7 @@ from voipctl.errors import PkiError
 from voipctl.pki import keys
 from voipctl.pki.ca import BACKDATE, CertificateAuthority
 from voipctl.pki.store import CA_FILE, CERT_FILE, CHAIN_FILE, KEY_FILE, KEY_MODE, PUBLIC_MODE, cert_pem, key_pem
-from voipctl.plan.model import CertPlan
+from voipctl.plan.services import CertPlan
 
 RENEW_FRACTION = 2 / 3
 

@@ -8,19 +8,9 @@ from urllib.parse import urlsplit
 from voipctl.plan.cluster import cluster_binding, naptr_records, sip_cluster, srv_records, turn_uris
 from voipctl.plan.database import kamailio_db, postgresql
 from voipctl.plan.firewall import build_firewall
-from voipctl.plan.model import (
-    Audience,
-    Binding,
-    CoturnPlan,
-    KamailioPlan,
-    Listener,
-    NodePlan,
-    OpenfirePlan,
-    Plan,
-    RtpenginePlan,
-    SipProto,
-)
+from voipctl.plan.model import Audience, Binding, NodePlan, Plan
 from voipctl.plan.platform import PLATFORMS
+from voipctl.plan.services import CoturnPlan, KamailioPlan, Listener, OpenfirePlan, RtpenginePlan, SipProto
 from voipctl.plan.tls import advertised, cert_plan, client_address, fqdn, tls_plan
 from voipctl.site.addresses import host_port
 from voipctl.site.model import Site

@@ -12,7 +12,8 @@ import re
 from ipaddress import ip_address
 
 from voipctl.errors import Problem
-from voipctl.plan.model import Binding, NaptrRecord, NodePlan, Plan, SipClusterPlan, SrvRecord
+from voipctl.plan.model import Binding, NaptrRecord, NodePlan, Plan, SrvRecord
+from voipctl.plan.services import SipClusterPlan
 from voipctl.site.model import Site
 from voipctl.site.spec import Cluster, NodeSpec
 

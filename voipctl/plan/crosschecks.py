@@ -21,7 +21,8 @@ from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 
 from voipctl.errors import Problem
 from voipctl.plan.checks import PlanCheck
-from voipctl.plan.model import CertPlan, NodePlan, Plan
+from voipctl.plan.model import NodePlan, Plan
+from voipctl.plan.services import CertPlan
 from voipctl.site.dnsnames import dns_covered
 from voipctl.site.model import Site
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from ipaddress import ip_network
 
-from voipctl.plan.model import Binding, DbGrant, DbPlan, PostgresqlPlan
+from voipctl.plan.model import Binding
+from voipctl.plan.services import DbGrant, DbPlan, PostgresqlPlan
 from voipctl.site.database import POSTGRES_PORT, db_node, dsn_parts, jdbc_parts, names_node
 from voipctl.site.model import Site
 from voipctl.site.spec import ExternalDb, NodeSpec

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ipaddress import ip_address
 
-from voipctl.plan.model import CertPlan, CertService, TlsPlan
+from voipctl.plan.services import CertPlan, CertService, TlsPlan
 from voipctl.site.model import Site
 from voipctl.site.spec import NodeSpec
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from voipctl.pki.crl import crl_bundle
 from voipctl.pki.store import CA_FILE, CERT_FILE, CHAIN_FILE, KEY_FILE, KEY_MODE, KEYSTORE_FILE, PUBLIC_MODE, PkiLayout
-from voipctl.plan.model import CertPlan, NodePlan, Plan
+from voipctl.plan.model import NodePlan, Plan
+from voipctl.plan.services import CertPlan
 from voipctl.render.tree import PlannedFile
 
 

@@ -16,7 +16,8 @@ from ipaddress import ip_network
 from typing import Any
 
 from voipctl.errors import RenderError
-from voipctl.plan.model import DbGrant, NodePlan, Plan, PostgresqlPlan
+from voipctl.plan.model import NodePlan, Plan
+from voipctl.plan.services import DbGrant, PostgresqlPlan
 from voipctl.render.derived import DERIVED_KEYS, derived_key
 from voipctl.render.engine import provenance, render
 from voipctl.render.subscribers import subscriber_sql

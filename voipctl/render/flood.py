@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from ipaddress import ip_network
 from typing import Any
 
-from voipctl.plan.model import KamailioPlan
+from voipctl.plan.services import KamailioPlan
 
 LOOPBACK = ("127.0.0.0/8", "::1/128")
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from voipctl.errors import RenderError
-from voipctl.plan.model import DbPlan, KamailioPlan, Listener, NodePlan, Plan
+from voipctl.plan.model import NodePlan, Plan
+from voipctl.plan.services import DbPlan, KamailioPlan, Listener
 from voipctl.render.controls import ControlSpan
 from voipctl.render.derived import DERIVED_KEYS, derived_key
 from voipctl.render.engine import provenance, render_traced

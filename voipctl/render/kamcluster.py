@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voipctl.plan.model import KamailioPlan, SipClusterPlan
+from voipctl.plan.services import KamailioPlan, SipClusterPlan
 
 # Marker parameter of our Path URIs: a next hop carrying it is a peer's cluster socket.
 PEER_PARAM = "vcl"

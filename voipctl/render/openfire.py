@@ -7,7 +7,8 @@ Both are placed only until Openfire has finished its first setup (it then writes
 from __future__ import annotations
 
 from voipctl.errors import RenderError
-from voipctl.plan.model import NodePlan, OpenfirePlan, Plan
+from voipctl.plan.model import NodePlan, Plan
+from voipctl.plan.services import OpenfirePlan
 from voipctl.render.engine import provenance, render_traced
 from voipctl.render.openfire_names import OPENFIRE_VERSION
 from voipctl.render.tree import Handover, PlannedFile

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from voipctl.errors import RenderError
-from voipctl.plan.model import NodePlan, Plan, RtpenginePlan
+from voipctl.plan.model import NodePlan, Plan
+from voipctl.plan.services import RtpenginePlan
 from voipctl.render.engine import provenance, render, render_traced
 from voipctl.render.tree import PlannedFile
 from voipctl.site.addresses import host_port

@@ -13,7 +13,8 @@ import hashlib
 from dataclasses import dataclass
 
 from voipctl.errors import RenderError
-from voipctl.plan.model import KamailioPlan, Plan
+from voipctl.plan.model import Plan
+from voipctl.plan.services import KamailioPlan
 from voipctl.render.engine import provenance, render_shared
 from voipctl.secrets import Secrets
 

@@ -17,7 +17,8 @@ from voipctl.check import argv as check_argv
 from voipctl.check.staged_site import StagedSite, kamailio_argv, stage_site
 from voipctl.errors import ToolError
 from voipctl.netns import Netns
-from voipctl.plan.model import KamailioPlan, NodePlan, RtpenginePlan
+from voipctl.plan.model import NodePlan
+from voipctl.plan.services import KamailioPlan, RtpenginePlan
 from voipctl.proc import Process
 from voipctl.proc.daemon import netns_pids
 from voipctl.sipload.cpu import named_cpu_ns

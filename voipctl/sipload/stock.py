@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from voipctl.errors import ToolError
-from voipctl.plan.model import KamailioPlan
+from voipctl.plan.services import KamailioPlan
 from voipctl.render.subscribers import digest_ha1
 
 STOCK_CFG = "/etc/kamailio/kamailio.cfg"

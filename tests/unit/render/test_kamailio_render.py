@@ -19,7 +19,8 @@ import pytest
 
 from voipctl.errors import RenderError
 from voipctl.plan.build import build_plan
-from voipctl.plan.model import Listener, NodePlan, Plan
+from voipctl.plan.model import NodePlan, Plan
+from voipctl.plan.services import Listener
 from voipctl.render import kamailio as kr
 from voipctl.render.subscribers import TABLE_VERSIONS
 from voipctl.render.tree import PlannedFile

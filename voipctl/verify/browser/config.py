@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from voipctl.plan.model import Listener, NodePlan, Plan
+from voipctl.plan.model import NodePlan, Plan
+from voipctl.plan.services import Listener
 from voipctl.probe.turn import probe_credentials
 
 REGISTER_EXPIRES = 120

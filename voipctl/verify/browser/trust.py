@@ -17,7 +17,7 @@ from voipctl.pki.ca import load_ca
 from voipctl.pki.leaf import issue_leaf
 from voipctl.pki.passphrase import unattended_passphrase
 from voipctl.pki.store import PkiLayout, cert_pem, key_pem, layout
-from voipctl.plan.model import CertPlan
+from voipctl.plan.services import CertPlan
 from voipctl.proc import run
 from voipctl.proc.run import NOT_FOUND
 from voipctl.verify.browser import argv

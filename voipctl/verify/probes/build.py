@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from ipaddress import ip_address, ip_network
 from typing import Any
 
-from voipctl.plan.model import Listener, NodePlan, Plan
+from voipctl.plan.model import NodePlan, Plan
+from voipctl.plan.services import Listener
 from voipctl.probe.turn import probe_credentials
 from voipctl.verify.hosts.packages import openfire_skip_reason
 from voipctl.verify.probes.vantage import Vantage
