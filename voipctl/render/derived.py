@@ -11,8 +11,9 @@ import hmac
 
 from voipctl.secrets import Secrets
 
-# The purposes of the keys derived from topology_key (the dialog seal, topoh's mask).
-DERIVED_KEYS = {"seal": "voipctl dialog seal", "topoh": "voipctl topoh mask"}
+# The purposes of the keys derived from topology_key (the dialog seal's inner and outer keys, topoh's mask).
+DERIVED_KEYS = {"seal_inner": "voipctl dialog seal inner", "seal_outer": "voipctl dialog seal outer",
+                "topoh": "voipctl topoh mask"}
 
 
 def derived_key(secrets: Secrets, purpose: str) -> str:
