@@ -409,6 +409,8 @@ def test_drift_script_state_reads_packages_accounts_unit_and_helpers_at_once(tmp
            "helper_sha256": [hashlib.sha256(b"print()\n").hexdigest()] * 3,
            "dirs": [{"path": str(tmp_path), "owner": "root", "group": "root", "mode": "0750"},
                     {"path": str(tmp_path / "absent"), "owner": "root", "group": "root", "mode": "0755"}]}
+    doc["spec"] = {"files": [{"dest": str(helper), "sha256": doc["helper_sha256"][0], "owner": "root", "group": "root",
+                              "mode": "0755"}], "dirs": doc["dirs"]}
     res = _script("common", "voipctl_drift.py", "--state", json.dumps(doc))
     assert res.returncode == 0, res.stderr
     state = json.loads(res.stdout)
@@ -418,6 +420,7 @@ def test_drift_script_state_reads_packages_accounts_unit_and_helpers_at_once(tmp
     assert state["unit_ok"] is False
     assert state["helpers"] == [str(helper), str(tmp_path / "absent.py")]
     assert state["dirs"] == [str(tmp_path / "absent")]
+    assert state["drift"] == {"files": [], "dirs": [str(tmp_path / "absent")], "owned": []}, "as --files/--dirs"
 
 
 def test_drift_script_leaves_a_seed_to_its_daemon_after_handover(tmp_path: Path) -> None:

@@ -14,10 +14,11 @@ deploy can say the site's change to it is not applied).
 Reads --files (JSON list of {dest, sha256, owner, group, mode}) and --dirs (JSON
 list of {path, owner, group, mode}); prints {"files": [dest...], "dirs": [path...]}
 for those missing or different, and {"owned": [dest...]}. Never prints content.
-With --state (JSON {packages, accounts, unit, helpers, dirs}) it reads instead, in the same one
+With --state (JSON {packages, accounts, unit, helpers, dirs, spec}) it reads instead, in the same one
 round trip, what a service role checks before its files: installed package versions
 (dpkg-query lines), the service accounts missing or different, whether the unit is
-enabled and active, and which helper scripts differ (entries as for --files, their sha256
+enabled and active, the service's drift (spec: its {files, dirs}, as --files/--dirs
+would report it) and which helper scripts differ (entries as for --files, their sha256
 in helper_sha256, computed on the controller).
 """
 
@@ -99,6 +100,11 @@ def unit_ok(unit):
     return all(subprocess.run(["systemctl", verb, "--quiet", unit], check=False).returncode == 0 for verb in verbs)
 
 
+def drift(entries, dirs):
+    return {"files": [e["dest"] for e in entries if differs(e)], "dirs": [e["path"] for e in dirs if dir_differs(e)],
+            "owned": [e["dest"] for e in entries if owned(e)]}
+
+
 def state(doc):
     lines = []
     if doc["packages"]:
@@ -109,24 +115,22 @@ def state(doc):
             "unit_ok": unit_ok(doc["unit"]),
             "helpers": [e["dest"] for e, digest in zip(doc["helpers"], doc["helper_sha256"], strict=True)
                         if differs({**e, "sha256": digest})],
-            "dirs": [d["path"] for d in doc.get("dirs", []) if dir_differs(d)]}
+            "dirs": [d["path"] for d in doc.get("dirs", []) if dir_differs(d)],
+            "drift": drift(doc["spec"]["files"], doc["spec"]["dirs"]) if doc.get("spec") else None}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", help="JSON list of {dest, sha256, owner, group, mode}")
     parser.add_argument("--dirs", default="[]", help="JSON list of {path, owner, group, mode}")
-    parser.add_argument("--state", help="JSON {packages, accounts, unit, helpers, dirs}: read the host's state instead")
+    parser.add_argument("--state", help="JSON {packages, accounts, unit, helpers, dirs, spec}: the host's state")
     args = parser.parse_args()
     if args.state:
         print(json.dumps(state(json.loads(args.state))))
         return 0
     if args.files is None:
         parser.error("--files or --state is required")
-    entries = json.loads(args.files)
-    files = [e["dest"] for e in entries if differs(e)]
-    dirs = [e["path"] for e in json.loads(args.dirs) if dir_differs(e)]
-    print(json.dumps({"files": files, "dirs": dirs, "owned": [e["dest"] for e in entries if owned(e)]}))
+    print(json.dumps(drift(json.loads(args.files), json.loads(args.dirs))))
     return 0
 
 
