@@ -15,7 +15,7 @@ probe an IPv6 site's TURN. Its client also has no CreatePermission request,
 which is how verify sees coturn's 403 for a denied peer. Taking aioice's codec
 for some messages and ours for the rest would give two codecs for one protocol,
 so this module stays the one STUN codec; RFC 5769's test vectors pin it
-(tests/test_check.py).
+(tests/unit/check/test_check.py).
 """
 
 from __future__ import annotations

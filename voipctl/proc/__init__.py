@@ -6,7 +6,7 @@
   `spawn_piped`), ended by `Process.stop` (TERM, wait, KILL their process group, reap).
 - `daemon`: detached daemons known by PID plus start time, which outlive voipctl (the lab's).
 
-Only this package imports subprocess (tests/test_proc.py asserts it). Argv are lists, never
+Only this package imports subprocess (tests/unit/proc/test_proc.py asserts it). Argv are lists, never
 shell strings; secrets travel on stdin or in 0600 files, never on argv.
 """
 

@@ -405,6 +405,43 @@ def test_drift_script_lists_only_differing_files(tmp_path: Path) -> None:
     }
 
 
+def test_drift_script_state_reads_packages_accounts_unit_and_helpers_at_once(tmp_path: Path) -> None:
+    """--state: what a role would check task by task, in one round trip (a converged host skips those tasks)."""
+    import hashlib
+    import pwd
+
+    root = pwd.getpwnam("root")
+    helper = tmp_path / "helper.py"
+    helper.write_bytes(b"print()\n")
+    helper.chmod(0o755)
+    tmp_path.chmod(0o750)
+
+    def account(user: str, login: str = root.pw_shell) -> dict[str, str]:
+        return {"user": user, "group": "root", "home": root.pw_dir, "shell": login}
+
+    doc = {"packages": ["dpkg", "voipctl-no-such-package"],
+           "accounts": [account("root"), account("root", login="/bin/false"), account("voipctl-no-such-user")],
+           "unit": "voipctl-no-such.service",
+           "helpers": [{"dest": str(helper), "owner": "root", "group": "root", "mode": "0755"},
+                       {"dest": str(helper), "owner": "root", "group": "root", "mode": "0700"},
+                       {"dest": str(tmp_path / "absent.py"), "owner": "root", "group": "root", "mode": "0755"}],
+           "helper_sha256": [hashlib.sha256(b"print()\n").hexdigest()] * 3,
+           "dirs": [{"path": str(tmp_path), "owner": "root", "group": "root", "mode": "0750"},
+                    {"path": str(tmp_path / "absent"), "owner": "root", "group": "root", "mode": "0755"}]}
+    doc["spec"] = {"files": [{"dest": str(helper), "sha256": doc["helper_sha256"][0], "owner": "root", "group": "root",
+                              "mode": "0755"}], "dirs": doc["dirs"]}
+    res = _script("common", "voipctl_drift.py", "--state", json.dumps(doc))
+    assert res.returncode == 0, res.stderr
+    state = json.loads(res.stdout)
+    assert [line.split("|")[0] for line in state["packages"]] == ["dpkg"]
+    assert state["packages"][0].split("|")[1] == "ii "
+    assert state["accounts"] == ["root", "voipctl-no-such-user"], "wrong shell or missing: the user task runs"
+    assert state["unit_ok"] is False
+    assert state["helpers"] == [str(helper), str(tmp_path / "absent.py")]
+    assert state["dirs"] == [str(tmp_path / "absent")]
+    assert state["drift"] == {"files": [], "dirs": [str(tmp_path / "absent")], "owned": []}, "as --files/--dirs"
+
+
 def test_drift_script_leaves_a_seed_to_its_daemon_after_handover(tmp_path: Path) -> None:
     """openfire.xml is placed until Openfire wrote <setup>true</setup> into it, never after."""
     import grp

@@ -1,7 +1,7 @@
 """The `db` node: plan (who may log in, where kamailio connects), its rendered files, SCRAM verifiers.
 
 The live proof (PostgreSQL accepting the verifiers, kamailio authenticating from it, the
-firewall and pg_hba refusing others) is tests/test_lab_cloud.py.
+firewall and pg_hba refusing others) is tests/lab/test_lab_cloud.py.
 """
 
 from __future__ import annotations

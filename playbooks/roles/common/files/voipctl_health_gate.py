@@ -56,7 +56,7 @@ def check_tcp(check):
 def options_request(check, local_host, local_port):
     """A minimal, well-formed OPTIONS with a probe User-Agent no scanner filter matches.
 
-    tests/test_health_gate.py parses it with voipctl.probe (the contract with the controller's probes).
+    tests/unit/probe/test_health_gate.py parses it with voipctl.probe (the contract with the controller's probes).
     """
     proto = check["proto"].upper()
     target = f"{_uri_host(check['host'])}:{check['port']}"
