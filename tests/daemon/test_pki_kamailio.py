@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from voipctl import pipeline
 from voipctl.cli import main
 from voipctl.netns import NETNS_ETC, Netns
 from voipctl.plan.model import NodePlan
+from voipctl.proc import Result
 
 KAMRPC = Path(__file__).resolve().parent.parent / "playbooks/roles/kamailio/files/voipctl_kamrpc.py"
 pytestmark = [
@@ -99,7 +99,7 @@ def verifying_kamailio(tmp_path: Path) -> Iterator[Running]:
     yield from _started(tmp_path, site_copy(tmp_path, "lab", replace=(old, new)))
 
 
-def _handshake(run: Running, port: int, servername: str, ca_file: Path) -> subprocess.CompletedProcess[bytes]:
+def _handshake(run: Running, port: int, servername: str, ca_file: Path) -> Result:
     """Retry until kamailio listens (it starts in well under a second), then return the result."""
     argv = s_client_argv(run.node.client_address, port, servername, ca_file)
     deadline = time.monotonic() + 20
@@ -142,7 +142,7 @@ def test_s_client_argv() -> None:
     ]
 
 
-def _peer_handshake(run: Running, client_cert: bool = True) -> subprocess.CompletedProcess[bytes]:
+def _peer_handshake(run: Running, client_cert: bool = True) -> Result:
     """TLS 1.2 (a refused client certificate then fails the handshake itself) to SIP-TLS, presenting
     sip1's own kamailio leaf and the intermediate as a TLS peer would."""
     leaf = run.pki / "leaves" / "sip1" / "kamailio"
@@ -154,7 +154,7 @@ def _peer_handshake(run: Running, client_cert: bool = True) -> subprocess.Comple
     deadline = time.monotonic() + 20
     while True:
         res = run.ns.run(argv, timeout=10)
-        if b"BEGIN CERTIFICATE" in res.stdout or time.monotonic() > deadline:
+        if "BEGIN CERTIFICATE" in res.stdout or time.monotonic() > deadline:
             return res
         time.sleep(0.1)
 
@@ -163,9 +163,9 @@ def test_kamailio_refuses_a_revoked_peer_after_the_crl_is_reloaded(verifying_kam
     run = verifying_kamailio
     assert (run.etc / "tls.cfg").read_text().count("crl = /etc/kamailio/tls/crl.pem") == 2
     ok = _peer_handshake(run)
-    assert ok.returncode == 0 and b"Verify return code: 0 (ok)" in ok.stdout, (ok.stderr[-800:],
+    assert ok.returncode == 0 and "Verify return code: 0 (ok)" in ok.stdout, (ok.stderr[-800:],
                                                                                run.log.read_text()[-1500:])
-    assert b"Cipher is ECDHE" in ok.stdout
+    assert "Cipher is ECDHE" in ok.stdout
     anonymous = _peer_handshake(run, client_cert=False)
     assert anonymous.returncode != 0, "the profile demands a client certificate at all"
 
@@ -180,5 +180,5 @@ def test_kamailio_refuses_a_revoked_peer_after_the_crl_is_reloaded(verifying_kam
     assert res.returncode == 0 and json.loads(res.stdout)["ok"], (res.stdout, res.stderr)
     refused = _peer_handshake(run)
     assert refused.returncode != 0, refused.stdout[-800:]
-    assert b"certificate revoked" in refused.stderr, refused.stderr[-800:]
+    assert "certificate revoked" in refused.stderr, refused.stderr[-800:]
     assert "certificate verify failed" in run.log.read_text(), "kamailio itself refused the chain"
