@@ -28,6 +28,7 @@ from tests.unit.render.test_kamailio_render import secrets_for
 from voipctl.netns import Netns
 from voipctl.plan.build import build_plan
 from voipctl.plan.services import KamailioPlan
+from voipctl.proc import Process
 from voipctl.render.kamailio import render_kamailio
 from voipctl.site.load import load_site
 
@@ -78,12 +79,12 @@ class Duo:
     ns: Netns
     nodes: dict[str, Node]
     passwords: dict[str, Path]
-    relays: dict[str, subprocess.Popen[bytes]]
+    relays: dict[str, Process]
 
     def probe(self, action: str, *args: str) -> dict[str, Any]:
         argv = [sys.executable, "-m", "voipctl.probe.sip", action, "--bind", CLIENT, *args]
         res = self.ns.run(argv, timeout=60)
-        assert res.stdout, res.stderr.decode()[-2000:]
+        assert res.stdout, res.stderr[-2000:]
         out: dict[str, Any] = json.loads(res.stdout)
         return out
 
