@@ -23,7 +23,7 @@ from voipctl.netns import NETNS_ETC, Netns
 from voipctl.plan.model import NodePlan
 from voipctl.proc import Result
 
-KAMRPC = Path(__file__).resolve().parent.parent / "playbooks/roles/kamailio/files/voipctl_kamrpc.py"
+KAMRPC = Path(__file__).resolve().parents[2] / "playbooks/roles/kamailio/files/voipctl_kamrpc.py"
 pytestmark = [
     pytest.mark.daemon,
     pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root"),
