@@ -161,7 +161,7 @@ def _service_vars(node: NodePlan, service: str, files: list[FileVar], site_dir: 
         "gate": gate_checks(node, service),
         "tls": _tls(cert) if cert is not None else None,
     }
-    if service in ("kamailio", "rtpengine", "coturn"):
+    if service in ("kamailio", "rtpengine", "coturn", "postgresql"):
         doc["version"] = getattr(node.platform, f"{service}_version")  # apt pin prefix of the node's platform
     if service == "kamailio" and node.kamailio is not None:
         db = node.kamailio.db

@@ -23,6 +23,7 @@ class Platform:
     kamailio_version: str  # package pin prefix (apt's `=VERSION*`)
     rtpengine_version: str
     coturn_version: str
+    postgresql_version: str  # the db node's server (the major version names its cluster directory)
     kamailio_unit: str
     rtpengine_unit: str
     coturn_unit: str
@@ -46,14 +47,14 @@ class Platform:
 PLATFORMS: dict[PlatformName, Platform] = {
     "debian12": Platform(
         name="debian12", title="Debian 12 (bookworm)", suite="bookworm", vagrant_box="debian/bookworm64",
-        kamailio_version="5.6.3-", rtpengine_version="10.5.3.5-", coturn_version="4.6.1-",
+        kamailio_version="5.6.3-", rtpengine_version="10.5.3.5-", coturn_version="4.6.1-", postgresql_version="15.",
         kamailio_unit="kamailio.service", rtpengine_unit="rtpengine-daemon.service", coturn_unit="coturn.service",
         kamailio_tls_methods=(("TLSv1.2", "TLSv1.2+"),), kamailio_rtpengine_ping_timer=False,
         kamailio_bundle_single_media=False,
     ),
     "debian13": Platform(
         name="debian13", title="Debian 13 (trixie)", suite="trixie", vagrant_box="debian/trixie64",
-        kamailio_version="6.0.1-", rtpengine_version="12.5.1.31-", coturn_version="4.6.1-",
+        kamailio_version="6.0.1-", rtpengine_version="12.5.1.31-", coturn_version="4.6.1-", postgresql_version="17.",
         kamailio_unit="kamailio.service", rtpengine_unit="rtpengine-daemon.service", coturn_unit="coturn.service",
         kamailio_tls_methods=(("TLSv1.2", "TLSv1.2+"), ("TLSv1.3", "TLSv1.3+")), kamailio_rtpengine_ping_timer=True,
         kamailio_bundle_single_media=True,
