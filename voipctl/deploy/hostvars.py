@@ -161,8 +161,8 @@ def _service_vars(node: NodePlan, service: str, files: list[FileVar], site_dir: 
         "gate": gate_checks(node, service),
         "tls": _tls(cert) if cert is not None else None,
     }
-    if service in ("kamailio", "rtpengine", "coturn", "postgresql"):
-        doc["version"] = getattr(node.platform, f"{service}_version")  # apt pin prefix of the node's platform
+    if (pin := node.platform.pin(service)) is not None:
+        doc["version"] = pin  # apt pin prefix of the node's platform
     if service == "kamailio" and node.kamailio is not None:
         db = node.kamailio.db
         doc["cfg_path"] = node.kamailio.cfg_path

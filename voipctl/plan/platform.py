@@ -38,6 +38,11 @@ class Platform:
     # Proven on the debian13 lab; debian12 keeps its measured behaviour ("balanced" only).
     kamailio_bundle_single_media: bool
 
+    def pin(self, service: str) -> str | None:
+        """The apt version prefix deploy pins `service`'s packages to (None: not pinned by platform)."""
+        return {"kamailio": self.kamailio_version, "rtpengine": self.rtpengine_version,
+                "coturn": self.coturn_version, "postgresql": self.postgresql_version}.get(service)
+
     @property
     def daemons(self) -> str:
         return (f"kamailio {self.kamailio_version.rstrip('-')}, rtpengine {self.rtpengine_version.rstrip('-')}, "

@@ -64,7 +64,10 @@ def _defaults(role: str, root: Path) -> dict[str, Any]:
 
 def platform_pin(node: NodePlan, service: str) -> str:
     """The version prefix deploy pins `service`'s packages to on this node (its platform's row)."""
-    return str(getattr(node.platform, f"{service}_version"))
+    pin = node.platform.pin(service)
+    if pin is None:
+        raise ToolError(f"the platform {node.platform.name} pins no package of {service}")
+    return pin
 
 
 def package_pins(node: NodePlan, root: Path | None = None) -> dict[str, tuple[PackagePin, ...]]:
