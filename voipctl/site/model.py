@@ -53,7 +53,7 @@ class Site:
 # Keys added after sites were first hashed, left out while unset so that a site not using
 # them keeps its hash (and its rendered files their provenance line).
 _LATER_KEYS: tuple[tuple[str, ...], ...] = (("kamailio", "cluster"), ("coturn", "uris"))
-_LATER_NODE_KEYS = ("weight",)
+_LATER_NODE_KEYS = ("weight", "platform")
 
 
 def _hashed(spec: SiteSpec) -> dict[str, Any]:
@@ -75,9 +75,6 @@ def model_hash(spec: SiteSpec, subscribers: Sequence[Subscriber]) -> str:
     # files (provenance lines) stay unchanged across this voipctl upgrade.
     if dumped["platform"] == DEFAULT_PLATFORM:
         del dumped["platform"]
-    for node in dumped["nodes"]:
-        if node["platform"] is None:
-            del node["platform"]
     doc = {
         "spec": dumped,
         "subscribers": [s.model_dump(mode="json") for s in subscribers],
