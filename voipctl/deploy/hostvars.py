@@ -170,7 +170,8 @@ def _service_vars(node: NodePlan, service: str, files: list[FileVar], site_dir: 
                      "sql": db.sql_path, "served_by": db.served_by}
     if service == "postgresql" and node.postgresql is not None:
         pg = node.postgresql
-        doc |= {"unit": pg.unit, "roles_sql": pg.roles_sql_path, "subscriber_database": pg.subscriber_database,
+        doc |= {"package": pg.package, "unit": pg.unit, "roles_sql": pg.roles_sql_path,
+                "subscriber_database": pg.subscriber_database,
                 "subscriber_owner": next((g.user for g in pg.grants if g.database == pg.subscriber_database), ""),
                 "subscribers_sql": pg.subscribers_sql_path if pg.subscriber_database else None}
     if service == "firewall" and node.firewall is not None:

@@ -237,6 +237,7 @@ def build_plan(site: Site) -> Plan:
     nodes: list[NodePlan] = []
     for node in site.spec.nodes:
         bindings: list[Binding] = []
+        platform = PLATFORMS[node.platform or site.spec.platform]
         kam = rtp = turn = xmpp = pg = None
         if "sip" in node.roles:
             kam, b = _kamailio(site, node)
@@ -251,7 +252,7 @@ def build_plan(site: Site) -> Plan:
             xmpp, b = _openfire(site, node)
             bindings += b
         if "db" in node.roles:
-            pg, b = postgresql(site, node)
+            pg, b = postgresql(site, node, platform)
             bindings += b
         nodes.append(
             NodePlan(
@@ -265,7 +266,7 @@ def build_plan(site: Site) -> Plan:
                 advertised=advertised(node),
                 cores=node.cores,
                 memory_mb=node.memory_mb,
-                platform=PLATFORMS[node.platform or site.spec.platform],
+                platform=platform,
                 kamailio=kam,
                 rtpengine=rtp,
                 coturn=turn,

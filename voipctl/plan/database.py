@@ -10,6 +10,7 @@ from __future__ import annotations
 from ipaddress import ip_network
 
 from voipctl.plan.model import Binding
+from voipctl.plan.platform import Platform
 from voipctl.plan.services import DbGrant, DbPlan, PostgresqlPlan
 from voipctl.site.database import POSTGRES_PORT, db_node, dsn_parts, jdbc_parts, names_node
 from voipctl.site.model import Site
@@ -59,14 +60,18 @@ def _grants(site: Site, node: NodeSpec) -> tuple[DbGrant, ...]:
     return tuple(grants)
 
 
-def postgresql(site: Site, node: NodeSpec) -> tuple[PostgresqlPlan, list[Binding]]:
+def postgresql(site: Site, node: NodeSpec, platform: Platform) -> tuple[PostgresqlPlan, list[Binding]]:
     """PostgreSQL on the node's private address, open to the grants' clients only."""
     grants = _grants(site, node)
+    major = platform.postgresql_major
     plan = PostgresqlPlan(
         listen_address=str(node.private),
         port=POSTGRES_PORT,
         grants=grants,
         subscriber_database=grants[0].database if grants else "",
+        package=f"postgresql-{major}",
+        unit=f"postgresql@{major}-main",
+        conf_path=f"/etc/postgresql/{major}/main/conf.d/voipctl.conf",
     )
     binding = Binding("postgresql", "postgresql", "tcp", plan.listen_address, plan.port, plan.port, False,
                       ("nodes", site.node_index(node.name), "roles"), "db-clients")

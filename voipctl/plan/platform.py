@@ -23,7 +23,7 @@ class Platform:
     kamailio_version: str  # package pin prefix (apt's `=VERSION*`)
     rtpengine_version: str
     coturn_version: str
-    postgresql_version: str  # the db node's server (the major version names its cluster directory)
+    postgresql_major: str  # the db node's server: names its package, cluster directory and unit
     kamailio_unit: str
     rtpengine_unit: str
     coturn_unit: str
@@ -41,7 +41,7 @@ class Platform:
     def pin(self, service: str) -> str | None:
         """The apt version prefix deploy pins `service`'s packages to (None: not pinned by platform)."""
         return {"kamailio": self.kamailio_version, "rtpengine": self.rtpengine_version,
-                "coturn": self.coturn_version, "postgresql": self.postgresql_version}.get(service)
+                "coturn": self.coturn_version, "postgresql": f"{self.postgresql_major}."}.get(service)
 
     @property
     def daemons(self) -> str:
@@ -52,14 +52,14 @@ class Platform:
 PLATFORMS: dict[PlatformName, Platform] = {
     "debian12": Platform(
         name="debian12", title="Debian 12 (bookworm)", suite="bookworm", vagrant_box="debian/bookworm64",
-        kamailio_version="5.6.3-", rtpengine_version="10.5.3.5-", coturn_version="4.6.1-", postgresql_version="15.",
+        kamailio_version="5.6.3-", rtpengine_version="10.5.3.5-", coturn_version="4.6.1-", postgresql_major="15",
         kamailio_unit="kamailio.service", rtpengine_unit="rtpengine-daemon.service", coturn_unit="coturn.service",
         kamailio_tls_methods=(("TLSv1.2", "TLSv1.2+"),), kamailio_rtpengine_ping_timer=False,
         kamailio_bundle_single_media=False,
     ),
     "debian13": Platform(
         name="debian13", title="Debian 13 (trixie)", suite="trixie", vagrant_box="debian/trixie64",
-        kamailio_version="6.0.1-", rtpengine_version="12.5.1.31-", coturn_version="4.6.1-", postgresql_version="17.",
+        kamailio_version="6.0.1-", rtpengine_version="12.5.1.31-", coturn_version="4.6.1-", postgresql_major="17",
         kamailio_unit="kamailio.service", rtpengine_unit="rtpengine-daemon.service", coturn_unit="coturn.service",
         kamailio_tls_methods=(("TLSv1.2", "TLSv1.2+"), ("TLSv1.3", "TLSv1.3+")), kamailio_rtpengine_ping_timer=True,
         kamailio_bundle_single_media=True,

@@ -237,9 +237,10 @@ class PostgresqlPlan:
     port: int
     grants: tuple[DbGrant, ...]
     subscriber_database: str  # the grant loaded with kamailio's subscriber SQL
-    cluster: str = "15/main"
-    unit: str = "postgresql@15-main"
-    conf_path: str = "/etc/postgresql/15/main/conf.d/voipctl.conf"
+    # The server's major version (the node's platform) names its package, cluster and unit.
+    package: str  # e.g. postgresql-15
+    unit: str  # e.g. postgresql@15-main
+    conf_path: str  # the cluster's conf.d drop-in, e.g. /etc/postgresql/15/main/conf.d/voipctl.conf
     hba_path: str = "/etc/voipctl/postgresql/pg_hba.conf"
     roles_sql_path: str = "/etc/voipctl/postgresql/roles.sql"
     subscribers_sql_path: str = "/etc/voipctl/postgresql/subscribers.sql"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from pathlib import Path
 
 from tests.conftest import REPO
 from tests.unit.render.test_kamailio_render import secrets_for
@@ -16,6 +17,7 @@ from voipctl.pipeline import load_and_plan
 from voipctl.plan.model import Plan
 from voipctl.render.database import hba_lines, render_postgresql, scram_verifier
 from voipctl.render.kamailio import render_kamailio
+from voipctl.verify.hosts.packages import PackagePin, package_pins, unit_of
 
 SPLIT = REPO / "inventories" / "split" / "site.yml"
 
@@ -84,3 +86,18 @@ def test_scram_verifier_checks_rfc7677s_exchange() -> None:
     assert hashlib.sha256(client_key).digest() == stored
     assert base64.b64encode(hmac.new(server, auth, hashlib.sha256).digest()).decode() == \
         "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
+
+
+def test_a_debian13_db_node_runs_its_releases_postgresql(tmp_path: Path) -> None:
+    """PostgreSQL's major version names its package, unit and cluster directory: 17 on Debian 13."""
+    site = tmp_path / "site.yml"
+    text = SPLIT.read_text()
+    site.write_text(text.replace("  - name: db-a\n", "  - name: db-a\n    platform: debian13\n", 1))
+    (tmp_path / "subscribers.yml").write_text((SPLIT.parent / "subscribers.yml").read_text())
+    old, new = _plan().node("db-a"), load_and_plan(site)[1].node("db-a")
+    assert old.postgresql is not None and new.postgresql is not None
+    assert (old.postgresql.package, old.postgresql.unit) == ("postgresql-15", "postgresql@15-main")
+    assert (new.postgresql.package, new.postgresql.unit) == ("postgresql-17", "postgresql@17-main")
+    assert new.postgresql.conf_path == "/etc/postgresql/17/main/conf.d/voipctl.conf"
+    assert package_pins(new)["postgresql"] == (PackagePin("postgresql-17", "17."),)
+    assert unit_of(new, "postgresql") == "postgresql@17-main"

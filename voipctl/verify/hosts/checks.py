@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from voipctl.output.manifest import ManifestEntry
 from voipctl.plan.model import NodePlan, Plan
-from voipctl.verify.hosts.packages import PROCESSES, UNITS, PackagePin, openfire_skip_reason, services_of
+from voipctl.verify.hosts.packages import PROCESSES, PackagePin, openfire_skip_reason, services_of, unit_of
 
 CheckKind = Literal["package", "service", "listening", "listeners", "file", "cert", "firewall"]
 CERT_MIN_DAYS = 30
@@ -52,7 +52,7 @@ def _service_checks(node: NodePlan, pins: Mapping[str, Sequence[PackagePin]]) ->
             want = f"{pin.version_prefix}*" if pin.version_prefix else "any version"
             checks.append(HostCheck(node.name, "package", f"{pin.name} {want}",
                                     {"package": pin.name, "version_prefix": pin.version_prefix}, skip))
-        unit = UNITS[service]
+        unit = unit_of(node, service)
         checks.append(HostCheck(node.name, "service", f"{unit} running and enabled", {"unit": unit}, skip))
     return checks
 

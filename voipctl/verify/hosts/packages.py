@@ -17,13 +17,13 @@ from voipctl.errors import ToolError
 from voipctl.plan.model import NodePlan
 from voipctl.resources import playbooks_dir
 
-# systemd unit of each service (playbooks/roles/*/tasks/main.yml, `common_unit`).
+# systemd unit of each service (playbooks/roles/*/tasks/main.yml, `common_unit`); PostgreSQL's
+# names its major version, so the plan carries it (`unit_of`).
 UNITS: dict[str, str] = {
     "kamailio": "kamailio",
     "rtpengine": "rtpengine-daemon",
     "coturn": "coturn",
     "openfire": "openfire",
-    "postgresql": "postgresql@15-main",
 }
 SERVICES: tuple[str, ...] = ("kamailio", "rtpengine", "coturn", "openfire", "postgresql")
 # Process names `ss -p` shows for each service's sockets.
@@ -40,6 +40,10 @@ PROCESSES: dict[str, str] = {
 class PackagePin:
     name: str
     version_prefix: str
+
+
+def unit_of(node: NodePlan, service: str) -> str:
+    return node.postgresql.unit if service == "postgresql" and node.postgresql is not None else UNITS[service]
 
 
 def services_of(node: NodePlan) -> tuple[str, ...]:
@@ -78,6 +82,9 @@ def package_pins(node: NodePlan, root: Path | None = None) -> dict[str, tuple[Pa
         if service == "openfire":
             pins[service] = (PackagePin("openfire", ""),)
             continue
+        if service == "postgresql" and node.postgresql is not None:
+            pins[service] = (PackagePin(node.postgresql.package, platform_pin(node, service)),)
+            continue  # the plan names it: the package carries the platform's major version
         doc = _defaults(service, base)
         names = list(doc.get(f"{service}_packages", []))
         if service == "kamailio" and node.kamailio is not None:
