@@ -28,9 +28,9 @@ CONCURRENCY = 40
 # kamailio 5.6 (Debian 12) with OpenSSL 3 shares OpenSSL's per-thread error state between its forked
 # workers (it lives in shared memory): concurrent failing handshakes, which a scan of the old protocol
 # versions is, corrupt it and crash kamailio (kamailio issue #3791; upstream's cure is 5.8's
-# tls_threads_mode). Measured on the lab: 40 connections at once crashed it within 2 scans, one at a time
-# crashed it once in 100, and a target still scans in ~0.5 s. coturn stays silent on old versions, so its
-# handshakes wait out the timeout and want the parallelism.
+# tls_threads_mode). Measured on the lab: 40 connections at once crashed it within 2-3 scans (1 in 30 on
+# another lab), one at a time once in 150 (double frees still logged), and a target still scans in ~0.5 s.
+# coturn stays silent on old versions, so its handshakes wait out the timeout and want the parallelism.
 SERIAL_SERVICES = frozenset({"kamailio"})
 RUNNER = Path(__file__).with_name("sslyze_runner.py")
 MODERN = ("TLS 1.2", "TLS 1.3")
