@@ -1,8 +1,9 @@
 """`lab up` of sites with `nat:` nodes: a cloud's 1:1 NAT in front of them, hairpin included.
 
-Each test brings up its own copy of the lab site (own name, free private /24), one at a
-time, and takes it down. What crosses the NAT is proven with SSH: the node that answers
-(`hostname`) and the source address it sees ($SSH_CONNECTION).
+Two copies of the lab site (own names, free private /24s), one at a time, each taken down
+after its tests: one of NAT nodes only, and one mixing public and NAT nodes that serves both
+the SSH checks and a deploy + verify (its lab is brought up once). What crosses the NAT is
+proven with SSH: the node that answers (`hostname`) and the source address it sees ($SSH_CONNECTION).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from voipctl.lab import commands as cmd
 from voipctl.lab.state import LabPaths
 from voipctl.lab.topology import lab_topology
 from voipctl.pipeline import load_and_plan
+from voipctl.plan.model import Plan
 from voipctl.proc import in_netns
 
 pytestmark = [
@@ -59,29 +62,6 @@ def _up(site: Path) -> None:
     assert res.returncode == 0, f"lab up failed:\n{res.stdout}\n{res.stderr}"
 
 
-def test_a_site_mixing_public_and_nat_nodes(tmp_path: Path) -> None:
-    site = _nat_site(tmp_path, "natmix", ("media1", "xmpp1"))
-    plan = load_and_plan(site)[1]
-    media, xmpp, sip = plan.node("media1"), plan.node("xmpp1"), plan.node("sip1")
-    assert media.nat and xmpp.nat and sip.public and media.public is None
-    topo = lab_topology(plan)
-    key = LabPaths.for_site(plan.site).ssh_key
-    try:
-        _up(site)
-        # a client on the public side reaches the node behind the NAT address, and is seen as itself
-        assert _ssh_from(topo.public_client_netns, key, media.nat) == ("media1", topo.addresses.public_client)
-        # hairpin: a NAT node reaches another by its NAT address, which sees the caller's NAT address
-        assert _ssh_from(topo.host("xmpp1").netns, key, media.nat) == ("media1", xmpp.nat)
-        # a node with a public address reaches a NAT node's NAT address from its public address
-        assert _ssh_from(topo.host("sip1").netns, key, media.nat) == ("media1", sip.public)
-        # and the NAT node reaches the public node as its NAT address
-        assert _ssh_from(topo.host("media1").netns, key, sip.public) == ("sip1", media.nat)
-        status = voipctl("lab", "status", str(site))
-        assert status.returncode == 0, status.stdout + status.stderr
-    finally:
-        voipctl("lab", "down", str(site))
-
-
 def test_a_site_of_nat_nodes_only(tmp_path: Path) -> None:
     site = _nat_site(tmp_path, "natall", ("sip1", "media1", "xmpp1"))
     plan = load_and_plan(site)[1]
@@ -99,31 +79,55 @@ def test_a_site_of_nat_nodes_only(tmp_path: Path) -> None:
         voipctl("lab", "down", str(site))
 
 
-def test_deploy_and_verify_a_site_with_nat_nodes(tmp_path: Path) -> None:
-    """sip1 public, media1 and a TURN+XMPP node behind the 1:1 NAT: deploy, then verify is green with
-    every client probe aimed at NAT addresses, and rtpengine's SDP carrying media1's NAT address."""
-    site = _nat_site(tmp_path, "natsplit", ("media1", "xmpp1"))
+@pytest.fixture(scope="module")
+def split(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Plan]]:
+    """sip1 public, media1 and a TURN+XMPP node behind the 1:1 NAT: one lab for the SSH checks and the deploy."""
+    site = _nat_site(tmp_path_factory.mktemp("natsplit"), "natsplit", ("media1", "xmpp1"))
     site.write_text(site.read_text().replace("roles: [media, turn]", "roles: [media]")
                     .replace("roles: [xmpp]", "roles: [xmpp, turn]"))
-    plan = load_and_plan(site)[1]
-    media = plan.node("media1")
-    pki, render, report = tmp_path / "pki", tmp_path / "build", tmp_path / "verify.json"
     try:
         _up(site)
-        for step in (("pki", "init"), ("pki", "issue")):
-            res = voipctl(*step, str(site), "--pki-dir", str(pki))
-            assert res.returncode == 0, res.stderr
-        res = voipctl("deploy", str(site), "-o", str(render), "--pki-dir", str(pki))
-        assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
-        res = voipctl("verify", str(site), "-o", str(render), "--pki-dir", str(pki), "--json", str(report))
-        doc = json.loads(report.read_text())
-        failed = [o for o in doc["outcomes"] if o["status"] == "failed"]
-        assert res.returncode == 0 and not failed, failed
-        passed = {o["name"] for o in doc["outcomes"] if o["status"] == "passed"}
-        assert f"STUN binding at udp {plan.node('xmpp1').nat}:3478" in passed
-        assert f"TURN permission towards the media address {media.nat} is granted" in passed
-        sdp = [o for o in doc["outcomes"] if o["group"] == "call" and "SDP" in o["name"]]
-        assert sdp and all(o["status"] == "passed" for o in sdp) and any(str(media.nat) in o["name"] + o["detail"]
-                                                                         for o in sdp), sdp
+        yield site, load_and_plan(site)[1]
     finally:
         voipctl("lab", "down", str(site))
+
+
+def test_a_site_mixing_public_and_nat_nodes(split: tuple[Path, Plan]) -> None:
+    site, plan = split
+    media, xmpp, sip = plan.node("media1"), plan.node("xmpp1"), plan.node("sip1")
+    assert media.nat and xmpp.nat and sip.public and media.public is None
+    topo = lab_topology(plan)
+    key = LabPaths.for_site(plan.site).ssh_key
+    # a client on the public side reaches the node behind the NAT address, and is seen as itself
+    assert _ssh_from(topo.public_client_netns, key, media.nat) == ("media1", topo.addresses.public_client)
+    # hairpin: a NAT node reaches another by its NAT address, which sees the caller's NAT address
+    assert _ssh_from(topo.host("xmpp1").netns, key, media.nat) == ("media1", xmpp.nat)
+    # a node with a public address reaches a NAT node's NAT address from its public address
+    assert _ssh_from(topo.host("sip1").netns, key, media.nat) == ("media1", sip.public)
+    # and the NAT node reaches the public node as its NAT address
+    assert _ssh_from(topo.host("media1").netns, key, sip.public) == ("sip1", media.nat)
+    status = voipctl("lab", "status", str(site))
+    assert status.returncode == 0, status.stdout + status.stderr
+
+
+def test_deploy_and_verify_a_site_with_nat_nodes(split: tuple[Path, Plan]) -> None:
+    """Deploy, then verify is green with every client probe aimed at NAT addresses, and rtpengine's SDP
+    carrying media1's NAT address."""
+    site, plan = split
+    media = plan.node("media1")
+    pki, render, report = site.parent / "pki", site.parent / "build", site.parent / "verify.json"
+    for step in (("pki", "init"), ("pki", "issue")):
+        res = voipctl(*step, str(site), "--pki-dir", str(pki))
+        assert res.returncode == 0, res.stderr
+    res = voipctl("deploy", str(site), "-o", str(render), "--pki-dir", str(pki))
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    res = voipctl("verify", str(site), "-o", str(render), "--pki-dir", str(pki), "--json", str(report))
+    doc = json.loads(report.read_text())
+    failed = [o for o in doc["outcomes"] if o["status"] == "failed"]
+    assert res.returncode == 0 and not failed, failed
+    passed = {o["name"] for o in doc["outcomes"] if o["status"] == "passed"}
+    assert f"STUN binding at udp {plan.node('xmpp1').nat}:3478" in passed
+    assert f"TURN permission towards the media address {media.nat} is granted" in passed
+    sdp = [o for o in doc["outcomes"] if o["group"] == "call" and "SDP" in o["name"]]
+    assert sdp and all(o["status"] == "passed" for o in sdp) and any(str(media.nat) in o["name"] + o["detail"]
+                                                                     for o in sdp), sdp

@@ -315,16 +315,10 @@ def test_a_revoked_kamailio_certificate_turns_exactly_its_tls_chain_checks_red(l
     public = Vantage("public", lab.client_netns)
 
     def scan() -> dict[str, tuple[str, str]]:
-        """The scan's verdicts; again after a pause while kamailio refused a connection (it does for a while
-        after a burst of handshakes from one address): such a result judges nothing."""
-        for _ in range(3):
-            found = tlsscan.run_scan(plan, public, lay.root_cert.absolute(), ("kamailio", "coturn"),
-                                     revocation_check(lay))
-            verdicts = {o.name: (o.status, o.detail) for o in found}
-            if not any(detail.startswith("no TLS connection") for _, detail in verdicts.values()):
-                break
-            time.sleep(15)
-        return verdicts
+        """The scan's verdicts (kamailio's sockets one connection at a time: a burst crashes kamailio 5.6)."""
+        found = tlsscan.run_scan(plan, public, lay.root_cert.absolute(), ("kamailio", "coturn"),
+                                 revocation_check(lay))
+        return {o.name: (o.status, o.detail) for o in found}
 
     green = scan()
     assert len(green) == 6 and all(status == "passed" for status, _ in green.values()), green

@@ -1,9 +1,10 @@
-"""`voipctl verify` against a deployed lab, and proof that its checks can fail.
+"""`voipctl verify` and the browser probe against a deployed lab, and proof that their checks can fail.
 
 A copy of the lab site under its own name and private network gets its own lab
-(`voipctl lab up`), PKI and deploy, so it never touches a lab someone else runs.
+(`voipctl lab up`), PKI and deploy, so it never touches a lab someone else runs; one lab
+serves the module (the browser tests run on it too, before the tests that break it).
 Needs root, the lab's Debian packages, ansible-core, pytest-testinfra, sipvicious,
-sslyze and SIPp. Set VOIPCTL_KEEP_VERIFY_LAB=1 to leave the lab up afterwards.
+sslyze, SIPp, chromium and web/'s npm packages. Set VOIPCTL_KEEP_VERIFY_LAB=1 to leave the lab up afterwards.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -28,9 +30,13 @@ from tests.labsites import lab_site_copy
 from voipctl.lab import commands as cmd
 from voipctl.lab.state import LabPaths, LabState
 from voipctl.lab.topology import lab_topology
-from voipctl.pipeline import load_and_plan
+from voipctl.pipeline import load_and_plan, secrets_for
 from voipctl.plan.model import Plan
 from voipctl.proc.daemon import alive
+from voipctl.resources import web_dir
+from voipctl.secrets import Secrets
+from voipctl.verify.browser import argv
+from voipctl.verify.browser.probe import missing_tools, run_browser_probe
 
 pytestmark = [
     pytest.mark.lab,
@@ -38,6 +44,9 @@ pytestmark = [
 ]
 
 SITE_NAME = "vfytest"
+BROWSER_MISSING = (f"needs sipp and {argv.CHROMIUM}" if shutil.which("sipp") is None or not Path(argv.CHROMIUM).exists()
+                   else "web/ needs `npm ci` (scripts/setup)" if missing_tools(web_dir()) else "")
+needs_browser = pytest.mark.skipif(bool(BROWSER_MISSING), reason=BROWSER_MISSING)
 WAIT_FOR_OTHER_RUN = 600
 
 
@@ -157,6 +166,32 @@ def test_verify_passes_on_the_deployed_lab(lab: Lab) -> None:
     everything = res.stdout + res.stderr + json.dumps(report) + junit.read_text()
     assert lab.secrets and not [s for s in lab.secrets if s in everything]
     assert took < 120
+
+
+def _site_secrets(lab: Lab) -> Secrets:
+    loaded, plan = load_and_plan(lab.site)
+    return secrets_for(loaded, plan)
+
+
+@needs_browser
+def test_reference_scenario_on_the_deployed_lab(lab: Lab) -> None:
+    outcomes = run_browser_probe(lab.plan, _site_secrets(lab), lab.pki)
+    detail = "\n".join(f"{o.status}: {o.name}: {o.detail}" for o in outcomes)
+    # 2 registrations + 4 calls x 4 checks + 2 relay checks + 2 re-INVITEs + 1 fork check
+    assert len(outcomes) == 23 and all(o.ok for o in outcomes), detail
+    names = {o.name for o in outcomes}
+    assert "phone calls browser and desk phone: desk phone branch offered plain RTP, then cancelled" in names
+    assert "phone calls browser: browser re-INVITE (target refresh) answered" in names
+    assert all(o.vantage == lab_topology(lab.plan).nat_client_netns for o in outcomes)
+
+
+@needs_browser
+def test_relay_call_on_the_lab_fails_with_a_wrong_turn_secret(lab: Lab) -> None:
+    secrets = _site_secrets(lab)
+    wrong = Secrets({**secrets.values, "turn_secret": "not-the-site-secret"})
+    outcomes = run_browser_probe(lab.plan, wrong, lab.pki, calls=("relay",))
+    failed = {o.name.split(": ", 1)[-1] for o in outcomes if not o.ok}
+    assert {"browser used a relay candidate", "media relayed by coturn", "browser leg DTLS-SRTP"} <= failed
 
 
 def test_a_wrong_ca_fails_the_tls_probes(lab: Lab) -> None:

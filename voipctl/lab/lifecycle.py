@@ -31,7 +31,7 @@ from voipctl.lab.state import LabPaths, LabState
 from voipctl.lab.topology import LabTopology, lab_topology
 from voipctl.plan.model import Plan
 from voipctl.proc import must, run
-from voipctl.proc.daemon import alive, kill_netns, stop_daemon
+from voipctl.proc.daemon import alive, kill_netns, stop_daemons
 
 # Tool -> Debian package, for the message when one is missing.
 REQUIRED_TOOLS = {
@@ -189,9 +189,9 @@ def down(site: str) -> bool:
 def teardown(state: LabState, paths: LabPaths) -> None:
     """Undo everything recorded, in reverse; raise after trying all if something stays."""
     problems: list[str] = []
+    stop_daemons([(p.pid, p.start, HOST_STOP_GRACE if p.name.startswith("host:") else 5.0)
+                  for p in reversed(state.processes)])
     for proc in reversed(state.processes):
-        grace = HOST_STOP_GRACE if proc.name.startswith("host:") else 5.0
-        stop_daemon(proc.pid, proc.start, grace)
         if alive(proc.pid, proc.start):
             problems.append(f"process {proc.name} ({proc.pid}) did not stop")
     netns = state.of_kind("netns")

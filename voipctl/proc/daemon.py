@@ -52,17 +52,25 @@ def alive(pid: int, start: int) -> bool:
 
 def stop_daemon(pid: int, start: int, grace: float) -> None:
     """SIGTERM the recorded process, SIGKILL its session after `grace` seconds."""
-    if not alive(pid, start):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    if _wait_gone(pid, start, grace):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    _wait_gone(pid, start, 5)
+    stop_daemons([(pid, start, grace)])
+
+
+def stop_daemons(daemons: Sequence[tuple[int, int, float]]) -> None:
+    """stop_daemon for (pid, start, grace) each, all SIGTERMed at once: they shut down side by side
+    (a lab's hosts each take seconds to), and each is SIGKILLed only after its own grace."""
+    began = time.monotonic()
+    running = [(pid, start, grace) for pid, start, grace in daemons if alive(pid, start)]
+    for pid, _, _ in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    for pid, start, grace in running:
+        if _wait_gone(pid, start, max(0.0, began + grace - time.monotonic())):
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        _wait_gone(pid, start, 5)
 
 
 def kill_pids(pids: Sequence[int]) -> None:

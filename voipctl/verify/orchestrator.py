@@ -172,8 +172,8 @@ def verify(site_path: Path, options: VerifyOptions, on_progress: Callable[[str],
                 # banned, and a ban would look like a filtered scanner.
                 on_progress("SIP scanner (sipvicious_svmap) and its control OPTIONS")
                 outcomes += _collect({"scanner": pool.submit(svmap.run_svmap, plan, vantages[0])})
-                # kamailio refuses connections while a scanner's burst of TLS handshakes from one address
-                # is in flight, so its scan waits for the SIP probes instead of breaking them.
+                # kamailio 5.6 can crash under concurrent failing TLS handshakes (tlsscan.SERIAL_SERVICES):
+                # its scan runs alone, after the SIP probes, so a crash cannot break them.
                 on_progress("TLS scan of kamailio (sslyze)")
                 outcomes += _collect({"tls": pool.submit(tlsscan.run_scan, plan, vantages[0], ca, ("kamailio",),
                                                          revocation)})

@@ -19,7 +19,7 @@ from tests.conftest import REPO
 from voipctl.errors import ToolError
 from voipctl.lab import commands as lab_cmd
 from voipctl.proc import in_netns, must, netns_pids_argv, run, spawn, spawn_piped
-from voipctl.proc.daemon import alive, start_daemon, start_time, stop_daemon
+from voipctl.proc.daemon import alive, start_daemon, start_time, stop_daemon, stop_daemons
 from voipctl.verify.probes.vantage import Vantage
 
 PACKAGE = REPO / "voipctl"
@@ -174,3 +174,16 @@ def test_daemon_by_pid_and_start_time(tmp_path: Path) -> None:
     assert os.getsid(pid) == pid, "the daemon leads its own session"
     stop_daemon(pid, start, grace=5)
     assert not alive(pid, start)
+
+
+def test_daemons_stop_side_by_side_and_a_stubborn_one_is_killed_after_its_grace(tmp_path: Path) -> None:
+    """All get SIGTERM before any has exited: each, 1 s after its own, counts those the others left
+    (stopped one by one, the first would count 1). One that ignores SIGTERM is killed after its grace."""
+    on_term = 'touch "$0.term"; sleep 1; ls "$(dirname "$0")" | grep -c "term$" > "$0.saw"; exit 0'
+    slow = ["sh", "-c", f"trap '{on_term}' TERM; while :; do sleep 0.1; done"]
+    daemons = [start_daemon([*slow, str(tmp_path / f"d{i}")], tmp_path / f"d{i}.log") for i in range(3)]
+    stubborn = start_daemon(["sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"], tmp_path / "stubborn.log")
+    time.sleep(0.3)  # the shells have set their traps
+    stop_daemons([(pid, start, 5.0) for pid, start in daemons] + [(*stubborn, 1.0)])
+    assert not any(alive(pid, start) for pid, start in [*daemons, stubborn])
+    assert [(tmp_path / f"d{i}.saw").read_text().strip() for i in range(3)] == ["3", "3", "3"]

@@ -303,6 +303,8 @@ def test_tls_scan_targets_and_verdicts(plan: Plan) -> None:
     ]
     job = tlsscan.scan_job(targets, "/ca.crt")
     assert job["ca_file"] == "/ca.crt" and len(job["targets"]) == 3
+    # kamailio's TLS sockets are scanned one connection at a time (a burst crashes kamailio 5.6), coturn's not
+    assert [t["concurrency"] for t in job["targets"]] == [1, 1, tlsscan.CONCURRENCY]
     modern = {"connectivity": "ok", "protocols": {"SSL 2.0": 0, "SSL 3.0": 0, "TLS 1.0": 0, "TLS 1.1": 0,
                                                   "TLS 1.2": 3, "TLS 1.3": 0}, "errors": {},
               "ca_valid": True, "chain": ["CN=leaf", "CN=intermediate"]}
@@ -312,6 +314,9 @@ def test_tls_scan_targets_and_verdicts(plan: Plan) -> None:
     assert tlsscan.judge_target(legacy)[0] == ("failed", "accepts TLS 1.0")
     untrusted = {**modern, "ca_valid": False, "ca_error": "unable to get local issuer"}
     assert tlsscan.judge_target(untrusted)[1][0] == "failed"
+    retried = tlsscan.judge_target({**modern, "retried": "Server rejected the connection"})[0]
+    assert retried == ("passed", "only TLS 1.2 (3 suites) (on a retry; the first attempt: Server rejected the "
+                                 "connection)")
     errors = {**modern, "errors": {"TLS 1.1": "BUG_IN_SSLYZE"}}
     assert tlsscan.judge_target(errors)[0][0] == "failed"
     assert tlsscan.judge_target({"error": "sslyze is not installed"})[0][0] == "failed"

@@ -1,7 +1,7 @@
 """Standalone sslyze driver, run by the Python that has sslyze (possibly another venv than voipctl's).
 
-Imports nothing from voipctl. Reads {"targets", "ca_file", "timeout",
-"concurrency"} as JSON on stdin, scans each target (protocol versions and the
+Imports nothing from voipctl. Reads {"targets" (each with its "concurrency"),
+"ca_file", "timeout"} as JSON on stdin, scans each target (protocol versions and the
 certificate chain against the given CA) and prints raw findings as JSON. The
 API is used instead of the sslyze command because the command cannot shorten
 its 5 s network timeout, and a server that stays silent on old protocol
@@ -43,7 +43,6 @@ COMMANDS = {
     ScanCommand.TLS_1_1_CIPHER_SUITES, ScanCommand.TLS_1_2_CIPHER_SUITES, ScanCommand.TLS_1_3_CIPHER_SUITES,
     ScanCommand.CERTIFICATE_INFO,
 }
-FALLBACK_CONCURRENCY = 5
 RETRIES = 2
 RETRY_PAUSE = 2.0
 
@@ -96,19 +95,30 @@ def _scan(target: dict[str, Any], ca_file: str, timeout: int, concurrency: int) 
     return found
 
 
+def _complete(found: dict[str, Any]) -> bool:
+    return found.get("connectivity") == "ok" and not found.get("errors") and "error" not in found
+
+
+def _failure(found: dict[str, Any]) -> str:
+    errors = "; ".join(f"{k} {v}" for k, v in found.get("errors", {}).items())
+    return str(found.get("error") or errors or found.get("connectivity"))
+
+
 def main() -> int:
     job = json.loads(sys.stdin.read())
     out: dict[str, Any] = {}
     for target in job["targets"]:
-        found = _scan(target, job["ca_file"], int(job["timeout"]), int(job["concurrency"]))
-        # kamailio 5.6 refuses connections for a moment after a burst of handshakes from one
-        # address: retry gently (a wrong CA or protocol still connects, so it is never masked;
-        # a certificate scan that errored, e.g. BUG_IN_SSLYZE on a reset connection, proved nothing).
+        found = _scan(target, job["ca_file"], int(job["timeout"]), int(target["concurrency"]))
+        # A certificate scan that errored (e.g. BUG_IN_SSLYZE on a reset connection) proved nothing: retry,
+        # and keep the first failure in the findings (a wrong CA or protocol still connects, never masked).
+        first = None if _complete(found) else _failure(found)
         for _ in range(RETRIES):
-            if found.get("connectivity") == "ok" and not found.get("errors") and "error" not in found:
+            if _complete(found):
                 break
             time.sleep(RETRY_PAUSE)
-            found = _scan(target, job["ca_file"], int(job["timeout"]), FALLBACK_CONCURRENCY)
+            found = _scan(target, job["ca_file"], int(job["timeout"]), int(target["concurrency"]))
+        if first is not None:
+            found["retried"] = first
         out[target["id"]] = found
     print(json.dumps({"results": out}))
     return 0
