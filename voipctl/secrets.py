@@ -6,10 +6,12 @@ accidental print or traceback shows key names only.
 
 from __future__ import annotations
 
+import hashlib
 import secrets as pysecrets
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -37,6 +39,12 @@ class Secrets:
 
     def subscriber(self, user: str) -> str:
         return self.values[f"subscriber:{user}"]
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A digest of every name and value: a cache key for output that depends on the secrets, never shown."""
+        text = "\n".join(f"{k}\t{v}" for k, v in sorted(self.values.items()))
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 def required_keys(site: Site, plan: Plan) -> list[str]:

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from voipctl.plan.cluster import cluster_binding, naptr_records, sip_cluster, srv_records, turn_uris
 from voipctl.plan.database import kamailio_db, postgresql
-from voipctl.plan.firewall import build_firewall
+from voipctl.plan.firewall import SiteSources, build_firewall
 from voipctl.plan.model import Audience, Binding, NodePlan, Plan
 from voipctl.plan.platform import PLATFORMS
 from voipctl.plan.services import CoturnPlan, KamailioPlan, Listener, OpenfirePlan, RtpenginePlan, SipProto
@@ -235,6 +235,7 @@ def _openfire(site: Site, node: NodeSpec) -> tuple[OpenfirePlan, list[Binding]]:
 def build_plan(site: Site) -> Plan:
     """Derive every node's services, sockets and certificates from the site."""
     nodes: list[NodePlan] = []
+    shared = SiteSources.of(site)
     for node in site.spec.nodes:
         bindings: list[Binding] = []
         kam = rtp = turn = xmpp = pg = None
@@ -271,7 +272,7 @@ def build_plan(site: Site) -> Plan:
                 coturn=turn,
                 openfire=xmpp,
                 postgresql=pg,
-                firewall=build_firewall(site, bindings, pg.clients if pg is not None else ()),
+                firewall=build_firewall(site, bindings, pg.clients if pg is not None else (), shared),
                 bindings=tuple(bindings),
                 weight=node.weight or 1,
             )

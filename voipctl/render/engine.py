@@ -51,13 +51,14 @@ def render(template: str, **context: Any) -> str:
 
 
 # Files several nodes share byte for byte (the subscriber SQL on every sip node) are rendered
-# once per key; the key must hold everything the output depends on.
-_SHARED: dict[tuple[str, ...], str] = {}
+# once per key; the key must hold everything the output depends on. The result is one bytes
+# object for every node, so its digest (render.tree) and its write (output.writer) happen once too.
+_SHARED: dict[tuple[str, ...], bytes] = {}
 
 
-def render_shared(key: tuple[str, ...], template: str, context: Callable[[], dict[str, Any]]) -> str:
+def render_shared(key: tuple[str, ...], template: str, context: Callable[[], dict[str, Any]]) -> bytes:
     if key not in _SHARED:
         if len(_SHARED) > 8:
             _SHARED.clear()
-        _SHARED[key] = render(template, **context())
+        _SHARED[key] = render(template, **context()).encode()
     return _SHARED[key]
