@@ -144,7 +144,8 @@ def relay_rtp_ranges(site: Site, plan: Plan) -> list[Problem]:
         if rtp is None or tc is None or rtp.interface_address == tc.relay_address:
             continue  # same address: port_collisions reports it
         if rtp.port_min <= tc.relay_max and tc.relay_min <= rtp.port_max:
-            out.append(site.problem(("coturn", "relay_min"),
+            relay = next(b for b in node.bindings if b.what == "coturn relay")
+            out.append(site.problem(relay.site_path,
                                     f"node {node.name}: coturn relay ports {tc.relay_min}-{tc.relay_max} overlap "
                                     f"rtpengine RTP ports {rtp.port_min}-{rtp.port_max}"))
     return out

@@ -63,7 +63,7 @@ class Site:
 # Keys added after sites were first hashed, left out while unset so that a site not using
 # them keeps its hash (and its rendered files their provenance line).
 _LATER_KEYS: tuple[tuple[str, ...], ...] = (("kamailio", "cluster"), ("coturn", "uris"))
-_LATER_NODE_KEYS = ("weight", "platform")
+_LATER_NODE_KEYS = ("weight", "platform", "turn_relay")
 
 
 def _hashed(spec: SiteSpec) -> dict[str, Any]:
