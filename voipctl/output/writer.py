@@ -61,12 +61,20 @@ class _Staging:
     by_content: dict[bytes, Path]
 
 
+def _make_dir(directory: Path, made: set[Path], mode: int = 0o700) -> None:
+    """Create `directory` (mode 0700) and its missing parents (default mode, like mkdir -p) top down:
+    one mkdir each, where pathlib's parents=True tries each new level twice (a cluster has over a thousand)."""
+    if directory in made:
+        return
+    _make_dir(directory.parent, made, 0o777)
+    directory.mkdir(mode=mode)
+    made.add(directory)
+
+
 def _put(staging: _Staging, old: Path, rel: str, content: bytes) -> bool:
     """Place one file in staging; returns True when its content changed."""
     dest = staging.root / rel
-    if dest.parent not in staging.made:
-        dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        staging.made.update(dest.parents)
+    _make_dir(dest.parent, staging.made)
     prev = old / rel
     if _same(prev, content):
         os.link(prev, dest)
