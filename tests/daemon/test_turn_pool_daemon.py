@@ -12,45 +12,19 @@ from pathlib import Path
 import pytest
 
 from tests.daemon.test_rtpengine_coturn_openfire import SECRETS, listening, need, running
+from tests.unit.plan.test_turn_pool import two_turn
 from voipctl.check import argv
 from voipctl.check.netns_socket import socket_in_netns
 from voipctl.check.stage import throwaway_cert
-from voipctl.plan.build import build_plan
-from voipctl.plan.model import Plan
 from voipctl.probe import turn
 from voipctl.render.coturn import render_coturn
-from voipctl.site.load import load_site
 
 pytestmark = pytest.mark.daemon
-
-SITE = """\
-site: tp
-domain: tp.example.net
-nodes:
-  - name: sip1
-    roles: [sip, media]
-    private: 10.77.0.11
-    public: 198.51.100.11
-  - name: turn-a
-    roles: [turn]
-    private: 10.77.0.31
-    public: 198.51.100.31
-  - name: turn-b
-    roles: [turn]
-    private: 10.77.0.32
-    nat: 203.0.113.32
-    turn_relay: {min: 45000, max: 45001}
-"""
-
-
-def plan_of(tmp_path: Path) -> Plan:
-    (tmp_path / "site.yml").write_text(SITE)
-    return build_plan(load_site(tmp_path / "site.yml"))
 
 
 def test_each_turn_node_relays_from_its_own_range_with_the_shared_secret(tmp_path: Path) -> None:
     need("turnserver", "ip", "ss")
-    plan = plan_of(tmp_path)
+    plan = two_turn(tmp_path)  # turn-b: relay ports 45000-45001 only
     user, password = turn.rest_credentials(SECRETS["turn_secret"], "alice", ttl=600)
     relayed: dict[str, list[turn.Allocation]] = {}
     for name, count in (("turn-a", 1), ("turn-b", 3)):

@@ -31,7 +31,7 @@ nodes:
     roles: [turn]
     private: 10.77.0.32
     nat: 203.0.113.32
-    turn_relay: {min: 45000, max: 45009}
+    turn_relay: {min: 45000, max: 45001}
 """
 SECRETS = Secrets({"turn_secret": "pool-Secret_0123456789"})
 
@@ -52,14 +52,14 @@ def test_each_turn_node_relays_on_its_own_range_with_the_one_secret(tmp_path: Pa
     plan = two_turn(tmp_path)
     a, b = conf_lines(plan, "turn-a"), conf_lines(plan, "turn-b")
     assert [ln for ln in a if ln.startswith(("min-port", "max-port"))] == ["min-port=40000", "max-port=49999"]
-    assert [ln for ln in b if ln.startswith(("min-port", "max-port"))] == ["min-port=45000", "max-port=45009"]
+    assert [ln for ln in b if ln.startswith(("min-port", "max-port"))] == ["min-port=45000", "max-port=45001"]
     assert "relay-ip=198.51.100.31" in a and "relay-ip=10.77.0.32" in b and "external-ip=203.0.113.32" in b
     secret_lines = [[ln for ln in c if ln.startswith("static-auth-secret=")] for c in (a, b)]
     assert secret_lines == [["static-auth-secret=pool-Secret_0123456789"]] * 2
     nft = {n: next(f for f in render_firewall(plan, plan.node(n)) if f.path.endswith(".nft")).content.decode()
            for n in ("turn-a", "turn-b")}
     assert 'ip daddr 198.51.100.31 udp dport 40000-49999 accept comment "coturn relay"' in nft["turn-a"]
-    assert 'ip daddr 10.77.0.32 udp dport 45000-45009 accept comment "coturn relay"' in nft["turn-b"]
+    assert 'ip daddr 10.77.0.32 udp dport 45000-45001 accept comment "coturn relay"' in nft["turn-b"]
 
 
 def test_each_turn_node_has_its_own_certificate(tmp_path: Path) -> None:
