@@ -47,7 +47,7 @@ class PlannedFile:
         return _digest(self.content)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=16)  # a small window: files are digested in tree order, where twins sit close
 def _digest(content: bytes) -> str:
     """sha256 of content; files sharing one bytes object (the subscriber SQL of every sip node) hash once."""
     return hashlib.sha256(content).hexdigest()
