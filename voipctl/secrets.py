@@ -6,10 +6,13 @@ accidental print or traceback shows key names only.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import secrets as pysecrets
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -20,6 +23,8 @@ from voipctl.errors import Problem, SiteError
 from voipctl.plan.model import Plan
 from voipctl.site.model import Site
 
+# One line as _write writes it: a single-quoted YAML name and value ('' is a quote), printable ASCII.
+_OWN_LINE = re.compile(r"'((?:[ -&(-~]|'')+)': '((?:[ -&(-~]|'')+)'")
 _KEY_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-:")
 
 
@@ -37,6 +42,12 @@ class Secrets:
 
     def subscriber(self, user: str) -> str:
         return self.values[f"subscriber:{user}"]
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A digest of every name and value: a cache key for output that depends on the secrets, never shown."""
+        text = "\n".join(f"{k}\t{v}" for k, v in sorted(self.values.items()))
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 def required_keys(site: Site, plan: Plan) -> list[str]:
@@ -58,6 +69,23 @@ def _generate() -> str:
     return pysecrets.token_urlsafe(24)
 
 
+def _own_format(text: str) -> dict[str, str] | None:
+    """The store as _write writes it, read without the YAML parser (10,000 subscribers: ~0.07 s saved on
+    every render). None for anything else, a repeated name included: YAML then reads it or says why not."""
+    out: dict[str, str] = {}
+    for line in text.split("\n"):
+        if not line or line.startswith("#"):
+            continue
+        found = _OWN_LINE.fullmatch(line)
+        if found is None:
+            return None
+        key, value = (part.replace("''", "'") for part in found.groups())
+        if key in out:
+            return None
+        out[key] = value
+    return out
+
+
 def _read(path: Path) -> dict[str, str]:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
@@ -65,7 +93,9 @@ def _read(path: Path) -> dict[str, str]:
             [Problem(str(path), 1, "", f"secrets file is mode {mode:04o}; it must be 0600 (chmod 600 {path})")]
         )
     try:
-        doc = YAML(typ="safe").load(path.read_text())
+        text = path.read_text()
+        own = _own_format(text)
+        doc = own if own is not None else YAML(typ="safe").load(text)
     except (YAMLError, UnicodeDecodeError) as exc:
         # Never echo the offending line: it may hold a secret.
         mark = getattr(exc, "problem_mark", None)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -16,11 +19,26 @@ from voipctl.output.writer import write_tree
 from voipctl.site.spec import SiteSpec
 
 
+@contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """Load, plan and render build ~a million short-lived objects and hold no cycles worth collecting
+    before the process ends: the collector's passes were a quarter of a 171-node site's plan + render
+    CPU, and its peak memory is the same without them (69 MB). Restored afterwards (tests call in-process)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 @click.command()
 @SITE_ARG
 def validate(site: Path) -> None:
     """Check a site file (and everything it references); exit 2 listing every problem."""
-    loaded, plan = pipeline.load_and_plan(site)
+    with _without_cyclic_gc():
+        loaded, plan = pipeline.load_and_plan(site)
     counts = {
         name: sum(getattr(n, name) is not None for n in plan.nodes)
         for name in ("kamailio", "rtpengine", "coturn", "openfire")
@@ -47,8 +65,9 @@ def _plural(count: int, noun: str) -> str:
 @PKI_OPT
 def render(site: Path, out: Path, show_diff: bool, dry_run: bool, smoke: bool, pki_dir: Path) -> None:
     """Render every config of the site into DIR atomically (all or nothing)."""
-    loaded, plan = pipeline.load_and_plan(site)
-    tree = pipeline.render(loaded, plan, pki_dir)
+    with _without_cyclic_gc():
+        loaded, plan = pipeline.load_and_plan(site)
+        tree = pipeline.render(loaded, plan, pki_dir)
     if show_diff or dry_run:
         secrets = pipeline.secrets_for(loaded, plan)
         out_console.print(diff_tree(tree, out, secrets.values.values()) or "no changes\n", markup=False, end="")

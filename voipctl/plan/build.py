@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from voipctl.plan.cluster import cluster_binding, naptr_records, sip_cluster, srv_records, turn_uris
 from voipctl.plan.database import kamailio_db, postgresql
-from voipctl.plan.firewall import build_firewall
+from voipctl.plan.firewall import SiteSources, build_firewall
 from voipctl.plan.model import Audience, Binding, NodePlan, Plan
 from voipctl.plan.platform import PLATFORMS
 from voipctl.plan.services import CoturnPlan, KamailioPlan, Listener, OpenfirePlan, RtpenginePlan, SipProto
@@ -15,6 +15,7 @@ from voipctl.plan.tls import advertised, cert_plan, client_address, fqdn, tls_pl
 from voipctl.site.addresses import host_port
 from voipctl.site.model import Site
 from voipctl.site.spec import ExternalDb, NodeSpec, Transport
+from voipctl.site.yamlsource import PathPart
 
 _TCP_BASED = {"tcp", "tls", "ws", "wss"}
 # coturn denies every peer; allowed-peer-ip lines (which win over denied ones) open the media addresses.
@@ -162,6 +163,12 @@ def _coturn(site: Site, node: NodeSpec) -> tuple[CoturnPlan, list[Binding]]:
     spec = site.spec.coturn
     host = spec.host or fqdn(site, node)
     listen = client_address(node)
+    # A node's own relay range, else the site's. Ranges of different nodes may overlap: every
+    # node relays on its own address (site validation refuses an address used by two nodes).
+    own = node.turn_relay
+    relay_min, relay_max = (own.min, own.max) if own is not None else (spec.relay_min, spec.relay_max)
+    relay_path: tuple[PathPart, ...] = (
+        ("nodes", site.node_index(node.name), "turn_relay", "min") if own is not None else ("coturn", "relay_min"))
     plan = CoturnPlan(
         realm=spec.realm or site.spec.domain,
         host=host,
@@ -170,8 +177,8 @@ def _coturn(site: Site, node: NodeSpec) -> tuple[CoturnPlan, list[Binding]]:
         external_ip=str(node.nat) if node.nat is not None else None,
         port=spec.port,
         tls_port=spec.tls_port,
-        relay_min=spec.relay_min,
-        relay_max=spec.relay_max,
+        relay_min=relay_min,
+        relay_max=relay_max,
         user_quota=spec.user_quota,
         total_quota=spec.total_quota,
         stale_nonce=spec.stale_nonce,
@@ -189,7 +196,7 @@ def _coturn(site: Site, node: NodeSpec) -> tuple[CoturnPlan, list[Binding]]:
     ]
     bindings.append(
         Binding("coturn", "coturn relay", "udp", plan.relay_address, plan.relay_min, plan.relay_max, True,
-                (*path, "relay_min"), "anyone")
+                relay_path, "anyone")
     )
     return plan, bindings
 
@@ -235,6 +242,7 @@ def _openfire(site: Site, node: NodeSpec) -> tuple[OpenfirePlan, list[Binding]]:
 def build_plan(site: Site) -> Plan:
     """Derive every node's services, sockets and certificates from the site."""
     nodes: list[NodePlan] = []
+    shared = SiteSources.of(site)
     for node in site.spec.nodes:
         bindings: list[Binding] = []
         platform = PLATFORMS[node.platform or site.spec.platform]
@@ -272,7 +280,7 @@ def build_plan(site: Site) -> Plan:
                 coturn=turn,
                 openfire=xmpp,
                 postgresql=pg,
-                firewall=build_firewall(site, bindings, pg.clients if pg is not None else ()),
+                firewall=build_firewall(site, bindings, pg.clients if pg is not None else (), shared),
                 bindings=tuple(bindings),
                 weight=node.weight or 1,
             )

@@ -144,7 +144,8 @@ def relay_rtp_ranges(site: Site, plan: Plan) -> list[Problem]:
         if rtp is None or tc is None or rtp.interface_address == tc.relay_address:
             continue  # same address: port_collisions reports it
         if rtp.port_min <= tc.relay_max and tc.relay_min <= rtp.port_max:
-            out.append(site.problem(("coturn", "relay_min"),
+            relay = next(b for b in node.bindings if b.what == "coturn relay")
+            out.append(site.problem(relay.site_path,
                                     f"node {node.name}: coturn relay ports {tc.relay_min}-{tc.relay_max} overlap "
                                     f"rtpengine RTP ports {rtp.port_min}-{rtp.port_max}"))
     return out
@@ -190,16 +191,18 @@ def turn_reaches_media(site: Site, plan: Plan) -> list[Problem]:
     """coturn may relay to every media address: allowed-peer-ip wins over its deny-all, special ranges included."""
     out: list[Problem] = []
     media = sorted({n.rtpengine.sdp_address for n in plan.nodes if n.rtpengine is not None})
+    refused: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = {}  # turn nodes mostly share one policy
     for node in plan.nodes:
         tc = node.coturn
         if tc is None:
             continue
-        allowed = [ip_network(n) for n in tc.allowed_peers]  # parsed once per node: sites with many media nodes
-        denied = [ip_network(n) for n in tc.denied_peers]
-        for addr in media:
-            if not _in(addr, allowed) and _in(addr, denied):
-                out.append(site.problem(("coturn",),
-                                        f"node {node.name}: coturn denies relaying to media address {addr}"))
+        policy = (tc.allowed_peers, tc.denied_peers)
+        if policy not in refused:
+            allowed = [ip_network(n) for n in tc.allowed_peers]
+            denied = [ip_network(n) for n in tc.denied_peers]
+            refused[policy] = [a for a in media if not _in(a, allowed) and _in(a, denied)]
+        for addr in refused[policy]:
+            out.append(site.problem(("coturn",), f"node {node.name}: coturn denies relaying to media address {addr}"))
     return out
 
 

@@ -80,6 +80,6 @@ def render_postgresql(plan: Plan, node: NodePlan, secrets: Secrets) -> list[Plan
     kam = next((n.kamailio for n in plan.nodes if n.kamailio is not None and n.kamailio.db.served_by == node.name),
                None)
     if kam is not None:
-        files.append((pg.subscribers_sql_path, subscriber_sql(plan, kam, secrets), True))
+        files.append((pg.subscribers_sql_path, subscriber_sql(plan, kam, secrets).decode(), True))
     return [PlannedFile(node.name, path, "postgres", "postgres", 0o600 if sensitive else 0o644, text.encode(),
                         "postgresql", sensitive) for path, text, sensitive in files]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from ipaddress import ip_address, ip_network
-
 from voipctl.errors import RenderError
 from voipctl.plan.model import FirewallRule, NodePlan, Plan
 from voipctl.render.engine import provenance, render
 from voipctl.render.tree import PlannedFile
 
 _FAMILY = {4: "ip", 6: "ip6"}
+
+
+def _family(address_or_network: str) -> int:
+    """4 or 6 without parsing: every IPv6 text form has a colon, no IPv4 one does (sources are plan-validated)."""
+    return 6 if ":" in address_or_network else 4
 
 
 def rule_lines(rule: FirewallRule) -> list[str]:
@@ -22,13 +25,13 @@ def rule_lines(rule: FirewallRule) -> list[str]:
     tail = f'{rule.proto} dport {ports} accept comment "{rule.what}"'
     if rule.address is None and not rule.sources:
         return [tail]
-    families = (ip_address(rule.address).version,) if rule.address is not None else (4, 6)
+    families = (_family(rule.address),) if rule.address is not None else (4, 6)
     lines = []
     for family in families:
         key = _FAMILY[family]
         match = [f"{key} daddr {rule.address}"] if rule.address is not None else []
         if rule.sources:
-            nets = [s for s in rule.sources if ip_network(s).version == family]
+            nets = [s for s in rule.sources if _family(s) == family]
             if not nets:
                 continue
             match.append(f"{key} saddr {{ {', '.join(nets)} }}")

@@ -262,9 +262,10 @@ def render_kamailio(plan: Plan, node: NodePlan, secrets: Secrets) -> list[Planne
     tls, tls_controls = render_traced("kamailio/tls.cfg.j2", **tls_context(plan, node))
     sql = subscriber_sql(plan, kam, secrets)
 
-    def planned(path: str, owner: str, group: str, mode: int, text: str, sensitive: bool = False,
+    def planned(path: str, owner: str, group: str, mode: int, text: str | bytes, sensitive: bool = False,
                 controls: tuple[ControlSpan, ...] = ()) -> PlannedFile:
-        return PlannedFile(node.name, path, owner, group, mode, text.encode(), "kamailio", sensitive, controls)
+        content = text if isinstance(text, bytes) else text.encode()
+        return PlannedFile(node.name, path, owner, group, mode, content, "kamailio", sensitive, controls)
 
     return [
         # kamailio.cfg carries keys derived from topology_key (dialog seal, topoh mask) and,

@@ -57,15 +57,14 @@ def subscriber_rows(plan: Plan, kam: KamailioPlan, secrets: Secrets) -> tuple[Su
     return tuple(rows)
 
 
-def subscriber_sql(plan: Plan, kam: KamailioPlan, secrets: Secrets) -> str:
+def subscriber_sql(plan: Plan, kam: KamailioPlan, secrets: Secrets) -> bytes:
     """The SQL file in the site DB's dialect (sqlite, postgres or mysql).
 
     The same on every sip node of a site and two MD5s per subscriber: rendered once per content
     (a 50-node cluster with 10,000 subscribers would otherwise hash a million times).
     """
     backend = kam.db.backend
-    passwords = hashlib.sha256("\n".join(secrets.subscriber(u) for u in plan.subscribers).encode()).hexdigest()
-    key = (plan.site, plan.model_hash, backend, kam.domain, passwords)
+    key = (plan.site, plan.model_hash, backend, kam.domain, secrets.fingerprint)
     return render_shared(key, f"kamailio/sql/{backend}.sql.j2", lambda: {
         "header": provenance("--", plan.site, plan.model_hash),
         "backend": backend,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from voipctl.render.controls import ControlSpan
 
@@ -43,7 +44,13 @@ class PlannedFile:
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.content).hexdigest()
+        return _digest(self.content)
+
+
+@lru_cache(maxsize=16)  # a small window: files are digested in tree order, where twins sit close
+def _digest(content: bytes) -> str:
+    """sha256 of content; files sharing one bytes object (the subscriber SQL of every sip node) hash once."""
+    return hashlib.sha256(content).hexdigest()
 
 
 @dataclass(frozen=True)

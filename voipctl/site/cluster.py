@@ -1,4 +1,4 @@
-"""Rules for sites with several nodes of a role: the kamailio cluster, weights.
+"""Rules for sites with several nodes of a role: the kamailio cluster, weights, TURN relay ranges.
 
 Several sip nodes replicate registrations with kamailio's DMQ over their private
 addresses, so those must share one address family; a `kamailio.cluster` section
@@ -31,4 +31,6 @@ def cluster_problems(spec: SiteSpec, source: SourceMap) -> list[Problem]:
     for i, node in enumerate(spec.nodes):
         if node.weight is not None and not WEIGHTED_ROLES & set(node.roles):
             out.append(source.problem(("nodes", i, "weight"), "weight applies to nodes with role sip, media or turn"))
+        if node.turn_relay is not None and "turn" not in node.roles:
+            out.append(source.problem(("nodes", i, "turn_relay"), "turn_relay applies to nodes with role turn"))
     return out

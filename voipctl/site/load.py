@@ -96,6 +96,18 @@ def _parse_spec(doc: dict[str, Any], source: SourceMap) -> SiteSpec:
         raise SiteError(problems_from(exc, source, SiteSpec)) from None
 
 
+def _site_spec(data: bytes, file: str) -> tuple[SiteSpec, SourceMap]:
+    """The fast parser's document when it validates (lines parsed only if asked for), else the located path."""
+    plain = plain_load(data)
+    if isinstance(plain, dict):
+        try:
+            return SiteSpec.model_validate(plain), SourceMap(file, data=data)
+        except ValidationError:
+            pass  # located errors below
+    doc, source = parse_yaml(data, file)
+    return _parse_spec(doc, source), source
+
+
 def _load_subscribers(spec: SiteSpec, site_path: Path, source: SourceMap) -> list[Subscriber]:
     if spec.subscribers_file is None:
         return list(spec.subscribers)
@@ -137,7 +149,7 @@ def _site_problems(spec: SiteSpec, subscribers: list[Subscriber], source: Source
     for role in REQUIRED_ROLES:
         if role not in present:
             out.append(source.problem(("nodes",), f"no node has role {role!r} (required)"))
-    if spec.openfire.enabled and "xmpp" not in present and "openfire" in source.root:
+    if spec.openfire.enabled and "xmpp" not in present and "openfire" in spec.model_fields_set:
         out.append(source.problem(("openfire",), "openfire is configured but no node has role 'xmpp'"))
     users = Counter(s.user for s in subscribers)
     for i, sub in enumerate(spec.subscribers):
@@ -152,8 +164,7 @@ def _site_problems(spec: SiteSpec, subscribers: list[Subscriber], source: Source
 def load_site(path: Path) -> Site:
     """Load and validate a site file; raises `SiteError` listing every problem found."""
     path = Path(path)
-    doc, source = parse_yaml(read_bytes(path), str(path))
-    spec = _parse_spec(doc, source)
+    spec, source = _site_spec(read_bytes(path), str(path))
     subscribers = _load_subscribers(spec, path, source)
     problems = _site_problems(spec, subscribers, source)
     if problems:

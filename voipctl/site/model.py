@@ -9,6 +9,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,16 @@ class Site:
         return self.path.with_name(f"{self.path.stem}.secrets.yml")
 
     def nodes_with(self, role: Role) -> tuple[NodeSpec, ...]:
-        return tuple(n for n in self.spec.nodes if role in n.roles)
+        return self._by_role.get(role, ())
+
+    @cached_property
+    def _by_role(self) -> dict[str, tuple[NodeSpec, ...]]:
+        """Nodes per role, computed once: planning asks for each node (quadratic in big clusters)."""
+        roles: dict[str, list[NodeSpec]] = {}
+        for n in self.spec.nodes:
+            for role in n.roles:
+                roles.setdefault(role, []).append(n)
+        return {role: tuple(nodes) for role, nodes in roles.items()}
 
     def node_index(self, name: str) -> int:
         return next(i for i, n in enumerate(self.spec.nodes) if n.name == name)
@@ -53,7 +63,7 @@ class Site:
 # Keys added after sites were first hashed, left out while unset so that a site not using
 # them keeps its hash (and its rendered files their provenance line).
 _LATER_KEYS: tuple[tuple[str, ...], ...] = (("kamailio", "cluster"), ("coturn", "uris"))
-_LATER_NODE_KEYS = ("weight", "platform")
+_LATER_NODE_KEYS = ("weight", "platform", "turn_relay")
 
 
 def _hashed(spec: SiteSpec) -> dict[str, Any]:

@@ -66,6 +66,19 @@ class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class PortRange(Spec):
+    """An inclusive port range, `min` below `max`."""
+
+    min: Port
+    max: Port
+
+    @model_validator(mode="after")
+    def _order(self) -> PortRange:
+        if self.max <= self.min:
+            raise ValueError("max must be greater than min")
+        return self
+
+
 class NodeSpec(Spec):
     """One host. `private` is always on an interface; `public` too when set.
 
@@ -84,6 +97,8 @@ class NodeSpec(Spec):
     platform: PlatformName | None = Field(default=None, description="this node's release; default the site's")
     weight: Annotated[int, Field(ge=1, le=1000)] | None = Field(
         default=None, description="share of new work among nodes of a role (SRV weight, rtpengine set weight); 1")
+    turn_relay: PortRange | None = Field(
+        default=None, description="this turn node's coturn relay ports; default coturn.relay_min..relay_max")
 
     @model_validator(mode="after")
     def _addresses(self) -> NodeSpec:

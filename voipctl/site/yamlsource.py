@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -27,10 +28,20 @@ _PLAIN_KEY = re.compile(r"[A-Za-z0-9_:+-][A-Za-z0-9_.:+-]*")
 
 @dataclass(frozen=True)
 class SourceMap:
-    """Maps a path inside the document (keys and indices) to a 1-based line."""
+    """Maps a path inside the document (keys and indices) to a 1-based line.
+
+    Built from the round-trip document, or from the file's bytes alone when the fast parser's
+    document was valid: the round-trip parse (a third of a 171-node site's load) then happens only
+    if a line is asked for (a later problem, `explain`, the audit).
+    """
 
     file: str
-    root: Any
+    parsed: Any = field(default=None, repr=False, compare=False)
+    data: bytes = field(default=b"", repr=False, compare=False)
+
+    @cached_property
+    def root(self) -> Any:
+        return self.parsed if self.parsed is not None else parse_yaml(self.data, self.file)[1].parsed
 
     def line_of(self, path: Sequence[PathPart]) -> int:
         """Line of the deepest part of `path` that exists in the document."""
