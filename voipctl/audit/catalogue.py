@@ -59,9 +59,10 @@ CATALOGUE: tuple[Control, ...] = (
             "Only requests for the site domain, from local subscribers, are routed; others get 403.",
             ("domain", "rule: the site has no trusted peers, so From must be a local subscriber")),
     Control("no-open-relay-in-dialog", "No open relay inside dialogs",
-            "A request with a To-tag is relayed only along a Record-Route this site sealed (HMAC over Call-ID "
+            "A request with a To-tag is relayed only along a Record-Route this site sealed (MAC over Call-ID "
             "and start time); forged Routes or To-tags get 403/404.",
-            ("rule: seal = HMAC-SHA256 under a key derived from secret topology_key, honoured for 24 h",),
+            ("rule: seal = nested SHA-256 (HMAC's construction) under two keys derived from secret topology_key, "
+             "honoured for 24 h",),
             (Evidence("relay", "forged in-dialog"),)),
     Control("digest-auth-uniform", "Digest authentication, identical answers for unknown user and wrong password",
             "Every request from a local identity must carry valid digest credentials; a failure of any kind "

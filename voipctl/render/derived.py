@@ -11,10 +11,10 @@ import hmac
 
 from voipctl.secrets import Secrets
 
-# The purposes of the keys derived from topology_key (the dialog seal, topoh's mask, the salt of
-# PostgreSQL's SCRAM verifiers).
-DERIVED_KEYS = {"seal": "voipctl dialog seal", "topoh": "voipctl topoh mask",
-                "scram_salt": "voipctl postgresql scram salt"}
+# The purposes of the keys derived from topology_key (the dialog seal's inner and outer keys, topoh's
+# mask, the salt of PostgreSQL's SCRAM verifiers).
+DERIVED_KEYS = {"seal_inner": "voipctl dialog seal inner", "seal_outer": "voipctl dialog seal outer",
+                "topoh": "voipctl topoh mask", "scram_salt": "voipctl postgresql scram salt"}
 
 
 def derived_key(secrets: Secrets, purpose: str) -> str:

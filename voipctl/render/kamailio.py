@@ -58,7 +58,7 @@ WEBRTC_SDP = {
 TCP_KEEPALIVE = {"idle": 30, "interval": 10, "count": 3}
 
 # The dialog seal (route[SEAL]/route[WITHINDLG]): Record-Route parameter name, the
-# HMAC-SHA256 hex characters kept (128 bits) and the longest dialog honoured (24 h).
+# MAC's hex characters kept (128 bits) and the longest dialog honoured (24 h).
 SEAL_PARAM = "vs"
 SEAL_MAC_CHARS = 32
 SEAL_MAX_AGE = 86400
@@ -181,7 +181,7 @@ def kamailio_context(plan: Plan, node: NodePlan, secrets: Secrets) -> dict[str, 
         "tcp_rd_buf_size": min(65536, max(16384, kam.max_message_bytes + 1024)),
         "tcp_keepalive": TCP_KEEPALIVE,
         "seal": {"param": SEAL_PARAM, "mac_chars": SEAL_MAC_CHARS, "max_age": SEAL_MAX_AGE,
-                 "key": derived_key(secrets, DERIVED_KEYS["seal"])},
+                 **{part: derived_key(secrets, DERIVED_KEYS[f"seal_{part}"]) for part in ("inner", "outer")}},
         "topology": {"mask_key": derived_key(secrets, DERIVED_KEYS["topoh"])},
         "webrtc_sdp": WEBRTC_SDP,
         "listeners": tuple(listen_line(lst) for lst in kam.listeners)
