@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from ipaddress import ip_address
 from urllib.parse import urlsplit
 
@@ -9,7 +10,7 @@ from voipctl.plan.cluster import cluster_binding, naptr_records, sip_cluster, sr
 from voipctl.plan.database import kamailio_db, postgresql
 from voipctl.plan.firewall import SiteSources, build_firewall
 from voipctl.plan.model import Audience, Binding, NodePlan, Plan
-from voipctl.plan.platform import PLATFORMS
+from voipctl.plan.platform import PLATFORMS, Platform
 from voipctl.plan.services import CoturnPlan, KamailioPlan, Listener, OpenfirePlan, RtpenginePlan, SipProto
 from voipctl.plan.tls import advertised, cert_plan, client_address, fqdn, tls_plan
 from voipctl.site.addresses import host_port
@@ -46,7 +47,7 @@ def ng_address(site: Site, media: NodeSpec) -> str:
     return str(media.private)
 
 
-def _kamailio(site: Site, node: NodeSpec) -> tuple[KamailioPlan, list[Binding]]:
+def _kamailio(site: Site, node: NodeSpec, platform: Platform) -> tuple[KamailioPlan, list[Binding]]:
     spec = site.spec.kamailio
     advertise = str(node.nat) if node.nat is not None else None
     wss_host = spec.wss_host or fqdn(site, node)
@@ -83,6 +84,12 @@ def _kamailio(site: Site, node: NodeSpec) -> tuple[KamailioPlan, list[Binding]]:
     db = kamailio_db(site)
     sizing = spec.sizing
     children = sizing.children or max(4, min(16, node.cores * 2))
+    tcp_children = sizing.tcp_children or children
+    shared_readers = tcp_children
+    if platform.kamailio_tls_one_reader and any(lst.proto in ("tls", "wss") for lst in listeners):
+        # TLS/WSS go to the one shared reader; plain TCP/WS keep the sized count on their own readers.
+        shared_readers = 1
+        listeners = [replace(lst, workers=tcp_children) if lst.proto in ("tcp", "ws") else lst for lst in listeners]
     dns = [wss_host, site.spec.domain, fqdn(site, node)]
     plan = KamailioPlan(
         domain=site.spec.domain,
@@ -95,7 +102,8 @@ def _kamailio(site: Site, node: NodeSpec) -> tuple[KamailioPlan, list[Binding]]:
         ),
         db=db,
         children=children,
-        tcp_children=sizing.tcp_children or children,
+        tcp_children=tcp_children,
+        tcp_shared_readers=shared_readers,
         shm_mb=sizing.shm_mb or max(64, min(1024, node.memory_mb // 8)),
         pkg_mb=sizing.pkg_mb or 16,
         memory_manager=sizing.memory_manager,
@@ -248,7 +256,7 @@ def build_plan(site: Site) -> Plan:
         platform = PLATFORMS[node.platform or site.spec.platform]
         kam = rtp = turn = xmpp = pg = None
         if "sip" in node.roles:
-            kam, b = _kamailio(site, node)
+            kam, b = _kamailio(site, node, platform)
             bindings += b
         if "media" in node.roles:
             rtp, b = _rtpengine(site, node)

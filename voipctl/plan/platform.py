@@ -37,6 +37,11 @@ class Platform:
     # which rtpengine < 14 never writes: browsers with bundlePolicy "max-bundle" then work.
     # Proven on the debian13 lab; debian12 keeps its measured behaviour ("balanced" only).
     kamailio_bundle_single_media: bool
+    # kamailio 5.6 + OpenSSL 3 shares OpenSSL's per-thread error state (in shm) between its forked TCP
+    # readers: concurrent failing handshakes corrupt it and crash kamailio (issues #3695/#3791; cured in
+    # 5.8+ by tls_threads_mode, in 6.0 by default). One TCP reader for TLS/WSS stops it (measured:
+    # tests/daemon/test_tls_burst_daemon.py); plain TCP/WS keep their own readers.
+    kamailio_tls_one_reader: bool
 
     def pin(self, service: str) -> str | None:
         """The apt version prefix deploy pins `service`'s packages to (None: not pinned by platform)."""
@@ -55,13 +60,13 @@ PLATFORMS: dict[PlatformName, Platform] = {
         kamailio_version="5.6.3-", rtpengine_version="10.5.3.5-", coturn_version="4.6.1-", postgresql_major="15",
         kamailio_unit="kamailio.service", rtpengine_unit="rtpengine-daemon.service", coturn_unit="coturn.service",
         kamailio_tls_methods=(("TLSv1.2", "TLSv1.2+"),), kamailio_rtpengine_ping_timer=False,
-        kamailio_bundle_single_media=False,
+        kamailio_bundle_single_media=False, kamailio_tls_one_reader=True,
     ),
     "debian13": Platform(
         name="debian13", title="Debian 13 (trixie)", suite="trixie", vagrant_box="debian/trixie64",
         kamailio_version="6.0.1-", rtpengine_version="12.5.1.31-", coturn_version="4.6.1-", postgresql_major="17",
         kamailio_unit="kamailio.service", rtpengine_unit="rtpengine-daemon.service", coturn_unit="coturn.service",
         kamailio_tls_methods=(("TLSv1.2", "TLSv1.2+"), ("TLSv1.3", "TLSv1.3+")), kamailio_rtpengine_ping_timer=True,
-        kamailio_bundle_single_media=True,
+        kamailio_bundle_single_media=True, kamailio_tls_one_reader=False,
     ),
 }

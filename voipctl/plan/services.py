@@ -41,6 +41,7 @@ class Listener:
     port: int
     advertise: str | None
     tls_name: str | None = None  # the name a client verifies on a TLS/WSS listener
+    workers: int | None = None  # TCP readers dedicated to this socket (kamailio socket_workers); None: shared
 
     @property
     def socket(self) -> str:
@@ -116,6 +117,7 @@ class KamailioPlan:
     db: DbPlan
     children: int
     tcp_children: int
+    tcp_shared_readers: int  # kamailio's tcp_children: readers not dedicated to one socket (Listener.workers)
     shm_mb: int
     pkg_mb: int
     memory_manager: Literal["tlsf", "fm", "qm"]  # kamailio -x (shm and pkg)

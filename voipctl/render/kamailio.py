@@ -71,6 +71,7 @@ _SAFE_DB_PASSWORD = re.compile(r"^[A-Za-z0-9_.~-]+$")
 class ListenLine:
     socket: str
     advertise: str | None
+    workers: int | None = None
 
 
 def _kam(node: NodePlan) -> KamailioPlan:
@@ -89,7 +90,7 @@ def cfg_str(value: str) -> str:
 def listen_line(lst: Listener) -> ListenLine:
     """`listen=` for one plan listener; the advertised address keeps the listener's port."""
     advertise = host_port(lst.advertise, lst.port) if lst.advertise is not None else None
-    return ListenLine(f"{_SOCKET_PROTO[lst.proto]}:{host_port(lst.address, lst.port)}", advertise)
+    return ListenLine(f"{_SOCKET_PROTO[lst.proto]}:{host_port(lst.address, lst.port)}", advertise, lst.workers)
 
 
 def aliases(plan: Plan, node: NodePlan) -> tuple[str, ...]:
@@ -171,7 +172,7 @@ def kamailio_context(plan: Plan, node: NodePlan, secrets: Secrets) -> dict[str, 
         "domain": kam.domain,
         "realm": cfg_str(kam.domain),
         "children": kam.children,
-        "tcp_children": kam.tcp_children,
+        "tcp_children": kam.tcp_shared_readers,
         "shm_mb": kam.shm_mb,
         "enable_tcp": bool(protos & {"tcp", "tls", "ws", "wss"}),
         "enable_tls": bool(protos & {"tls", "wss"}),

@@ -88,3 +88,14 @@ def test_check_options_say_whose_daemon_judged(tmp_path: Path) -> None:
     assert opts.root_for(media) == "/r13" and opts.root_for(sip) is None
     assert "Debian 13 (trixie) root filesystem" in opts.where(media)
     assert "this machine's daemon" in opts.where(sip)
+
+
+def test_debian12_kamailio_gives_tls_one_shared_tcp_reader(tmp_path: Path) -> None:
+    """kamailio 5.6 crashes when its TCP readers fail TLS handshakes at once (tests/daemon/test_tls_burst_daemon.py)."""
+    def sockets(site: Path) -> tuple[int, dict[str, int | None], int]:
+        kam = build_plan(load_site(site)).nodes[0].kamailio
+        assert kam is not None
+        return kam.tcp_shared_readers, {lst.proto: lst.workers for lst in kam.listeners}, kam.tcp_children
+    assert sockets(LAB) == (1, {"udp": None, "tcp": 4, "tls": None, "wss": None}, 4)
+    debian13 = _site_with(tmp_path, "\nnodes:", "\nplatform: debian13\nnodes:")
+    assert sockets(debian13) == (4, {"udp": None, "tcp": None, "tls": None, "wss": None}, 4)

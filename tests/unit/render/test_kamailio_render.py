@@ -169,7 +169,7 @@ def test_lab_cfg_carries_plan_values() -> None:
                    "sanity", "jsonrpcs", "kex", "corex", "tls", "xhttp", "websocket", "nathelper", "rtpengine",
                    "auth", "auth_db", "db_sqlite", "pike", "htable"):
         assert f'loadmodule "{module}.so"' in text, module
-    assert f"children={kam.children}\n" in text and f"tcp_children={kam.tcp_children}\n" in text
+    assert f"children={kam.children}\n" in text and f"tcp_children={kam.tcp_shared_readers}\n" in text
     assert f"shm_mem_size={kam.shm_mb}\n" in text
     assert "server_signature=no" in text and "kamailio" not in text.split("server_header=")[1].split("\n")[0]
     assert f'modparam("pike", "sampling_time_unit", {kam.flood_sampling})' in text
