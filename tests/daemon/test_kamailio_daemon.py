@@ -227,6 +227,18 @@ def test_register_with_right_password(lab: Lab, transport: str) -> None:
     assert "expires=60" in contact
 
 
+def test_register_with_remove_leaves_no_binding_behind(lab: Lab) -> None:
+    """verify's REGISTER check removes its binding: the removal's 200 no longer lists the contact,
+    and a call to the user then finds nobody (480) instead of forking to a closed port."""
+    out = lab.probe("register", *lab.at("udp"), "--domain", lab.kam.domain, "--user", "bob",
+                    "--password-file", str(lab.passwords["bob"]), "--remove")
+    assert out["status"] == 200, (out, lab.log_tail())
+    assert out["details"]["unregister"] == {"status": 200, "still_bound": False}, out
+    call = lab.probe("invite", *lab.at("udp"), "--domain", lab.kam.domain, "--user", "alice",
+                     "--password-file", str(lab.passwords["alice"]), "--peer-user", "bob")
+    assert (call["status"], call["reason"]) == (480, "Temporarily Unavailable"), (call, lab.log_tail())
+
+
 def test_wrong_password_and_unknown_user_get_the_same_answer(lab: Lab) -> None:
     args = [*lab.at("udp"), "--domain", lab.kam.domain, "--password-file", str(lab.passwords["wrong"])]
     wrong = lab.probe("register", *args, "--user", "alice")

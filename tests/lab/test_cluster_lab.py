@@ -2,9 +2,11 @@
 
 One lab for the module (site `vclu`, a free private /24), deployed with the rolling deploy
 (canary first, one node per role at a time). Then, on the same hosts, in order: a call between
-clients of different sip nodes; SRV and NAPTR from the lab resolver; a stopped media node (new
-calls land on the other); a stopped sip node (a client following SRV registers through the
-other and is reached); a rolling deploy of a change while OPTIONS are watched on both sip nodes.
+clients of different sip nodes; SRV and NAPTR from the lab resolver; `verify --browser` green with the
+browser and the phone on different sip nodes and every media node carrying a test call; a stopped media
+node (new calls land on the other, and verify's check of that node alone turns red); a stopped sip
+node (a client following SRV registers through the other and is reached); a rolling deploy of a
+change while OPTIONS are watched on both sip nodes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from voipctl.deploy.session import prepare
 from voipctl.lab.topology import lab_topology
 from voipctl.plan.model import Plan
 from voipctl.proc import in_netns
+from voipctl.verify.call import probe as callprobe
+from voipctl.verify.probes.vantage import lab_node_netns, lab_vantages
 
 pytestmark = pytest.mark.lab
 
@@ -187,10 +191,50 @@ def test_resolver_publishes_srv_and_naptr_over_both_sip_nodes(cluster: Cluster) 
                                               ["10", "30", '"s"', '"SIP+D2U"']]
 
 
+def _verify(cluster: Cluster, *extra: str) -> tuple[int, list[dict[str, Any]]]:
+    lab = cluster.lab
+    report = lab.workdir / f"report-{time.monotonic_ns()}.json"
+    started = time.monotonic()
+    res = subprocess.run([sys.executable, "-m", "voipctl", "verify", str(lab.site_file), "-o", str(lab.render_dir),
+                          "--pki-dir", str(lab.pki_dir), "--json", str(report), *extra],
+                         capture_output=True, text=True, timeout=900, check=False, cwd=REPO)
+    assert report.exists(), f"no report (exit {res.returncode}):\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    outcomes: list[dict[str, Any]] = json.loads(report.read_text())["outcomes"]
+    print(f"verify {' '.join(extra)}: exit {res.returncode}, {len(outcomes)} outcomes in "
+          f"{time.monotonic() - started:.0f} s")
+    return res.returncode, outcomes
+
+
+def _one(outcomes: list[dict[str, Any]], group: str, name: str) -> dict[str, Any]:
+    found = [o for o in outcomes if o["group"] == group and o["name"].startswith(name)]
+    assert len(found) == 1, (name, [o["name"] for o in outcomes if o["group"] == group])
+    return found[0]
+
+
+def test_verify_browser_is_green_with_browser_and_phone_on_different_sip_nodes(cluster: Cluster) -> None:
+    """The whole `verify --browser`: the browser registers over WSS through sip1, the phone over UDP through
+    sip2, the browser uses the plan's TURN URIs, and each media node's rtpengine knew a test call."""
+    rc, outcomes = _verify(cluster, "--browser")
+    failed = [(o["group"], o["name"], o["detail"]) for o in outcomes if o["status"] != "passed"]
+    assert rc == 0 and not failed, failed
+    browser = _one(outcomes, "browser", "browser registers over WSS")
+    phone = _one(outcomes, "browser", "phone registers (plain SIP)")
+    assert (browser["host"], phone["host"]) == ("sip1", "sip2"), (browser, phone)
+    assert "through sip node sip1" in browser["detail"] and "through sip node sip2" in phone["detail"]
+    relay = _one(outcomes, "browser", "browser calls phone via TURN relay: media relayed by coturn")
+    print(relay["detail"])
+    for node in ("media1", "media2"):
+        carried = _one(outcomes, "call", f"media node {node} carried a test call")
+        print(carried["detail"])
+    media = [o["detail"].split(":")[0] for o in outcomes if o["name"].endswith("rtpengine media both legs, both ways")]
+    print(f"browser calls by media node: {media}")
+
+
 def test_a_stopped_media_node_leaves_new_calls_to_the_other(cluster: Cluster) -> None:
     """New calls through sip1 are anchored on media2 while media1's rtpengine is stopped. The limit is
     generous: media1's firewall drops ng silently, so kamailio may wait rtpengine_tout_ms x retries
-    before it disables the relay (one run with a 10 s limit timed out here)."""
+    before it disables the relay (one run with a 10 s limit timed out here). verify's SIPp calls then
+    all succeed through media2, and of its checks exactly the one of media1 fails, naming it."""
     cluster.systemctl("media1", "stop", "rtpengine-daemon")
     try:
         seen = []
@@ -200,8 +244,21 @@ def test_a_stopped_media_node_leaves_new_calls_to_the_other(cluster: Cluster) ->
             seen.append((out["details"]["callee_sdp"]["address"], out["elapsed_ms"]))
         print(f"calls with media1 stopped (SDP address, ms): {seen}")
         assert {a for a, _ in seen} == {cluster.public("media2")}, seen
+        plan, secrets = cluster.plan, pipeline.secrets_for(*pipeline.load_and_plan(cluster.lab.site_file))
+        vantages = lab_vantages(plan)
+        assert vantages is not None
+        setup = callprobe.call_setup(plan, vantages, secrets, lab_node_netns(plan))
+        assert isinstance(setup, callprobe.CallSetup), setup
+        work = cluster.lab.workdir / "call-media1-stopped"
+        work.mkdir(mode=0o700)
+        outcomes = callprobe.run_call(setup, work)
     finally:
         cluster.systemctl("media1", "start", "rtpengine-daemon")
+    failed = [o for o in outcomes if not o.ok]
+    print("\n".join(f"{o.status}: {o.name}: {o.detail}" for o in outcomes))
+    assert [o.name for o in failed] == ["media node media1 carried a test call (its rtpengine knew the Call-ID)"]
+    assert "media node media1 carried none of" in failed[0].detail and "media1" not in failed[0].detail.split("(")[1]
+    assert any(o.ok and o.name.startswith("media node media2 carried") for o in outcomes)
 
 
 def test_a_stopped_sip_node_fails_over_to_the_other_by_srv(cluster: Cluster) -> None:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from voipctl.errors import ProbeError
 from voipctl.probe.call import Leg, probe_call
@@ -56,9 +57,15 @@ def probe_options(
 
 
 def probe_register(
-    target: Target, ident: Identity, domain: str, password: str, expires: int = 60, timeout: float = 3.0
+    target: Target, ident: Identity, domain: str, password: str, expires: int = 60, timeout: float = 3.0,
+    remove: bool = False,
 ) -> ProbeResult:
-    """REGISTER, answer the digest challenge once, report the final answer (and the challenge)."""
+    """REGISTER, answer the digest challenge once, report the final answer (and the challenge).
+
+    With `remove`, a binding it made is removed again (Expires: 0 for its Contact), so a check never
+    leaves the subscriber a stale contact that later calls would fork to; `details["unregister"]` says
+    whether the removal was answered 200 and whether that 200 still listed the contact.
+    """
     result = ProbeResult.for_target("register", target)
     with recording(result), connect(target, timeout) as ch:
         _start(ch, result)
@@ -66,7 +73,17 @@ def probe_register(
         if challenge is not None:
             result.details["challenge"] = {"status": challenge.status, "reason": challenge.reason}
         result.answer(final)
+        if remove and final is not None and final.status == 200:
+            result.details["unregister"] = _unregister(ch, ident, domain, password, timeout)
     return result
+
+
+def _unregister(ch: Channel, ident: Identity, domain: str, password: str, timeout: float) -> dict[str, Any]:
+    """Expires: 0 for this channel's contact: the answer's status and whether it still lists the contact."""
+    _, final = register(ch, ident, domain, password, 0, timeout)
+    mine = contact_uri(ident.user, ch).strip("<>")
+    left = [c for c in (final.header_all("Contact") if final else []) if mine in c]
+    return {"status": final.status if final else None, "still_bound": bool(left)}
 
 
 def probe_invite(
@@ -154,6 +171,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--password-file")
     p.add_argument("--password-env", help="name of the environment variable holding the password")
     p.add_argument("--expires", type=int, default=60)
+    p.add_argument("--remove", action="store_true", help="register: remove the binding again after a 200")
     p.add_argument("--count", type=int, default=50, help="burst: requests to send")
     p.add_argument("--victim-host", help="relay: a local address the probe listens on (UDP)")
     p.add_argument("--victim-port", type=int, default=5099, help="relay: the UDP port it listens on")
@@ -216,7 +234,7 @@ def run(argv: Sequence[str]) -> ProbeResult:
     if not args.domain:
         raise ProbeError("register needs --domain")
     password = _secret(args.password_file, args.password_env, "register")
-    return probe_register(target, ident, args.domain, password, args.expires, args.timeout)
+    return probe_register(target, ident, args.domain, password, args.expires, args.timeout, args.remove)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

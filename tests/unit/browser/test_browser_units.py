@@ -49,7 +49,8 @@ def test_targets_come_from_the_plan(plan: Plan) -> None:
     assert (t.page_origin, t.page_host, t.page_port) == ("https://web.lab.voipctl.test", "web.lab.voipctl.test", 443)
     assert t.page_url == "https://web.lab.voipctl.test/index.html"
     assert t.sip_udp == ("198.51.100.11", 5060)
-    assert t.ng == ("10.77.0.12", 2223)
+    assert [(m.name, m.ng) for m in t.media] == [("media1", ("10.77.0.12", 2223))]
+    assert t.kamailio_node == t.phone_node, "one sip node: browser and phone share it"
     assert (t.browser_user, t.phone_user) == ("alice", "bob")
     assert [(x.host, x.address, x.relay_min, x.relay_max) for x in t.turn] == [
         ("turn.lab.voipctl.test", "198.51.100.12", 40000, 49999)]
@@ -66,18 +67,28 @@ def test_targets_refuse_what_cannot_host_the_scenario(plan: Plan) -> None:
     assert page_origin(("https://web.example:8443/",)) == ("https://web.example:8443", "web.example", 8443)
 
 
-def test_ice_servers_carry_turn_rest_credentials(plan: Plan) -> None:
+def test_ice_servers_are_the_plans_turn_uris_with_rest_credentials(plan: Plan) -> None:
     now = 1_700_000_000.0
-    servers = ice_servers(site_targets(plan), SECRET, now=now)
-    assert servers[0] == {"urls": ["stun:turn.lab.voipctl.test:3478"]}
-    turn = servers[1]
-    assert turn["urls"] == ["turn:turn.lab.voipctl.test:3478?transport=udp"]
+    (turn,) = ice_servers(site_targets(plan), SECRET, now=now)
+    assert turn["urls"] == list(plan.turn_uris) == [
+        "turn:turn.lab.voipctl.test:3478?transport=udp", "turn:turn.lab.voipctl.test:3478?transport=tcp",
+        "turns:turn.lab.voipctl.test:5349?transport=tcp"]
     username = str(turn["username"])
     assert username == f"{int(now) + 600}:alice"
     digest = hmac.new(SECRET.encode(), username.encode(), hashlib.sha1).digest()
     assert turn["credential"] == base64.b64encode(digest).decode()
-    by_address = ice_servers(site_targets(plan), SECRET, by_address=True, now=now)
-    assert by_address[1]["urls"] == ["turn:198.51.100.12:3478?transport=udp"]
+    (by_address,) = ice_servers(site_targets(plan), SECRET, by_address=True, now=now)
+    assert by_address["urls"] == ["turn:198.51.100.12:3478?transport=udp", "turn:198.51.100.12:3478?transport=tcp",
+                                  "turns:198.51.100.12:5349?transport=tcp"]
+
+
+def test_cluster_browser_and_phone_register_through_different_sip_nodes() -> None:
+    plan = build_plan(load_site(REPO / "inventories" / "cluster" / "site.yml"))
+    t = site_targets(plan)
+    assert (t.kamailio_node, t.phone_node) == ("sip1", "sip2")
+    assert t.ws_url == "wss://sip1.cluster.voipctl.test/" and t.sip_udp == ("203.0.113.12", 5060)
+    assert [(m.name, m.weight) for m in t.media] == [("media1", 2), ("media2", 1)]
+    assert t.turn_uris == plan.turn_uris
 
 
 def test_page_config_holds_what_the_page_needs(plan: Plan) -> None:

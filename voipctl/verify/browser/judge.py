@@ -20,20 +20,22 @@ GROUP = "browser"
 MIN_HOLD = 5.0
 
 
-def _o(name: str, ok: bool, detail: str) -> Outcome:
-    return Outcome(GROUP, name, "passed" if ok else "failed", detail)
+def _o(name: str, ok: bool, detail: str, host: str = "") -> Outcome:
+    return Outcome(GROUP, name, "passed" if ok else "failed", detail, host)
 
 
 def phone_registration(targets: SiteTargets, rc: int) -> Outcome:
     where = f"{targets.sip_udp[0]}:{targets.sip_udp[1]}"
-    detail = f"SIPp REGISTER of {targets.phone_user} via udp {where}: " + ("200" if rc == 0 else f"exit {rc}")
-    return _o("phone registers (plain SIP)", rc == 0, detail)
+    detail = (f"SIPp REGISTER of {targets.phone_user} through sip node {targets.phone_node} (udp {where}): "
+              + ("200" if rc == 0 else f"exit {rc}"))
+    return _o("phone registers (plain SIP)", rc == 0, detail, targets.phone_node)
 
 
 def browser_registration(targets: SiteTargets, error: str | None) -> Outcome:
     ok = error is None
-    detail = f"JsSIP REGISTER of {targets.browser_user} over {targets.ws_url} (TLS verified against the site CA)"
-    return _o("browser registers over WSS", ok, detail if ok else f"{detail}: {error}")
+    detail = (f"JsSIP REGISTER of {targets.browser_user} through sip node {targets.kamailio_node} over "
+              f"{targets.ws_url} (TLS verified against the site CA)")
+    return _o("browser registers over WSS", ok, detail if ok else f"{detail}: {error}", targets.kamailio_node)
 
 
 def _signalling(rec: CallRecord) -> Outcome:
@@ -86,7 +88,8 @@ def _rtpengine(rec: CallRecord) -> Outcome:
                         f"(< {media.min_packets(rec.stats_at)})")
     shown = "; ".join(("WebRTC leg " if f.webrtc else "plain leg ") + f.describe() for f in legs)
     unanswered = len(rec.flows) - len(legs)
-    detail = (f"{shown or 'rtpengine reports no legs'}; browser received {to_browser} RTP packets"
+    detail = (f"media node {rec.media_node}: {shown or 'rtpengine reports no legs'}; "
+              f"browser received {to_browser} RTP packets"
               + (f"; {unanswered} unanswered forked branch(es) ignored" if unanswered else ""))
     return _o(name, not problems, detail + ("; " + "; ".join(problems) if problems else ""))
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from voipctl.probe.ng import BValue
 from voipctl.probe.sdp import SdpSummary
 from voipctl.verify.browser import media, phone
 from voipctl.verify.browser.config import SiteTargets
 from voipctl.verify.browser.driver import BrowserDriver, DriverError
+from voipctl.verify.browser.mediaset import find_carrier
 from voipctl.verify.browser.vantage import BrowserVantage
 
 CALL_TIMEOUT = 25.0  # ICE gathering + INVITE + answer
@@ -49,6 +49,7 @@ class CallRecord:
     flows: list[media.LegFlow] = field(default_factory=list)
     flows_at: float = 0.0
     ng_error: str | None = None
+    media_node: str | None = None  # the media node whose rtpengine knew the call
     phone_rc: int | None = None
     phone_sdp: SdpSummary | None = None
     relay_sockets: int = 0
@@ -71,24 +72,21 @@ class CallContext:
 
 
 def _query(ctx: CallContext, rec: CallRecord) -> None:
+    """Ask the media nodes for the call: the first time every node (which one carried it is
+    recorded), then the node that did."""
     if rec.call_id is None:
         rec.ng_error = "the browser reported no Call-ID"
         return
-    netns = ctx.vantage.node_netns.get(ctx.targets.rtpengine_node)
-    if netns is None:
-        rec.ng_error = f"no namespace known for node {ctx.targets.rtpengine_node}"
+    nodes = ctx.targets.media
+    if rec.media_node is not None:
+        nodes = tuple(n for n in nodes if n.name == rec.media_node)
+    found = find_carrier(nodes, ctx.vantage.node_netns, rec.call_id)
+    if found.node is None:
+        rec.ng_error = found.why
         return
-    try:
-        reply: dict[bytes, BValue] = media.ng_query(netns, ctx.targets.ng, rec.call_id)
-    except OSError as exc:
-        rec.ng_error = f"ng query to {ctx.targets.ng[0]}:{ctx.targets.ng[1]} failed: {exc}"
-        return
-    if reply.get(b"result") != b"ok":
-        reason = reply.get(b"error-reason", reply.get(b"result"))
-        rec.ng_error = f"rtpengine does not know the call: {reason!r}"
-        return
-    rec.flows = media.leg_flows(reply)
-    (ctx.workdir / f"{rec.name}-ng.log").write_text(json.dumps(media.printable(reply), indent=1))
+    rec.media_node = found.node
+    rec.flows = media.leg_flows(found.reply)
+    (ctx.workdir / f"{rec.name}-ng.log").write_text(json.dumps(media.printable(found.reply), indent=1))
 
 
 def _relay_sockets(ctx: CallContext) -> int:

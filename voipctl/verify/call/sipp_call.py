@@ -44,15 +44,16 @@ def register_run(sipp: str, workdir: Path, csv: Path, domain: str, local_ip: str
     return _run(sipp, workdir, name, Sipp(REGISTER, local_ip, target, port, keys=keys, inf=csv, timeout_s=10))
 
 
-def uas_run(sipp: str, workdir: Path, callee: str, domain: str, local_ip: str, port: int) -> SippRun:
-    return _run(sipp, workdir, "uas", Sipp(UAS, local_ip, None, port, callee, callee_keys(domain),
+def uas_run(sipp: str, workdir: Path, callee: str, domain: str, local_ip: str, port: int,
+            name: str = "uas") -> SippRun:
+    return _run(sipp, workdir, name, Sipp(UAS, local_ip, None, port, callee, callee_keys(domain),
                                            media_port=UAS_MEDIA_PORT, rtp_echo=True, timeout_s=CALL_TIMEOUT + 5))
 
 
 def uac_run(sipp: str, workdir: Path, csv: Path, callee: str, domain: str, local_ip: str, target: str,
-            call_id: str) -> SippRun:
+            call_id: str, name: str = "uac") -> SippRun:
     """The caller; `call_id` is the Call-ID of its INVITE (no % in it), by which rtpengine is asked."""
-    return _run(sipp, workdir, "uac", Sipp(UAC, local_ip, target, None, callee, (("domain", domain),), inf=csv,
+    return _run(sipp, workdir, name, Sipp(UAC, local_ip, target, None, callee, (("domain", domain),), inf=csv,
                                            media_port=UAC_MEDIA_PORT, call_id=call_id, timeout_s=CALL_TIMEOUT))
 
 

@@ -44,7 +44,8 @@ def sip_options(p: Params) -> dict[str, Any]:
 
 def sip_register(p: Params) -> dict[str, Any]:
     ident = Identity(p["user"], p["domain"], "voipctl-verify")
-    return asdict(probe_register(_target(p), ident, p["domain"], p["password"], 60, float(p.get("timeout", 3.0))))
+    return asdict(probe_register(_target(p), ident, p["domain"], p["password"], 60, float(p.get("timeout", 3.0)),
+                                remove=True))
 
 
 def _source_toward(host: str) -> str:

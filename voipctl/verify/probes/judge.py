@@ -44,10 +44,22 @@ def _register_key(raw: Raw) -> tuple[Any, ...]:
     return (challenge.get("status"), raw.get("status"), raw.get("reason"), tuple(names))
 
 
+def _unregistered(raw: Raw) -> tuple[Status, str]:
+    """The probe's binding must be gone again: Expires: 0 answered 200 without its contact."""
+    gone = (raw.get("details") or {}).get("unregister") or {}
+    if gone.get("status") != 200:
+        return "failed", f"{_sip_answer(raw)}, but removing the binding got {gone.get('status') or 'no answer'}"
+    if gone.get("still_bound", True):
+        return "failed", f"{_sip_answer(raw)}, but the binding was still listed after Expires: 0"
+    return "passed", f"{_sip_answer(raw)}; binding removed again (Expires: 0 answered 200 without it)"
+
+
 def _register(p: Probe, raw: Raw, others: Mapping[str, Raw]) -> tuple[Status, str]:
     if "same_as" not in p.expect:
         ok = raw.get("answered") and raw.get("status") == p.expect["status"]
-        return ("passed" if ok else "failed"), _sip_answer(raw)
+        if not ok:
+            return "failed", _sip_answer(raw)
+        return _unregistered(raw)
     other = others.get(p.expect["same_as"], {})
     wrong, unknown = _register_key(raw), _register_key(other)
     detail = f"wrong password: {_sip_answer(raw)}; unknown user: {_sip_answer(other)}"
