@@ -15,7 +15,9 @@ from voipctl.probe.dialog import (
     contact_uri,
     credentials,
     exchange,
+    fetch_bindings,
     final_response,
+    lists_contact,
     make_request,
     read_message,
     register,
@@ -87,7 +89,34 @@ def _call(caller_ch: Channel, callee_ch: Channel, caller: Leg, callee: Leg, doma
     if reg is None or reg.status != 200:
         result.error = "callee could not register"
         return
+    try:
+        if caller.target.host != callee.target.host and not _binding_visible(caller_ch, callee_ch, callee, domain,
+                                                                   timeout, result):
+            result.error = "the callee's binding never reached the caller's node"
+            return
+        _dialog(caller_ch, callee_ch, caller, callee, domain, bye_from, timeout, result)
+    finally:
+        # a call that failed half-way must not leave the callee a stale binding later calls fork to
+        register(callee_ch, callee.ident, domain, callee.password, 0, timeout)
 
+
+def _binding_visible(caller_ch: Channel, callee_ch: Channel, callee: Leg, domain: str, timeout: float,
+                     result: ProbeResult) -> bool:
+    """Through another node (a cluster: bindings replicate asynchronously), wait until the caller's
+    node lists the callee's fresh binding, so the call tests routing, not replication delay. Only
+    then: each fetch is two more requests against the node's per-source flood limit."""
+    started = time.monotonic()
+    mine = contact_uri(callee.ident.user, callee_ch)
+    while time.monotonic() - started < timeout:
+        if lists_contact(fetch_bindings(caller_ch, callee.ident, domain, callee.password, timeout), mine):
+            result.details["callee_binding_seen_ms"] = round((time.monotonic() - started) * 1000)
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _dialog(caller_ch: Channel, callee_ch: Channel, caller: Leg, callee: Leg, domain: str, bye_from: str,
+            timeout: float, result: ProbeResult) -> None:
     me = Identity(caller.ident.user, domain, caller.ident.user_agent)
     aor = f"sip:{callee.ident.user}@{domain}"
     offer = body(caller.media, caller_ch.local[0], caller.media_port, offer=True)
@@ -146,7 +175,6 @@ def _call(caller_ch: Channel, callee_ch: Channel, caller: Leg, callee: Leg, doma
             to_tag=invite.from_tag, routes=route_set(incoming, uac=False),
         )
         result.details["bye"] = _hangup(callee_ch, caller_ch, bye, timeout)
-    register(callee_ch, callee.ident, domain, callee.password, 0, timeout)
 
 
 def probe_call(

@@ -13,6 +13,7 @@ from voipctl.probe.sipmsg import (
     Request,
     SipMessage,
     SipParseError,
+    angle_uri,
     build_request,
     digest_authorization,
     new_branch,
@@ -140,6 +141,24 @@ def authorized(
     cred = credentials(first, req, ident.user, password)
     again = replace(req, cseq=req.cseq + 1, branch=new_branch(), extra=(*req.extra, cred))
     return first, exchange(ch, again, timeout)
+
+
+def fetch_bindings(ch: Channel, ident: Identity, domain: str, password: str, timeout: float) -> SipMessage | None:
+    """REGISTER without a Contact (RFC 3261 10.2.3): the answer lists ident@domain's bindings as the
+    node `ch` reaches sees them, changing none."""
+    me = Identity(ident.user, domain, ident.user_agent)
+    aor = f"sip:{ident.user}@{domain}"
+    req = make_request(ch, "REGISTER", f"sip:{domain}", me, aor, new_token(), new_token(), 1)
+    return authorized(ch, req, me, password, timeout)[1]
+
+
+def lists_contact(answer: SipMessage | None, contact: str) -> bool:
+    """True when a 200 to REGISTER lists `contact` (its user@host:port part; a node may add parameters)."""
+    if answer is None or answer.status != 200:
+        return False
+    want = angle_uri(contact).split(";")[0].lower()
+    return any(angle_uri(c).split(";")[0].lower() == want
+               for h in answer.header_all("Contact") for c in h.split(","))
 
 
 def register(

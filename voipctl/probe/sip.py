@@ -26,6 +26,7 @@ from voipctl.probe.dialog import (
     contact_uri,
     default_uri,
     exchange,
+    lists_contact,
     make_request,
     read_message,
     register,
@@ -81,9 +82,8 @@ def probe_register(
 def _unregister(ch: Channel, ident: Identity, domain: str, password: str, timeout: float) -> dict[str, Any]:
     """Expires: 0 for this channel's contact: the answer's status and whether it still lists the contact."""
     _, final = register(ch, ident, domain, password, 0, timeout)
-    mine = contact_uri(ident.user, ch).strip("<>")
-    left = [c for c in (final.header_all("Contact") if final else []) if mine in c]
-    return {"status": final.status if final else None, "still_bound": bool(left)}
+    return {"status": final.status if final else None,
+            "still_bound": lists_contact(final, contact_uri(ident.user, ch))}
 
 
 def probe_invite(

@@ -26,7 +26,7 @@ from voipctl.errors import HandshakeRefused, ProbeError
 from voipctl.probe import sdp
 from voipctl.probe import websocket as ws
 from voipctl.probe.call import route_set
-from voipctl.probe.dialog import ack_for
+from voipctl.probe.dialog import ack_for, lists_contact
 from voipctl.probe.sip import main, parser
 from voipctl.probe.sipmsg import (
     DigestChallenge,
@@ -324,3 +324,16 @@ def test_cli_json_on_unreachable_server() -> None:
     assert out["answered"] is False
     assert out["status"] is None
     assert "cannot reach" in out["error"]
+
+
+def test_a_binding_fetch_answer_lists_a_contact_by_its_address_not_its_parameters() -> None:
+    """A cluster node may add parameters to a replicated Contact; user@host:port is what identifies it."""
+    ok = parse_message(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.9:5070;branch=z9hG4bKx\r\nCSeq: 2 REGISTER\r\n"
+                       b"Contact: <sip:bob@192.0.2.7:5090;transport=udp>;expires=58, <sip:bob@192.0.2.8:41000>\r\n"
+                       b"Content-Length: 0\r\n\r\n")
+    assert lists_contact(ok, "<sip:bob@192.0.2.7:5090;transport=udp>")
+    assert lists_contact(ok, "<sip:bob@192.0.2.8:41000;transport=tcp>")
+    assert not lists_contact(ok, "<sip:bob@192.0.2.7:5091;transport=udp>")
+    refused = replace(ok, start_line="SIP/2.0 403 Forbidden")
+    assert not lists_contact(refused, "<sip:bob@192.0.2.7:5090;transport=udp>")
+    assert not lists_contact(None, "<sip:bob@192.0.2.7:5090;transport=udp>")
