@@ -82,6 +82,8 @@ def _kamailio(site: Site, node: NodeSpec, platform: Platform) -> tuple[KamailioP
         )
     origins = tuple(_origin(str(o)) for o in spec.ws_origins) or (f"https://{wss_host}",)
     db = kamailio_db(site)
+    if db.served_by is not None and not platform.kamailio_libpq_ssl:
+        db = replace(db, libpq_sslmode="disable")  # the site's own db node, on the private network
     sizing = spec.sizing
     children = sizing.children or max(4, min(16, node.cores * 2))
     tcp_children = sizing.tcp_children or children

@@ -42,6 +42,11 @@ class Platform:
     # 5.8+ by tls_threads_mode, in 6.0 by default). One TCP reader for TLS/WSS stops it (measured:
     # tests/daemon/test_tls_burst_daemon.py); plain TCP/WS keep their own readers.
     kamailio_tls_one_reader: bool
+    # The same shared OpenSSL state meets libpq: kamailio's children all open their PostgreSQL
+    # connections at start, and with SSL (libpq's default `prefer`) a child died now and then and
+    # the unit's start hung (lab, cloud example: 2 starts in 12 hung; with PGSSLMODE=disable 0 in 12).
+    # False: kamailio reaches the site's own db node (private network, SCRAM logins) without SSL.
+    kamailio_libpq_ssl: bool
 
     def pin(self, service: str) -> str | None:
         """The apt version prefix deploy pins `service`'s packages to (None: not pinned by platform)."""
@@ -60,13 +65,13 @@ PLATFORMS: dict[PlatformName, Platform] = {
         kamailio_version="5.6.3-", rtpengine_version="10.5.3.5-", coturn_version="4.6.1-", postgresql_major="15",
         kamailio_unit="kamailio.service", rtpengine_unit="rtpengine-daemon.service", coturn_unit="coturn.service",
         kamailio_tls_methods=(("TLSv1.2", "TLSv1.2+"),), kamailio_rtpengine_ping_timer=False,
-        kamailio_bundle_single_media=False, kamailio_tls_one_reader=True,
+        kamailio_bundle_single_media=False, kamailio_tls_one_reader=True, kamailio_libpq_ssl=False,
     ),
     "debian13": Platform(
         name="debian13", title="Debian 13 (trixie)", suite="trixie", vagrant_box="debian/trixie64",
         kamailio_version="6.0.1-", rtpengine_version="12.5.1.31-", coturn_version="4.6.1-", postgresql_major="17",
         kamailio_unit="kamailio.service", rtpengine_unit="rtpengine-daemon.service", coturn_unit="coturn.service",
         kamailio_tls_methods=(("TLSv1.2", "TLSv1.2+"), ("TLSv1.3", "TLSv1.3+")), kamailio_rtpengine_ping_timer=True,
-        kamailio_bundle_single_media=True, kamailio_tls_one_reader=False,
+        kamailio_bundle_single_media=True, kamailio_tls_one_reader=False, kamailio_libpq_ssl=True,
     ),
 }

@@ -64,6 +64,7 @@ class DbPlan:
     host: str
     database: str
     served_by: str | None = None  # the site's `db` node loading this DB, None: sqlite or an external DB
+    libpq_sslmode: str | None = None  # PGSSLMODE for kamailio's libpq (None: libpq's default)
     sql_path: str = "/etc/kamailio/voipctl-subscribers.sql"
 
     @property

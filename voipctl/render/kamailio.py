@@ -244,7 +244,13 @@ def memory_env(plan: Plan, node: NodePlan) -> str:
         f"# (EnvironmentFile), whose ExecStart has -m $SHM_MEMORY -M $PKG_MEMORY: the words after the\n"
         f"# pkg size are further options (-x {kam.memory_manager}: measured cheaper than kamailio's default qm).\n"
         f'SHM_MEMORY={kam.shm_mb}\nPKG_MEMORY="{pkg}"\n'
-    )
+    ) + (_libpq_env(kam.db.libpq_sslmode) if kam.db.libpq_sslmode is not None else "")
+
+
+def _libpq_env(mode: str) -> str:
+    return ("# libpq without SSL to the site's db node (private network, SCRAM logins): kamailio 5.6 shares\n"
+            "# OpenSSL's error state between its children, and their SSL connects at start hung the unit.\n"
+            f"PGSSLMODE={mode}\n")
 
 
 def _pkg_words(kam: KamailioPlan) -> list[str]:

@@ -16,7 +16,7 @@ from tests.unit.render.test_kamailio_render import secrets_for
 from voipctl.pipeline import load_and_plan
 from voipctl.plan.model import Plan
 from voipctl.render.database import hba_lines, render_postgresql, scram_verifier
-from voipctl.render.kamailio import render_kamailio
+from voipctl.render.kamailio import memory_env, render_kamailio
 from voipctl.verify.hosts.packages import PackagePin, package_pins, unit_of
 
 SPLIT = REPO / "inventories" / "split" / "site.yml"
@@ -101,3 +101,18 @@ def test_a_debian13_db_node_runs_its_releases_postgresql(tmp_path: Path) -> None
     assert new.postgresql.conf_path == "/etc/postgresql/17/main/conf.d/voipctl.conf"
     assert package_pins(new)["postgresql"] == (PackagePin("postgresql-17", "17."),)
     assert unit_of(new, "postgresql") == "postgresql@17-main"
+
+
+def test_debian12_kamailio_reaches_the_db_node_without_ssl_and_debian13_keeps_libpqs_default(tmp_path: Path) -> None:
+    """kamailio 5.6's children share OpenSSL's error state: their SSL connects at start hung the unit."""
+    plan = _plan()
+    sip = plan.node("sip-a")
+    assert sip.kamailio is not None and sip.kamailio.db.libpq_sslmode == "disable"
+    assert "\nPGSSLMODE=disable\n" in memory_env(plan, sip)
+    site = tmp_path / "site.yml"
+    site.write_text(SPLIT.read_text().replace("  - name: sip-a\n", "  - name: sip-a\n    platform: debian13\n", 1))
+    (tmp_path / "subscribers.yml").write_text((SPLIT.parent / "subscribers.yml").read_text())
+    plan13 = load_and_plan(site)[1]
+    sip13 = plan13.node("sip-a")
+    assert sip13.kamailio is not None and sip13.kamailio.db.libpq_sslmode is None
+    assert "PGSSLMODE" not in memory_env(plan13, sip13)
