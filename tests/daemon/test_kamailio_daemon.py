@@ -31,10 +31,11 @@ from tests.unit.render.test_kamailio_render import secrets_for, solo_site
 from voipctl.deploy.hostvars import gate_checks
 from voipctl.netns import NETNS_ETC, Netns
 from voipctl.plan.build import build_plan
-from voipctl.plan.model import NodePlan
+from voipctl.plan.model import NodePlan, Plan
 from voipctl.plan.services import CertPlan, KamailioPlan, RtpenginePlan
 from voipctl.proc import in_netns
 from voipctl.render.kamailio import render_kamailio, service_args
+from voipctl.secrets import Secrets
 from voipctl.site.load import load_site
 from voipctl.verify.probes.dialogchecks import leaked
 
@@ -158,6 +159,22 @@ def _wait_udp_port(ns: Netns, port: int, timeout: float = 10) -> None:
     raise AssertionError(f"nothing listens on udp port {port}")
 
 
+def stage_kamailio(plan: Plan, node: NodePlan, secrets: Secrets,
+                   tmp: Path) -> tuple[dict[str, bytes], dict[str, bytes], Path]:
+    """The node's rendered kamailio files, its sqlite subscriber DB loaded, a throwaway PKI for its
+    certificate and the CA file clients trust: (files by path, PKI files by path, CA file)."""
+    kam = node.kamailio
+    assert kam is not None
+    files = {f.path: f.content for f in render_kamailio(plan, node, secrets)}
+    db = sqlite3.connect(kam.db.sqlite_path)
+    db.executescript(files[kam.db.sql_path].decode())
+    db.close()
+    pki = make_pki(kam.tls.cert)
+    ca_file = tmp / "ca.pem"
+    ca_file.write_bytes(pki[kam.tls.cert.ca_path])
+    return files, pki, ca_file
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     tmp = tmp_path_factory.mktemp("vk-kamailio")
@@ -168,13 +185,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     kam, rtp = node.kamailio, node.rtpengine
     assert kam is not None and rtp is not None
     secrets = secrets_for(plan)
-    files = {f.path: f.content for f in render_kamailio(plan, node, secrets)}
-    db = sqlite3.connect(kam.db.sqlite_path)
-    db.executescript(files[kam.db.sql_path].decode())
-    db.close()
-    pki = make_pki(kam.tls.cert)
-    ca_file = tmp / "ca.pem"
-    ca_file.write_bytes(pki[kam.tls.cert.ca_path])
+    files, pki, ca_file = stage_kamailio(plan, node, secrets, tmp)
     passwords = {}
     for user in ("alice", "bob"):
         passwords[user] = tmp / f"{user}.pw"

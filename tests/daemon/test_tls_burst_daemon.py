@@ -17,7 +17,6 @@ import dataclasses
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import time
@@ -31,14 +30,13 @@ from tests.daemon.test_kamailio_daemon import (
     _wait_udp_port,
     install_etc,
     kamailio_argv,
-    make_pki,
     rtpengine_argv,
+    stage_kamailio,
 )
 from tests.unit.render.test_kamailio_render import secrets_for, solo_site
 from voipctl.netns import NETNS_ETC, Netns
 from voipctl.plan.build import build_plan
 from voipctl.plan.services import KamailioPlan
-from voipctl.render.kamailio import render_kamailio
 from voipctl.site.load import load_site
 
 BURST = Path(__file__).parent.parent / "tls_burst.py"
@@ -69,13 +67,7 @@ def test_kamailio_survives_tls_handshake_burst(tmp_path: Path) -> None:
         kam = _unmitigated(kam)
         node = dataclasses.replace(node, kamailio=kam)
     assert kam.tcp_shared_readers == 1 or os.environ.get("VOIPCTL_TLS_BURST_UNMITIGATED") == "1"
-    files = {f.path: f.content for f in render_kamailio(plan, node, secrets_for(plan))}
-    db = sqlite3.connect(kam.db.sqlite_path)
-    db.executescript(files[kam.db.sql_path].decode())
-    db.close()
-    pki = make_pki(kam.tls.cert)
-    ca = tmp_path / "ca.pem"
-    ca.write_bytes(pki[kam.tls.cert.ca_path])
+    files, pki, ca = stage_kamailio(plan, node, secrets_for(plan), tmp_path)
     tls = [lst for lst in kam.listeners if lst.proto in ("tls", "wss")]
     assert sorted(lst.port for lst in tls) == [443, 5061]
     rundir, log = tmp_path / "run", tmp_path / "kamailio.log"
