@@ -6,7 +6,6 @@ process counts, ...) are left `None` here and derived once, in the plan.
 
 from __future__ import annotations
 
-import re
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
@@ -21,6 +20,7 @@ from pydantic import (
 )
 
 from voipctl.site.addresses import IPAddress, ManagementNetwork, PeerNetwork
+from voipctl.site.fieldtypes import Domain, Name, Port, SipUser, TurnUri
 from voipctl.site.flood import Flood
 from voipctl.site.hostdirs import holds_no_db
 
@@ -30,34 +30,6 @@ Role = Literal["sip", "media", "turn", "xmpp", "db"]
 # default would re-pin packages on hosts still running the older release.
 PlatformName = Literal["debian12", "debian13"]
 DEFAULT_PLATFORM: PlatformName = "debian12"
-Port = Annotated[int, Field(ge=1, le=65535)]
-
-_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
-
-
-def _domain(value: str) -> str:
-    value = value.lower().rstrip(".")
-    if len(value) > 253 or not re.fullmatch(rf"({_LABEL}\.)+[a-z]{{2,63}}", value):
-        raise ValueError(f"{value!r} is not a valid DNS domain (e.g. sip.example.com)")
-    return value
-
-
-Domain = Annotated[str, AfterValidator(_domain)]
-
-
-def _turn_uri(value: str) -> str:
-    """RFC 7065 form: turn[s]:host[:port][?transport=udp|tcp]; host a DNS name or an IPv4 address."""
-    match = re.fullmatch(r"(turns?):([a-z0-9.-]+|\[[0-9a-f:]+\])(:[0-9]{1,5})?(\?transport=(udp|tcp))?", value)
-    if match is None:
-        raise ValueError(f"{value!r} is not a TURN URI (turn:host[:port][?transport=udp|tcp] or turns:...)")
-    if match.group(1) == "turns" and match.group(5) == "udp":
-        raise ValueError(f"{value!r}: turns: runs over TLS, so transport=udp is not possible")
-    return value
-
-
-TurnUri = Annotated[str, AfterValidator(_turn_uri)]
-Name = Annotated[str, Field(pattern=rf"^{_LABEL}$", max_length=63)]
-SipUser = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")]
 
 
 class Spec(BaseModel):
