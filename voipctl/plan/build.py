@@ -11,7 +11,16 @@ from voipctl.plan.database import kamailio_db, postgresql
 from voipctl.plan.firewall import SiteSources, build_firewall
 from voipctl.plan.model import Audience, Binding, NodePlan, Plan
 from voipctl.plan.platform import PLATFORMS, Platform
-from voipctl.plan.services import CoturnPlan, KamailioPlan, Listener, OpenfirePlan, RtpenginePlan, SipProto
+from voipctl.plan.services import (
+    CLUSTER_USRLOC,
+    SINGLE_NODE_USRLOC,
+    CoturnPlan,
+    KamailioPlan,
+    Listener,
+    OpenfirePlan,
+    RtpenginePlan,
+    SipProto,
+)
 from voipctl.plan.tls import advertised, cert_plan, client_address, fqdn, tls_plan
 from voipctl.site.addresses import host_port
 from voipctl.site.model import Site
@@ -121,6 +130,7 @@ def _kamailio(site: Site, node: NodeSpec, platform: Platform) -> tuple[KamailioP
         tls=tls_plan(site, cert_plan(site, node, "kamailio", "kamailio", dns, client_auth=True)),
         rtpengine_weights=tuple(m.weight or 1 for m in site.nodes_with("media")),
         cluster=cluster,
+        usrloc=SINGLE_NODE_USRLOC if cluster is None else CLUSTER_USRLOC,
     )
     return plan, bindings
 

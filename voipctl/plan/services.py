@@ -108,6 +108,32 @@ class SipClusterPlan:
 
 
 @dataclass(frozen=True)
+class UsrlocPlan:
+    """How usrloc keeps bindings: in the site DB, written back by its timer (2), on a single sip node;
+    in memory only (0) in a cluster, where a restarting node gets them from its peers (dmq_usrloc sync).
+
+    dmq_usrloc finds a replicated binding by its ruid, else by its Contact, and an update keeps the
+    ruid it found. Write-back leaves a removed binding in memory until usrloc's timer; a client that
+    registers the same Contact on another node meanwhile gets a new ruid there while the peer keeps
+    the old one, so that binding's removals never replicate and the peer forks calls to a ghost.
+    Write-through (1) would drop it at once, but kamailio 5.6's sqlite has no busy timeout: workers
+    writing each REGISTER lock the file and auth_db's reads fail ("database is locked"). In memory, a
+    removed binding goes at once and nothing touches the DB; the short timer narrows the same window
+    for bindings that expired instead of being removed."""
+
+    db_mode: Literal[0, 2]
+    timer_interval: int
+
+    @property
+    def in_db(self) -> bool:
+        return self.db_mode != 0
+
+
+SINGLE_NODE_USRLOC = UsrlocPlan(db_mode=2, timer_interval=60)
+CLUSTER_USRLOC = UsrlocPlan(db_mode=0, timer_interval=10)
+
+
+@dataclass(frozen=True)
 class KamailioPlan:
     domain: str
     listeners: tuple[Listener, ...]
@@ -136,6 +162,7 @@ class KamailioPlan:
     tls_cfg_path: str = "/etc/kamailio/tls.cfg"
     rtpengine_weights: tuple[int, ...] = ()  # per rtpengine_sockets entry, same order
     cluster: SipClusterPlan | None = None  # several sip nodes: DMQ replication and Path
+    usrloc: UsrlocPlan = SINGLE_NODE_USRLOC
 
 
 @dataclass(frozen=True)

@@ -161,6 +161,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--origin", help="WebSocket Origin header")
     p.add_argument("--ws-path", default="/")
     p.add_argument("--bind", help="local source address")
+    p.add_argument("--bind-port", type=int, default=0, help="local source port (default: any)")
     p.add_argument("--timeout", type=float, default=3.0)
     p.add_argument("--domain", help="SIP domain (From/To host, REGISTER and call target)")
     p.add_argument("--uri", help="request URI (default sip:DOMAIN or sip:HOST:PORT)")
@@ -214,7 +215,7 @@ def _call(args: argparse.Namespace, target: Target, ident: Identity) -> ProbeRes
 def run(argv: Sequence[str]) -> ProbeResult:
     args = parser().parse_args(argv)
     target = Target(args.transport, args.host, args.port, args.server_name, args.ca_file, args.origin,
-                    args.ws_path, args.bind)
+                    args.ws_path, args.bind, args.bind_port)
     ident = Identity(args.user, args.domain, args.user_agent or None)
     if args.action == "options":
         return probe_options(target, ident, args.uri, args.timeout, _headers(args.header))

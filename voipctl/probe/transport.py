@@ -38,6 +38,7 @@ class Target:
     origin: str | None = None
     ws_path: str = "/"
     bind: str | None = None
+    bind_port: int = 0  # a fixed local port: the same Contact from one client at several servers
 
     @property
     def name(self) -> str:
@@ -137,14 +138,14 @@ def _open(target: Target, timeout: float) -> socket.socket:
     if target.transport == "udp":
         sock = socket.socket(socket_family(target.host), socket.SOCK_DGRAM)
         try:
-            if target.bind:
-                sock.bind((target.bind, 0))
+            if target.bind or target.bind_port:
+                sock.bind((target.bind or "", target.bind_port))
             sock.connect((target.host, target.port))
         except OSError:
             sock.close()
             raise
         return sock
-    source = (target.bind, 0) if target.bind else None
+    source = (target.bind or "", target.bind_port) if target.bind or target.bind_port else None
     sock = socket.create_connection((target.host, target.port), timeout=timeout, source_address=source)
     if target.secure:
         try:

@@ -41,6 +41,7 @@ from voipctl.probe.sipmsg import (
     parse_challenge,
     parse_message,
 )
+from voipctl.probe.transport import Target, connect
 
 BASE = Request(
     method="OPTIONS", uri="sip:example.test", from_uri="sip:probe@example.test", from_tag="ft",
@@ -337,3 +338,25 @@ def test_a_binding_fetch_answer_lists_a_contact_by_its_address_not_its_parameter
     refused = replace(ok, start_line="SIP/2.0 403 Forbidden")
     assert not lists_contact(refused, "<sip:bob@192.0.2.7:5090;transport=udp>")
     assert not lists_contact(None, "<sip:bob@192.0.2.7:5090;transport=udp>")
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_a_fixed_bind_port_is_the_source_port_of_what_the_probe_sends(transport: str) -> None:
+    """--bind-port: one client's same Contact at several servers (a phone failing over)."""
+    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+    with socket.socket(socket.AF_INET, kind) as server, socket.socket(socket.AF_INET, kind) as probe_port:
+        server.bind(("127.0.0.1", 0))
+        probe_port.bind(("127.0.0.1", 0))
+        fixed = probe_port.getsockname()[1]
+        probe_port.close()
+        if transport == "tcp":
+            server.listen(1)
+        target = Target(transport, "127.0.0.1", server.getsockname()[1], bind="127.0.0.1", bind_port=fixed)
+        with connect(target, 2.0) as ch:
+            ch.send(b"OPTIONS sip:x SIP/2.0\r\n\r\n")
+            if transport == "udp":
+                _, source = server.recvfrom(100)
+            else:
+                conn, source = server.accept()
+                conn.close()
+    assert source == ("127.0.0.1", fixed)
