@@ -37,8 +37,10 @@ def sip_cluster(site: Site, node: NodeSpec) -> SipClusterPlan | None:
     spec = cluster_spec(site)
     if spec is None:
         return None
-    peers = tuple(str(n.private) for n in site.nodes_with("sip") if n.name != node.name)
-    return SipClusterPlan(address=str(node.private), port=spec.port, peers=peers)
+    sip_nodes = site.nodes_with("sip")
+    peers = tuple(str(n.private) for n in sip_nodes if n.name != node.name)
+    server_id = 1 + [n.name for n in sip_nodes].index(node.name)
+    return SipClusterPlan(address=str(node.private), port=spec.port, peers=peers, server_id=server_id)
 
 
 def cluster_binding(cluster: SipClusterPlan, public: bool) -> Binding:

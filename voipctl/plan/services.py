@@ -88,6 +88,10 @@ class SipClusterPlan:
     address: str
     port: int
     peers: tuple[str, ...]  # private addresses of the other sip nodes, site order
+    # kamailio's server_id, 1.. in site order: the rtpengine module builds its ng cookies from it and the
+    # process id, and nodes started alike have the same pids; rtpengine answers a cookie it saw in the
+    # last 30-60 s from its cache, so two nodes sharing it would get each other's replies
+    server_id: int = 0
 
     @staticmethod
     def uri(address: str, port: int) -> str:

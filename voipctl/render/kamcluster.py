@@ -60,6 +60,7 @@ def cluster_context(kam: KamailioPlan) -> dict[str, Any]:
     return {
         "cluster": {
             "socket": cluster.socket,
+            "server_id": cluster.server_id,
             "address": cluster.address,
             "port": cluster.port,
             "server_uri": cluster.server_uri,

@@ -32,6 +32,17 @@ def test_each_sip_node_replicates_to_the_others_over_its_private_address() -> No
     assert rule.sources == ("10.78.0.11/32", "10.78.0.12/32")
 
 
+def test_each_sip_node_has_its_own_server_id_and_keeps_bindings_in_memory() -> None:
+    """Distinct server_ids keep the nodes' rtpengine ng cookies apart (same pids on nodes started alike);
+    bindings live in memory (write-back left ghost bindings across nodes)."""
+    plan = build_plan(load_site(CLUSTER))
+    kams = [n.kamailio for n in plan.nodes if n.kamailio is not None]
+    assert [k.cluster.server_id for k in kams if k.cluster is not None] == [1, 2]
+    assert {(k.usrloc.db_mode, k.usrloc.timer_interval) for k in kams} == {(0, 10)}
+    single = build_plan(load_site(LAB))
+    assert [(n.kamailio.cluster, n.kamailio.usrloc.db_mode) for n in single.nodes if n.kamailio] == [(None, 2)]
+
+
 def test_rtpengine_set_carries_the_media_weights_in_site_order() -> None:
     kam = build_plan(load_site(CLUSTER)).node("sip2").kamailio
     assert kam is not None
