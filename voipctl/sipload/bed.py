@@ -26,6 +26,10 @@ from voipctl.sipload.sipp_load import Outcome, callee_run, read_outcome
 from voipctl.sipp.argv import SippRun, sipp_argv
 
 CLIENT, PEER, FLOODER = "198.51.100.50", "198.51.100.51", "198.51.100.66"
+# The caller of the call load: a phone behind NAT. Its SIP and RTP leave from this private address
+# and reach kamailio from CLIENT (source NAT in the namespace), so both configurations see a NAT'd
+# caller; the stock config anchors a call's media in rtpengine only then.
+NATTED_CALLER = "10.99.0.50"
 KAMAILIO_CORE, LOAD_CORE = 0, 1
 
 
@@ -37,6 +41,12 @@ def pinned(core: int, argv: Sequence[str]) -> list[str]:
 def generated_argv(kam: KamailioPlan, stage: Path, rundir: Path) -> list[str]:
     """The rendered config as the unit starts it (memory options from the rendered env), in the sandbox."""
     return check_argv.sandbox_argv(str(stage), kamailio_argv(kam, rundir))
+
+
+def nat_ruleset(private: str, public: str) -> str:
+    """nftables: what `private` sends to any other address leaves as `public` (replies come back)."""
+    return (f"table ip voipctl_sipload_nat {{\n  chain post {{\n    type nat hook postrouting priority srcnat;\n"
+            f"    ip saddr {private} ip daddr != {private} snat to {public}\n  }}\n}}\n")
 
 
 def rcvbuf_errors(snmp: str) -> int:
@@ -83,7 +93,7 @@ class LoadBed:
             raise ToolError("the load bed needs an all-in-one site (sip and media on one node)")
         self.kam: KamailioPlan = self.node.kamailio
         self.rtp: RtpenginePlan = self.node.rtpengine
-        addresses = [self.node.private, self.node.client_address, CLIENT, PEER, FLOODER]
+        addresses = [self.node.private, self.node.client_address, CLIENT, PEER, FLOODER, NATTED_CALLER]
         self.ns = Netns(list(dict.fromkeys(addresses)), prefix="vsl")
         self._kamailio: Process | None = None
         self.runs = 0
@@ -102,6 +112,9 @@ class LoadBed:
             cmd = check_argv.sandbox_argv(str(self.site.stage), check_argv.rtpengine_argv(self.rtp.conf_path))
             proc = self.ns.popen(pinned(LOAD_CORE, cmd), log=self.workdir / "rtpengine.log")
             self._wait_udp(self.rtp.ng_port, proc, "rtpengine")
+            ruleset = self.workdir / "nat.nft"
+            ruleset.write_text(nat_ruleset(NATTED_CALLER, CLIENT))
+            self.ns.run(["nft", "-f", str(ruleset)], check=True)
         except BaseException:
             self.ns.__exit__(None, None, None)
             raise
@@ -143,6 +156,10 @@ class LoadBed:
     def udp_drops(self) -> int:
         """UDP RcvbufErrors of the namespace so far (/proc/net/snmp as seen inside it)."""
         return rcvbuf_errors(self.ns.run(["cat", "/proc/net/snmp"], check=True).stdout)
+
+    def rtpengine_calls(self) -> int:
+        """Calls rtpengine created so far (its "Creating new call" notices): proof a call was anchored."""
+        return (self.workdir / "rtpengine.log").read_text(errors="replace").count("Creating new call")
 
     def cpu(self, name: str = "kamailio") -> tuple[int, int]:
         return named_cpu_ns(netns_pids(self.ns.name), name)

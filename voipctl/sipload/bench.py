@@ -14,7 +14,7 @@ from pathlib import Path
 
 from voipctl.errors import ToolError
 from voipctl.render.kamailio import service_args
-from voipctl.sipload.bed import CLIENT, PEER, LoadBed, Trial, generated_argv
+from voipctl.sipload.bed import CLIENT, NATTED_CALLER, PEER, LoadBed, Trial, generated_argv
 from voipctl.sipload.sipp_load import load_run
 from voipctl.sipload.stock import PACKAGE_MEMORY, stock_argv, stock_db
 from voipctl.sipp.argv import SippRun
@@ -153,8 +153,15 @@ class SipLoadBench:
                 figures.add(config, register_metric(rate), trial.cpu_us_per_op)
                 figures.add(config, f"register_failed_at_{rate}", trial.outcome.failed)
             calls = max(1, int(s.call_rate * s.seconds))
-            trial = bed.run(self._load("uac.xml", s.call_rate, calls, self.callers_csv, service=CALLEE))
+            anchored = bed.rtpengine_calls()
+            trial = bed.run(self._load("uac.xml", s.call_rate, calls, self.callers_csv, local_ip=NATTED_CALLER,
+                                       service=CALLEE))
             self._check(config, trial, f"calls at {s.call_rate}/s")
+            anchored = bed.rtpengine_calls() - anchored
+            if anchored < trial.outcome.successful:
+                raise ToolError(f"{config}: rtpengine created {anchored} calls for {trial.outcome.successful} "
+                                "successful ones: the comparison is of calls through rtpengine")
+            figures.add(config, "call_anchored", anchored)
             figures.add(config, CALL_METRIC, trial.cpu_us_per_op)
             figures.add(config, "call_failed", trial.outcome.failed)
             top, share = self.max_register_rate()

@@ -18,8 +18,12 @@ FUNCTIONAL_DIFFERENCES = (
     "A also listens on TLS and WSS (tls and websocket modules loaded); B on UDP and TCP only. "
     "The load is UDP for both.",
     "B loads acc (transaction accounting to syslog), ctl, cfg_rpc, counters, textopsx; A does not.",
-    "Both: digest auth on REGISTER and INVITE, no open relay, NAT detection, rtpengine on every call, "
-    "record-route, in-memory location, the same process counts, listen address and rtpengine.",
+    "A anchors every call's media in rtpengine; B only calls with a party behind NAT. The call load's caller "
+    "is behind NAT (private Via, Contact and SDP, packets source-NATed to a public address in the bed), so "
+    "both anchor every benchmark call (offer, answer, delete) and both run their NAT handling.",
+    "A keeps registrations in the DB too (usrloc write-back, a timer flush every 60 s); B in memory only.",
+    "Both: digest auth on REGISTER and INVITE, no open relay, NAT detection, record-route, the same process "
+    "counts, listen address and rtpengine.",
 )
 
 

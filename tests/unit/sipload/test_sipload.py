@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from tests.unit.render.test_kamailio_render import solo_site
 from voipctl.errors import ToolError
 from voipctl.plan.build import build_plan
 from voipctl.render.kamailio import service_args
-from voipctl.sipload.bed import generated_argv, pinned
+from voipctl.sipload.bed import CLIENT, NATTED_CALLER, generated_argv, nat_ruleset, pinned
 from voipctl.sipload.cpu import named_cpu_ns
 from voipctl.sipload.sipp_load import callee_run, load_run, read_outcome
 from voipctl.sipp.argv import sipp_argv
@@ -148,3 +149,11 @@ def test_rcvbuf_errors_reads_the_udp_counter() -> None:
     assert rcvbuf_errors(snmp) == 304328
     with pytest.raises(ToolError):
         rcvbuf_errors("Tcp: A\nTcp: 1\n")
+
+
+def test_the_natted_caller_leaves_as_the_public_client() -> None:
+    """The call load's caller is a phone behind NAT: its private source becomes CLIENT for every other
+    address, so the stock config anchors its calls in rtpengine too."""
+    rules = nat_ruleset(NATTED_CALLER, CLIENT)
+    assert f"ip saddr {NATTED_CALLER} ip daddr != {NATTED_CALLER} snat to {CLIENT}" in rules
+    assert "type nat hook postrouting priority srcnat" in rules and ip_address(NATTED_CALLER).is_private
