@@ -227,9 +227,10 @@ def test_websocket_handshake_refusals_name_the_problem() -> None:
                                     (bad_accept, "Sec-WebSocket-Accept", 101)):
         left, right = socket.socketpair()
         with left, right:
-            _server(right, answer)
+            thread = _server(right, answer)
             with pytest.raises(HandshakeRefused, match=problem) as refused:
                 _client(left).handshake(2.0)
+            thread.join(5)  # the server end finishes sending before its socket closes
             assert refused.value.http_status == status
 
 
