@@ -91,7 +91,7 @@ class SipClusterPlan:
     # kamailio's server_id, 1.. in site order: the rtpengine module builds its ng cookies from it and the
     # process id, and nodes started alike have the same pids; rtpengine answers a cookie it saw in the
     # last 30-60 s from its cache, so two nodes sharing it would get each other's replies
-    server_id: int = 0
+    server_id: int
 
     @staticmethod
     def uri(address: str, port: int) -> str:

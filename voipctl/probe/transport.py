@@ -135,17 +135,17 @@ class Channel:
 
 
 def _open(target: Target, timeout: float) -> socket.socket:
+    source = (target.bind or "", target.bind_port) if target.bind or target.bind_port else None
     if target.transport == "udp":
         sock = socket.socket(socket_family(target.host), socket.SOCK_DGRAM)
         try:
-            if target.bind or target.bind_port:
-                sock.bind((target.bind or "", target.bind_port))
+            if source is not None:
+                sock.bind(source)
             sock.connect((target.host, target.port))
         except OSError:
             sock.close()
             raise
         return sock
-    source = (target.bind or "", target.bind_port) if target.bind or target.bind_port else None
     sock = socket.create_connection((target.host, target.port), timeout=timeout, source_address=source)
     if target.secure:
         try:
