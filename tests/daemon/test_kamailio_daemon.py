@@ -250,6 +250,25 @@ def test_register_with_remove_leaves_no_binding_behind(lab: Lab) -> None:
     assert (call["status"], call["reason"]) == (480, "Temporarily Unavailable"), (call, lab.log_tail())
 
 
+FORGER = Path(__file__).resolve().parents[1] / "digest_forger.py"
+
+
+def test_a_subscriber_cannot_register_another_account_with_her_own_password(lab: Lab) -> None:
+    """alice knows only her password and tries to bind bob's address: with her own name in the
+    credentials, with bob's name answered from her secret, and with a decoy Proxy-Authorization
+    naming her (the header kamailio's $au would read). Every attempt is refused; bob's own password,
+    sent by the same code, is accepted."""
+    udp = next(x for x in lab.kam.listeners if x.proto == "udp")
+    res = lab.ns.run([sys.executable, str(FORGER), udp.address, str(udp.port), CLIENT, lab.kam.domain,
+                      "alice", str(lab.passwords["alice"]), "bob", str(lab.passwords["bob"])], timeout=60)
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = json.loads(res.stdout)
+    assert out["victim-own-password"] == 200, (out, lab.log_tail())
+    forged = {name: status for name, status in out.items() if name != "victim-own-password"}
+    assert forged == {"own-credentials-for-victim": 401, "victim-name-own-secret": 401,
+                      "decoy-proxy-authorization": 401}, (out, lab.log_tail())
+
+
 def test_wrong_password_and_unknown_user_get_the_same_answer(lab: Lab) -> None:
     args = [*lab.at("udp"), "--domain", lab.kam.domain, "--password-file", str(lab.passwords["wrong"])]
     wrong = lab.probe("register", *args, "--user", "alice")

@@ -8,6 +8,10 @@ and an INVITE still reaches the phone, which has sent nothing since its REGISTER
 The negative run empties the location table before the restart: the same INVITE
 then finds nobody, so the test proves the DB is what carries the binding.
 
+Subscribers: kamailio checks digests against an in-memory HA1 cache; `htable.reload auth` (what
+deploy runs after changing the subscriber DB) makes an added account usable and a removed one
+unusable without a restart.
+
 Renewal: new certificate files, then `tls.reload` over jsonrpcs' socket (the deploy
 role's own helper) for kamailio and SIGUSR2 for coturn 4.6.1; the PIDs stay, the new
 certificate is served, and a TLS connection opened before the reload keeps working.
@@ -49,6 +53,7 @@ from voipctl.netns import NETNS_ETC, Netns
 from voipctl.plan.build import build_plan
 from voipctl.render.coturn import render_coturn
 from voipctl.render.kamailio import render_kamailio
+from voipctl.render.subscribers import digest_ha1
 from voipctl.secrets import Secrets
 from voipctl.site.load import load_site
 
@@ -240,6 +245,41 @@ def test_kamrpc_reports_an_unknown_method_and_a_missing_socket(kam: Restartable,
     assert bad.returncode == 1 and not json.loads(bad.stdout)["ok"]
     gone = kam.lab.ns.run([sys.executable, str(KAMRPC), "--socket", str(tmp_path / "none.sock"), "tls.reload"])
     assert gone.returncode == 1 and "no answer" in json.loads(gone.stdout)["msg"]
+
+
+def test_subscriber_changes_apply_on_htable_reload_without_a_restart(kam: Restartable, tmp_path: Path) -> None:
+    """kamailio checks digests against its in-memory HA1 cache: a subscriber added to the DB is
+    refused until `htable.reload auth` (what deploy runs when the subscribers change), then
+    accepted; removed and reloaded, refused again; kamailio's pid never changes."""
+    lab = kam.lab
+    assert kam.proc is not None
+    pid = kam.proc.pid
+    password = tmp_path / "carol.pw"
+    password.write_text("carol-Secret_0123456789")
+    password.chmod(0o600)
+    ha1 = digest_ha1("carol", lab.kam.domain, password.read_text())
+
+    def carol() -> int:
+        out = lab.probe("register", *lab.at("udp"), "--domain", lab.kam.domain, "--user", "carol",
+                        "--password-file", str(password), "--remove")
+        return int(out["status"])
+
+    def reload() -> None:
+        res = lab.ns.run([sys.executable, str(KAMRPC), "--socket", str(kam.rundir / "kamailio_rpc.sock"),
+                          "htable.reload", "auth"])
+        assert res.returncode == 0 and json.loads(res.stdout)["ok"], (res.stdout, res.stderr, lab.log_tail())
+
+    assert carol() == 401
+    with sqlite3.connect(lab.kam.db.sqlite_path) as db:
+        db.execute("INSERT INTO subscriber (username, domain, ha1) VALUES ('carol', ?, ?)", (lab.kam.domain, ha1))
+    assert carol() == 401, "the cache, not the DB, answers: unchanged until reloaded"
+    reload()
+    assert carol() == 200, lab.log_tail()
+    with sqlite3.connect(lab.kam.db.sqlite_path) as db:
+        db.execute("DELETE FROM subscriber WHERE username = 'carol'")
+    reload()
+    assert carol() == 401
+    assert kam.proc.poll() is None and kam.proc.pid == pid
 
 
 @pytest.mark.skipif(not shutil.which("turnserver"), reason="needs coturn")

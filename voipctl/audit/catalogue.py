@@ -67,11 +67,13 @@ CATALOGUE: tuple[Control, ...] = (
     Control("digest-auth-uniform", "Digest authentication, identical answers for unknown user and wrong password",
             "Every request from a local identity must carry valid digest credentials; a failure of any kind "
             "gets the same fresh challenge, so accounts cannot be enumerated.",
-            ("domain", "rule: auth_check flag 1 (authenticated user = From/To user)"),
+            ("domain", "rule: the HA1 of the To (REGISTER) or From user, pv_auth_check check 1 (credentials' "
+             "user = that user); a stored value that is not a 32-digit HA1 never matches"),
             (Evidence("register", "wrong password and unknown user"),)),
     Control("ha1-only-store", "HA1-only subscriber store",
-            "auth_db compares against the HA1 column; the plaintext password column stays empty.",
-            ("kamailio.auth.backend", "rule: calculate_ha1 0, password_column ha1"),
+            "kamailio loads only the HA1 column of the subscriber table (into shared memory, reloaded when "
+            "deploy changes the subscribers); the plaintext password column stays empty.",
+            ("kamailio.auth.backend", "rule: htable auth loads cols username,ha1"),
             (Evidence("register", "with the right password"),)),
     Control("scanner-drop", "Known SIP scanners get silence",
             "Requests whose User-Agent names a known scanner are dropped without an answer.",

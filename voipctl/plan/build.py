@@ -20,6 +20,7 @@ from voipctl.plan.services import (
     OpenfirePlan,
     RtpenginePlan,
     SipProto,
+    credential_slots,
 )
 from voipctl.plan.tls import advertised, cert_plan, client_address, fqdn, tls_plan
 from voipctl.site.addresses import host_port
@@ -118,6 +119,8 @@ def _kamailio(site: Site, node: NodeSpec, platform: Platform) -> tuple[KamailioP
         shm_mb=sizing.shm_mb or max(64, min(1024, node.memory_mb // 8)),
         pkg_mb=sizing.pkg_mb or 16,
         memory_manager=sizing.memory_manager,
+        credential_slots=credential_slots(
+            None if db.backend != "sqlite" and db.served_by is None else len(site.subscribers)),
         min_expires=spec.registrar.min_expires,
         default_expires=spec.registrar.default_expires,
         max_expires=spec.registrar.max_expires,

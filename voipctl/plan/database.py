@@ -24,7 +24,7 @@ def _hosts(nodes: tuple[NodeSpec, ...]) -> tuple[str, ...]:
 
 
 def kamailio_db(site: Site) -> DbPlan:
-    """auth_db/usrloc's DB: sqlite, the site's `db` node (by private address) or an external server."""
+    """The subscriber and usrloc DB: sqlite, the site's `db` node (by private address) or an external server."""
     auth = site.spec.kamailio.auth
     user, host, _, database = dsn_parts(auth.dsn or "@/")
     hostport = (auth.dsn or "@/").partition("@")[2].partition("/")[0]  # an external DB: as the site wrote it

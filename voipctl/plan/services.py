@@ -121,7 +121,7 @@ class UsrlocPlan:
     registers the same Contact on another node meanwhile gets a new ruid there while the peer keeps
     the old one, so that binding's removals never replicate and the peer forks calls to a ghost.
     Write-through (1) would drop it at once, but kamailio 5.6's sqlite has no busy timeout: workers
-    writing each REGISTER lock the file and auth_db's reads fail ("database is locked"). In memory, a
+    writing each REGISTER lock the file and other readers fail ("database is locked"). In memory, a
     removed binding goes at once and nothing touches the DB; the short timer narrows the same window
     for bindings that expired instead of being removed."""
 
@@ -135,6 +135,17 @@ class UsrlocPlan:
 
 SINGLE_NODE_USRLOC = UsrlocPlan(db_mode=2, timer_interval=60)
 CLUSTER_USRLOC = UsrlocPlan(db_mode=0, timer_interval=10)
+
+# kamailio's htable sizes are powers of two, 2^3..2^14 slots (larger values are cut to 14).
+CREDENTIAL_SLOTS_MIN, CREDENTIAL_SLOTS_MAX = 8, 14
+
+
+def credential_slots(subscribers: int | None) -> int:
+    """htable size (log2 of its slots) for the credential cache: about one subscriber per slot.
+    None (an external DB whose accounts the site does not list) gets the largest table."""
+    if subscribers is None:
+        return CREDENTIAL_SLOTS_MAX
+    return max(CREDENTIAL_SLOTS_MIN, min(CREDENTIAL_SLOTS_MAX, max(subscribers - 1, 0).bit_length()))
 
 
 @dataclass(frozen=True)
@@ -152,6 +163,7 @@ class KamailioPlan:
     shm_mb: int
     pkg_mb: int
     memory_manager: Literal["tlsf", "fm", "qm"]  # kamailio -x (shm and pkg)
+    credential_slots: int  # htable size of the in-memory HA1 cache (credential_slots())
     min_expires: int
     default_expires: int
     max_expires: int

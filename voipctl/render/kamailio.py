@@ -135,7 +135,8 @@ def ws_origin_expr(kam: KamailioPlan) -> str:
 
 
 def db_url(db: DbPlan, secrets: Secrets) -> str:
-    """auth_db's db_url; for a server DB it embeds secrets['db_password'] (file is 0640)."""
+    """The DB URL of usrloc and the credential cache (htable); for a server DB it embeds
+    secrets['db_password'] (file is 0640)."""
     if db.backend == "sqlite":
         return cfg_str(f"sqlite://{db.sqlite_path}")
     password = secrets["db_password"]
@@ -152,7 +153,7 @@ def modules(kam: KamailioPlan) -> tuple[str, ...]:
     mods = ["tls"] if tls else []
     mods += [
         "jsonrpcs", "kex", "corex", "tm", "tmx", "sl", "rr", "pv", "maxfwd", "textops", "siputils", "xlog",
-        "sanity", "usrloc", "registrar", kam.db.module, "auth", "auth_db", "nathelper", "rtpengine",
+        "sanity", "usrloc", "registrar", kam.db.module, "auth", "nathelper", "rtpengine",
         "pike", "htable", "crypto", "topoh",
     ]
     if ws:
@@ -194,6 +195,7 @@ def kamailio_context(plan: Plan, node: NodePlan, secrets: Secrets) -> dict[str, 
         "flood": flood_context(kam),
         "db_url": db_url(kam.db, secrets),
         "usrloc": kam.usrloc,
+        "credential_slots": kam.credential_slots,
         "sipping_from": cfg_str(f"sip:pinger@{kam.domain}"),
         "rtpengine_sock": cfg_str(rtpengine_set(kam)),
         "rtpengine_ping_timer": node.platform.kamailio_rtpengine_ping_timer,

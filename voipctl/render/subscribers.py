@@ -1,4 +1,4 @@
-"""The subscriber SQL of one kamailio node: auth_db's subscriber table and usrloc's location table.
+"""The subscriber SQL of one kamailio node: the subscriber table (digest HA1s) and usrloc's location table.
 
 Each dialect is one template (templates/kamailio/sql/<backend>.sql.j2 on a shared
 layout); this module only picks it and computes the rows. Only digest hashes are

@@ -13,8 +13,10 @@ FUNCTIONAL_DIFFERENCES = (
     "WebSocket ports, checks WebSocket Host/Origin; B does none of these.",
     "A runs pike on every non-loopback source (set here to 65535 requests/s so the one load generator is "
     "never banned; the ban is still checked); B has no flood protection (WITH_ANTIFLOOD is not defined).",
-    "A reads HA1 from the DB (the password is never stored); B computes HA1 from the plaintext password "
-    "column (calculate_ha1 yes), so its DB holds plaintext passwords.",
+    "A checks digests against an in-memory copy of the DB's HA1 column (htable, loaded at start and "
+    "reloaded by deploy when the subscribers change; the password is never stored); B queries the DB for "
+    "every digest check and computes HA1 from the plaintext password column (calculate_ha1 yes), so its "
+    "DB holds plaintext passwords and a password changed in the DB applies at once.",
     "A also listens on TLS and WSS (tls and websocket modules loaded); B on UDP and TCP only. "
     "The load is UDP for both.",
     "B loads acc (transaction accounting to syslog), ctl, cfg_rpc, counters, textopsx; A does not.",

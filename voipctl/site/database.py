@@ -1,6 +1,6 @@
 """The site's own database node (role `db`): which DSNs it serves, and the rules for it.
 
-Why a node of the site: kamailio's auth_db and usrloc (and Openfire) need a server DB
+Why a node of the site: kamailio's subscriber credentials and usrloc (and Openfire) need a server DB
 in a split deployment; with a `db` node, deploy installs PostgreSQL there, secures it and
 loads the subscriber SQL, instead of handing the SQL to whoever runs an external DB.
 A DSN or JDBC URL is served by the `db` node when its host names that node (its name,
